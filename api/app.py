@@ -1,0 +1,57 @@
+"""The API application factory: routes, middlewares, and the resources handlers share."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from temporalio.client import Client
+
+from api import routes_apps, routes_deliveries, routes_endpoints, routes_events
+from api.auth import auth_middleware
+from api.errors import error_middleware
+from api.keys import REGISTRY, SETTINGS, TEMPORAL
+from hookline.registry import Registry, create_engine
+from hookline.settings import Settings
+from hookline.temporal_client import connect_temporal
+
+
+def create_app(settings: Settings, temporal: Client | None = None) -> web.Application:
+    """Build the Hookline API.
+
+    Args:
+        settings: Hookline's settings.
+        temporal: A connected client to use; by default one is connected at startup.
+    """
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.max_request_bytes,
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_registry_ctx)
+    if temporal is not None:
+        app[TEMPORAL] = temporal
+    else:
+        app.cleanup_ctx.append(_temporal_ctx)
+    app.router.add_get("/healthz", _healthz)
+    for module in (routes_apps, routes_endpoints, routes_events, routes_deliveries):
+        app.add_routes(module.routes)
+    return app
+
+
+async def _registry_ctx(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS].resolved_database_url)
+    registry = Registry(engine)
+    await registry.create_schema()
+    app[REGISTRY] = registry
+    yield
+    await engine.dispose()
+
+
+async def _temporal_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[TEMPORAL] = await connect_temporal(app[SETTINGS])
+    yield
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})

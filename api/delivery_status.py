@@ -1,0 +1,97 @@
+"""A delivery's state as the API shows it, read from Temporal (describe, memo, visibility)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+)
+from temporalio.exceptions import ApplicationError
+
+from activities.delivery import AttemptRecord
+from api.fan_out import URL_MEMO
+from workflows import search_attributes as sa
+from workflows.delivery import PROGRESS_MEMO, DeliveryResult
+
+STATUSES = ("pending", "retrying", "succeeded", "failed")
+
+
+async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[str, Any]:
+    """The API's JSON for the delivery run by ``execution``.
+
+    A running delivery is described (one RPC, unless ``execution`` is already a description)
+    to read its pending attempt; a closed one answers from its memo alone.
+    """
+    memo = await execution.memo()
+    progress = DeliveryResult.model_validate(
+        memo.get(PROGRESS_MEMO) or {"status": "pending", "attempts": 0, "last_attempt": None}
+    )
+    next_attempt_at: datetime | None = None
+    if execution.status == WorkflowExecutionStatus.RUNNING:
+        if not isinstance(execution, WorkflowExecutionDescription):
+            execution = await client.get_workflow_handle(
+                execution.id, run_id=execution.run_id
+            ).describe()
+        progress, next_attempt_at = await _running_progress(client, execution, progress)
+    elif execution.status != WorkflowExecutionStatus.COMPLETED:
+        # Failed, or ended by an operator (terminated, cancelled, timed out).
+        progress = progress.model_copy(update={"status": "failed"})
+
+    attributes = execution.typed_search_attributes
+    last = progress.last_attempt
+    return {
+        "id": attributes.get(sa.DELIVERY_ID),
+        "event_id": attributes.get(sa.EVENT_ID),
+        "endpoint_id": attributes.get(sa.ENDPOINT_ID),
+        "event_type": attributes.get(sa.EVENT_TYPE),
+        "url": memo.get(URL_MEMO),
+        "status": progress.status,
+        "attempts": progress.attempts,
+        "last_attempt": last.model_dump(mode="json", exclude={"attempt"}) if last else None,
+        "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
+        "created_at": execution.start_time.isoformat(),
+        "workflow_id": execution.id,
+    }
+
+
+async def _running_progress(
+    client: Client, description: WorkflowExecutionDescription, progress: DeliveryResult
+) -> tuple[DeliveryResult, datetime | None]:
+    attempts, last, next_attempt_at = progress.attempts, progress.last_attempt, None
+    for pending in description.raw_description.pending_activities:
+        if pending.HasField("last_failure"):
+            record = attempt_record(
+                await client.data_converter.decode_failure(pending.last_failure)
+            )
+            if record is not None and record.attempt > attempts:
+                attempts, last = record.attempt, record
+        if (
+            pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
+            and pending.HasField("next_attempt_schedule_time")
+        ):
+            next_attempt_at = pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
+    status = "retrying" if attempts > 0 else "pending"
+    return DeliveryResult(status=status, attempts=attempts, last_attempt=last), next_attempt_at
+
+
+def attempt_record(error: BaseException) -> AttemptRecord | None:
+    """The ``AttemptRecord`` an attempt's failure carries in its details, if any."""
+    if isinstance(error, ApplicationError) and error.details:
+        try:
+            return AttemptRecord.model_validate(error.details[0])
+        except ValueError:
+            return None
+    return None
+
+
+def progress_of(view: dict[str, Any]) -> tuple[int, AttemptRecord | None]:
+    """The attempts made and the last attempt of a delivery view (for a manual retry)."""
+    last = view["last_attempt"]
+    record = AttemptRecord(attempt=view["attempts"], **last) if last else None
+    return view["attempts"], record

@@ -1,0 +1,86 @@
+"""The API's error type and the middleware that renders every error as ``{"error": {...}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import ValidationError
+from temporalio.service import RPCError, RPCStatusCode
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error the API answers with: an HTTP status, a stable code and a message."""
+
+    def __init__(
+        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+
+
+def not_found(what: str) -> ApiError:
+    """A 404 naming the kind of thing that was not found."""
+    return ApiError(404, "not_found", f"{what} not found")
+
+
+def validation_failed(err: ValidationError) -> ApiError:
+    """A 422 for a pydantic error: malformed JSON, unknown fields, wrong types, bad values."""
+    errors = err.errors(include_url=False, include_input=False, include_context=False)
+    if any(e["type"] == "json_invalid" for e in errors):
+        return ApiError(422, "invalid_json", "request body is not valid JSON")
+    details = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in errors]
+    summary = "; ".join(
+        f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details
+    )
+    return ApiError(422, "validation_error", summary, details)
+
+
+def error_body(status: int, code: str, message: str, details: Any = None) -> web.Response:
+    """The JSON response every error uses."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        error["details"] = details
+    return web.json_response({"error": error}, status=status)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn domain errors, aiohttp's HTTP errors and anything unexpected into the error JSON."""
+    try:
+        return await handler(request)
+    except ApiError as err:
+        return error_body(err.status, err.code, err.message, err.details)
+    except ValidationError as err:
+        api_error = validation_failed(err)
+        return error_body(api_error.status, api_error.code, api_error.message, api_error.details)
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        code = _HTTP_CODES.get(err.status, "http_error")
+        return error_body(err.status, code, err.reason)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            log.warning("temporal unavailable: %s", err.message)
+            return error_body(503, "temporal_unavailable", "Temporal is not reachable; retry")
+        log.exception("temporal error on %s %s", request.method, request.path)
+        return error_body(500, "internal_error", "internal error")
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error_body(500, "internal_error", "internal error")

@@ -1,0 +1,136 @@
+"""Accepting an event: one delivery workflow per subscribed endpoint, started idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from activities.delivery import AttemptRecord
+from hookline.ids import delivery_id, delivery_workflow_id
+from hookline.registry import App, DeliveryRef, Endpoint, EventRecord, Registry
+from hookline.settings import Settings
+from workflows import search_attributes as sa
+from workflows.delivery import PROGRESS_MEMO, DeliveryInput, DeliveryResult, DeliveryWorkflow
+
+# Starts in flight at once for one event: enough to fan out to 1,000 endpoints quickly
+# without flooding the Temporal frontend.
+MAX_CONCURRENT_STARTS = 50
+URL_MEMO = "url"
+
+
+@dataclass(frozen=True)
+class AcceptedEvent:
+    record: EventRecord
+    duplicate: bool
+
+
+async def accept_event(
+    *,
+    settings: Settings,
+    registry: Registry,
+    client: Client,
+    app: App,
+    event_id: str,
+    event_type: str,
+    body: str,
+) -> AcceptedEvent:
+    """Start a delivery to every endpoint of ``app`` subscribed to ``event_type``.
+
+    An event id seen before answers with the deliveries it made then and starts nothing new.
+    Workflows are started before the event is recorded: a crash in between leaves no record,
+    so the caller's retry with the same id starts (idempotently) whatever is missing.
+    """
+    existing = await registry.get_event(app.id, event_id)
+    if existing is not None:
+        return AcceptedEvent(existing, duplicate=True)
+
+    endpoints = [e for e in await registry.list_endpoints(app.id) if e.subscribes_to(event_type)]
+    refs: list[DeliveryRef] = []
+    now = datetime.now(UTC)
+    semaphore = asyncio.Semaphore(MAX_CONCURRENT_STARTS)
+
+    async def start(endpoint: Endpoint) -> None:
+        ref = DeliveryRef(
+            id=delivery_id(app.id, event_id, endpoint.id),
+            app_id=app.id,
+            event_id=event_id,
+            endpoint_id=endpoint.id,
+            created_at=now,
+        )
+        delivery = DeliveryInput(
+            delivery_id=ref.id,
+            app_id=app.id,
+            event_id=event_id,
+            event_type=event_type,
+            endpoint_id=endpoint.id,
+            url=endpoint.url,
+            body=body,
+            retry=settings.retry.merged(endpoint.retry),
+            timeout_s=endpoint.timeout_s or settings.attempt_timeout_s,
+        )
+        async with semaphore:
+            await start_delivery(client, settings, delivery)
+        refs.append(ref)
+
+    await asyncio.gather(*(start(endpoint) for endpoint in endpoints))
+    refs.sort(key=lambda ref: ref.endpoint_id)
+    record, created = await registry.record_event(app.id, event_id, event_type, refs)
+    return AcceptedEvent(record, duplicate=not created)
+
+
+async def start_delivery(
+    client: Client,
+    settings: Settings,
+    delivery: DeliveryInput,
+    *,
+    reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    previous_attempt: AttemptRecord | None = None,
+) -> None:
+    """Start the delivery's workflow unless a run with its id exists (running, or closed and
+    not reusable under ``reuse_policy``).
+
+    Args:
+        client: The Temporal client.
+        settings: Hookline's settings (task queue).
+        delivery: The workflow's input.
+        reuse_policy: Whether a closed run with the same id may be followed by a new one.
+        previous_attempt: For a restarted delivery, the last attempt of the run before.
+    """
+    memo: dict[str, object] = {URL_MEMO: delivery.url}
+    if delivery.attempts_before:
+        memo[PROGRESS_MEMO] = DeliveryResult(
+            status="retrying", attempts=delivery.attempts_before, last_attempt=previous_attempt
+        ).model_dump(mode="json")
+    try:
+        await client.start_workflow(
+            DeliveryWorkflow.run,
+            delivery,
+            id=delivery_workflow_id(delivery.app_id, delivery.event_id, delivery.endpoint_id),
+            task_queue=settings.task_queue,
+            id_reuse_policy=reuse_policy,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.APP_ID, delivery.app_id),
+                    SearchAttributePair(sa.ENDPOINT_ID, delivery.endpoint_id),
+                    SearchAttributePair(sa.EVENT_TYPE, delivery.event_type),
+                    SearchAttributePair(sa.EVENT_ID, delivery.event_id),
+                    SearchAttributePair(sa.DELIVERY_ID, delivery.delivery_id),
+                    SearchAttributePair(sa.STATUS, "pending"),
+                ]
+            ),
+            memo=memo,
+            static_summary=f"{delivery.event_type} → {delivery.url}",
+        )
+    except WorkflowAlreadyStartedError:
+        pass

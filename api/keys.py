@@ -1,0 +1,13 @@
+"""Every ``web.AppKey`` of the API application, in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from temporalio.client import Client
+
+from hookline.registry import Registry
+from hookline.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+REGISTRY = web.AppKey("registry", Registry)
+TEMPORAL = web.AppKey("temporal", Client)

@@ -1,0 +1,56 @@
+"""Retrying a delivery by hand: signal a running one, restart a failed one."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import WorkflowIDReusePolicy
+
+from api.delivery_status import delivery_view, progress_of
+from api.errors import ApiError
+from api.fan_out import start_delivery
+from hookline.settings import Settings
+from workflows.delivery import DeliveryInput, DeliveryWorkflow, RetryRequest
+
+
+async def retry_delivery(client: Client, settings: Settings, workflow_id: str) -> None:
+    """Make a delivery attempt again now.
+
+    A delivery still backing off is signalled to cut the wait short; one whose retries are
+    exhausted starts again, as a new run with a fresh retry window.
+
+    Raises:
+        ApiError: 409 ``already_succeeded`` if the delivery has succeeded.
+    """
+    handle: WorkflowHandle[DeliveryWorkflow, object] = client.get_workflow_handle_for(
+        DeliveryWorkflow.run, workflow_id
+    )
+    description = await handle.describe()
+    if description.status == WorkflowExecutionStatus.COMPLETED:
+        raise ApiError(409, "already_succeeded", "this delivery has already succeeded")
+    view = await delivery_view(client, description)
+    attempts, last = progress_of(view)
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        await handle.signal(
+            DeliveryWorkflow.retry_now, RetryRequest(attempts_made=attempts, last_attempt=last)
+        )
+        return
+    previous = await _input_of(client, handle)
+    restarted = previous.model_copy(update={"attempts_before": attempts})
+    await start_delivery(
+        client,
+        settings,
+        restarted,
+        reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        previous_attempt=last,
+    )
+
+
+async def _input_of(
+    client: Client, handle: WorkflowHandle[DeliveryWorkflow, object]
+) -> DeliveryInput:
+    """The input a closed run was started with, read from its first history event."""
+    async for event in handle.fetch_history_events():
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        [delivery] = await client.data_converter.decode(payloads, [DeliveryInput])
+        return delivery
+    raise ApiError(404, "not_found", "delivery history not found")

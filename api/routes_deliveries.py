@@ -1,0 +1,122 @@
+"""``/v1/apps/{app_id}/deliveries``: status, listing and manual retry of deliveries."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import re
+
+from aiohttp import web
+from temporalio.client import Client, WorkflowExecution
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.delivery_status import STATUSES, delivery_view
+from api.errors import ApiError, not_found
+from api.keys import REGISTRY, SETTINGS, TEMPORAL
+from api.manual_retry import retry_delivery
+from api.requests import path_app
+from hookline.ids import delivery_workflow_id
+from workflows import search_attributes as sa
+
+routes = web.RouteTableDef()
+
+FILTER_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
+MAX_CONCURRENT_DESCRIBES = 16
+
+
+async def _workflow_id(request: web.Request) -> str:
+    app = await path_app(request)
+    ref = await request.app[REGISTRY].get_delivery(app.id, request.match_info["delivery_id"])
+    if ref is None:
+        raise not_found("delivery")
+    return delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
+
+
+@routes.get("/v1/apps/{app_id}/deliveries/{delivery_id}")
+async def get_delivery(request: web.Request) -> web.Response:
+    client = request.app[TEMPORAL]
+    description = await client.get_workflow_handle(await _workflow_id(request)).describe()
+    return web.json_response(await delivery_view(client, description))
+
+
+@routes.post("/v1/apps/{app_id}/deliveries/{delivery_id}/retry")
+async def retry(request: web.Request) -> web.Response:
+    client = request.app[TEMPORAL]
+    workflow_id = await _workflow_id(request)
+    await retry_delivery(client, request.app[SETTINGS], workflow_id)
+    description = await client.get_workflow_handle(workflow_id).describe()
+    return web.json_response(await delivery_view(client, description), status=202)
+
+
+@routes.get("/v1/apps/{app_id}/deliveries")
+async def list_deliveries(request: web.Request) -> web.Response:
+    app = await path_app(request)
+    client = request.app[TEMPORAL]
+    query, wanted = _visibility_query(app.id, request.query)
+    limit = _limit(request.query.get("limit"), request.app[SETTINGS].list_page_size)
+    executions = client.list_workflows(
+        query, page_size=limit, next_page_token=_decode_cursor(request.query.get("cursor"))
+    )
+    try:
+        await executions.fetch_next_page()
+    except RPCError as err:
+        if err.status == RPCStatusCode.INVALID_ARGUMENT and "cursor" in request.query:
+            raise ApiError(422, "validation_error", "cursor is not valid") from None
+        raise
+    views = await _views(client, executions.current_page or [])
+    token = executions.next_page_token
+    return web.json_response(
+        {
+            "data": [view for view in views if wanted is None or view["status"] in wanted],
+            "next_cursor": base64.urlsafe_b64encode(token).decode() if token else None,
+        }
+    )
+
+
+def _visibility_query(app_id: str, params: object) -> tuple[str, set[str] | None]:
+    """The visibility query for a listing, and the statuses to keep after describing."""
+    clauses = [f'{sa.APP_ID.name} = "{app_id}"']
+    for param, key in (("endpoint_id", sa.ENDPOINT_ID), ("event_type", sa.EVENT_TYPE)):
+        value = params.get(param)  # type: ignore[attr-defined]
+        if value is not None:
+            if not FILTER_VALUE.match(value):
+                raise ApiError(422, "validation_error", f"{param} has characters it cannot have")
+            clauses.append(f'{key.name} = "{value}"')
+    status = params.get("status")  # type: ignore[attr-defined]
+    wanted: set[str] | None = None
+    if status is not None:
+        if status not in STATUSES:
+            raise ApiError(422, "validation_error", f"status must be one of {', '.join(STATUSES)}")
+        # Pending and retrying are both running workflows; describe tells them apart.
+        stored = "pending" if status in ("pending", "retrying") else status
+        clauses.append(f'{sa.STATUS.name} = "{stored}"')
+        wanted = {status}
+    return " AND ".join(clauses), wanted
+
+
+def _limit(raw: str | None, default: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise ApiError(422, "validation_error", "limit must be a whole number from 1 to 1000")
+    return int(raw)
+
+
+def _decode_cursor(raw: str | None) -> bytes | None:
+    if not raw:
+        return None
+    try:
+        return base64.urlsafe_b64decode(raw.encode())
+    except (binascii.Error, ValueError):
+        raise ApiError(422, "validation_error", "cursor is not valid") from None
+
+
+async def _views(client: Client, executions: list[WorkflowExecution]) -> list[dict[str, object]]:
+    semaphore = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
+
+    async def view(execution: WorkflowExecution) -> dict[str, object]:
+        async with semaphore:
+            return await delivery_view(client, execution)
+
+    return list(await asyncio.gather(*(view(execution) for execution in executions)))

@@ -1,0 +1,94 @@
+"""``/v1/apps/{app_id}/events``: submitting an event fans it out to subscribed endpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.delivery_status import delivery_view
+from api.errors import ApiError
+from api.fan_out import accept_event
+from api.keys import REGISTRY, SETTINGS, TEMPORAL
+from api.requests import parse_body, path_app
+from api.schemas import EventCreate
+from hookline.ids import EVENT_ID_PATTERN, delivery_workflow_id, new_id
+from hookline.registry import EventRecord
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/apps/{app_id}/events")
+async def create_event(request: web.Request) -> web.Response:
+    app = await path_app(request)
+    settings = request.app[SETTINGS]
+    event = await parse_body(request, EventCreate)
+    event_id = _event_id(event.id, request.headers.get("idempotency-key"))
+    # Serialized once, here: every attempt of every delivery sends exactly these bytes.
+    body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
+    if len(body.encode()) > settings.max_payload_bytes:
+        raise ApiError(
+            413,
+            "payload_too_large",
+            f"payload is over the limit of {settings.max_payload_bytes} bytes",
+        )
+    accepted = await accept_event(
+        settings=settings,
+        registry=request.app[REGISTRY],
+        client=request.app[TEMPORAL],
+        app=app,
+        event_id=event_id,
+        event_type=event.type,
+        body=body,
+    )
+    statuses = await _statuses(request, accepted.record) if accepted.duplicate else {}
+    return web.json_response(
+        {
+            "id": accepted.record.id,
+            "type": accepted.record.type,
+            "created_at": accepted.record.created_at.isoformat(),
+            "duplicate": accepted.duplicate,
+            "deliveries": [
+                {
+                    "id": ref.id,
+                    "endpoint_id": ref.endpoint_id,
+                    "status": statuses.get(ref.id, "pending"),
+                }
+                for ref in accepted.record.deliveries
+            ],
+        },
+        status=202,
+    )
+
+
+def _event_id(body_id: str | None, idempotency_key: str | None) -> str:
+    if idempotency_key is not None and not EVENT_ID_PATTERN.match(idempotency_key):
+        raise ApiError(
+            422, "validation_error", "Idempotency-Key must be 1-128 of A-Z a-z 0-9 _ . : -"
+        )
+    if body_id and idempotency_key and body_id != idempotency_key:
+        raise ApiError(422, "validation_error", "id and Idempotency-Key differ")
+    return body_id or idempotency_key or new_id("evt")
+
+
+async def _statuses(request: web.Request, record: EventRecord) -> dict[str, str]:
+    """Current statuses of a resubmitted event's deliveries."""
+    client = request.app[TEMPORAL]
+
+    async def status(workflow_id: str) -> Any:
+        try:
+            view = await delivery_view(
+                client, await client.get_workflow_handle(workflow_id).describe()
+            )
+        except RPCError as err:
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+            return "pending"
+        return view["status"]
+
+    ids = [delivery_workflow_id(r.app_id, r.event_id, r.endpoint_id) for r in record.deliveries]
+    found = await asyncio.gather(*(status(workflow_id) for workflow_id in ids))
+    return {ref.id: value for ref, value in zip(record.deliveries, found, strict=True)}

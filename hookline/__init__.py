@@ -1,0 +1,1 @@
+"""Hookline: durable, signed webhook delivery on Temporal (settings, registry, processes)."""

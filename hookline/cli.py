@@ -1,0 +1,127 @@
+"""The ``hookline`` command: ``dev`` (everything, locally), ``worker`` and ``api``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+from temporalio.client import Client
+
+from api.app import create_app
+from hookline.dev_server import start_dev_server, stop_dev_server
+from hookline.settings import Settings
+from hookline.temporal_client import connect_temporal
+from hookline.worker import running_worker
+
+log = logging.getLogger("hookline")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``hookline`` console script."""
+    parser = argparse.ArgumentParser(prog="hookline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    dev = commands.add_parser("dev", help="Temporal dev server + worker + API, for local use")
+    dev.add_argument("--api-port", type=int, default=8000)
+    dev.add_argument("--temporal-port", type=int, default=7233)
+    dev.add_argument("--ui-port", type=int, default=8233)
+    dev.add_argument("--data-dir", type=Path, default=Path(".hookline"))
+    commands.add_parser("worker", help="run a delivery worker against HOOKLINE_TEMPORAL_ADDRESS")
+    commands.add_parser("api", help="serve the HTTP API on HOOKLINE_API_HOST:HOOKLINE_API_PORT")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings()
+    except ValidationError as err:
+        sys.exit(f"hookline: invalid settings:\n{err}")
+    if args.command == "dev":
+        settings = settings.model_copy(
+            update={
+                "api_port": args.api_port,
+                "data_dir": args.data_dir,
+                "temporal_address": f"127.0.0.1:{args.temporal_port}",
+            }
+        )
+        run = _dev(settings, args.temporal_port, args.ui_port)
+    elif args.command == "worker":
+        run = _worker(settings)
+    else:
+        if not settings.api_keys:
+            sys.exit("hookline: set HOOKLINE_API_KEYS (comma-separated) before serving the API")
+        run = _api(settings)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_until_signalled(run))
+
+
+async def _until_signalled(run: Coroutine[Any, Any, None]) -> None:
+    """Run ``run`` until it ends or SIGINT/SIGTERM arrives, then let it clean up."""
+    task = asyncio.ensure_future(run)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _worker(settings: Settings) -> None:
+    client = await connect_temporal(settings)
+    async with running_worker(settings, client):
+        await asyncio.Event().wait()
+
+
+async def _api(settings: Settings, client: Client | None = None) -> None:
+    runner = web.AppRunner(create_app(settings, client))
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.api_host, settings.api_port).start()
+        log.info("api listening on http://%s:%d", settings.api_host, settings.api_port)
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
+
+
+async def _dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.api_keys:
+        settings = settings.model_copy(update={"api_keys": [_dev_api_key(settings.data_dir)]})
+    server = await start_dev_server(temporal_port, ui_port, settings.data_dir / "temporal.db")
+    try:
+        client = await connect_temporal(settings)
+        async with running_worker(settings, client):
+            api = asyncio.ensure_future(_api(settings, client))
+            print(
+                "\nHookline is running.\n"
+                f"  API:         http://{settings.api_host}:{settings.api_port}\n"
+                f"  API key:     {settings.api_keys[0]}\n"
+                f"  Temporal UI: http://127.0.0.1:{ui_port}\n"
+                f"  Data:        {settings.data_dir.resolve()}\n"
+                "Press Ctrl-C to stop.\n",
+                flush=True,
+            )
+            try:
+                await api
+            finally:
+                api.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await api
+    finally:
+        stop_dev_server(server)
+
+
+def _dev_api_key(data_dir: Path) -> str:
+    """The local API key, made once and kept in the data directory (readable by the owner)."""
+    path = data_dir / "api-key"
+    if not path.exists():
+        path.write_text(f"hl_dev_{secrets.token_urlsafe(24)}\n")
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -1,0 +1,87 @@
+"""The registry's SQL schema: apps, endpoints, and which deliveries each accepted event made."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite forgets the zone otherwise)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+apps = Table(
+    "apps",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("uid", String(64), unique=True, nullable=True),
+    Column("name", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+endpoints = Table(
+    "endpoints",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("app_id", String(64), ForeignKey("apps.id", ondelete="CASCADE"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("event_types", JSON, nullable=True),
+    Column("secret", String(128), nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("retry", JSON, nullable=True),
+    Column("timeout_s", Float, nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Index("ix_endpoints_app_id", "app_id"),
+)
+
+# An event row is written once its deliveries have been started: it is the idempotency record
+# that makes a resubmitted event id answer with the same deliveries. Delivery *state* is
+# Temporal's; these rows only say which deliveries an event made.
+events = Table(
+    "events",
+    metadata,
+    Column("app_id", String(64), ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("type", String(256), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("app_id", String(64), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("endpoint_id", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_deliveries_event", "app_id", "event_id"),
+)

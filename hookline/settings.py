@@ -1,0 +1,78 @@
+"""Hookline's one typed settings object, read from ``HOOKLINE_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from workflows.retry_settings import RetrySettings
+
+
+class Settings(BaseSettings):
+    """Everything Hookline's processes can be configured with.
+
+    Read once at start (``Settings()``) and passed down; nothing else reads the environment.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HOOKLINE_", env_nested_delimiter="__")
+
+    data_dir: Path = Path(".hookline")
+    """Where the embedded defaults keep their files (SQLite registry, dev server database)."""
+
+    database_url: str | None = None
+    """SQLAlchemy async URL of the registry; default: SQLite file ``{data_dir}/hookline.db``."""
+
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Bearer keys accepted by the API, comma-separated in the environment."""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "hookline-deliveries"
+
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1)
+    """Largest accepted event payload, as serialized JSON (413 above)."""
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """Largest accepted HTTP request body for any API call (413 above)."""
+    max_url_length: int = Field(default=2048, ge=16)
+    max_event_types_per_endpoint: int = Field(default=100, ge=1)
+    max_headers_per_endpoint: int = Field(default=20, ge=0)
+
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    """Default delivery retry schedule; endpoints may override any field."""
+    attempt_timeout_s: float = Field(default=30.0, gt=0, le=300)
+    """How long one POST may take, connect to last byte, before the attempt counts as failed."""
+    max_response_bytes: int = Field(default=64 * 1024, ge=0)
+    """How much of a receiver's response body an attempt reads before closing the connection."""
+
+    worker_max_concurrent_attempts: int = Field(default=200, ge=1)
+    """How many POSTs one worker process has in flight at once."""
+    worker_graceful_shutdown_s: float = Field(default=35.0, ge=0)
+    """On shutdown, how long in-flight attempts get to finish before they are handed back."""
+
+    list_page_size: int = Field(default=50, ge=1, le=1000)
+    """Default page size of list endpoints (``?limit=`` may ask for up to 1000)."""
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_api_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_retry(self) -> Settings:
+        self.retry.check()
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The registry URL, defaulting to a SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'hookline.db').resolve()}"

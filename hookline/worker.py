@@ -1,0 +1,51 @@
+"""The Hookline worker: runs delivery workflows and their POST attempts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import aiohttp
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.delivery import USER_AGENT, DeliveryActivities
+from hookline.registry import Registry, create_engine
+from hookline.settings import Settings
+from workflows.delivery import DeliveryWorkflow
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Worker]:
+    """Run a worker on ``settings.task_queue`` for the duration of the ``async with`` block.
+
+    Leaving the block shuts the worker down gracefully: in-flight attempts get
+    ``worker_graceful_shutdown_s`` to finish, then are handed back to Temporal.
+    """
+    engine = create_engine(settings.resolved_database_url)
+    registry = Registry(engine)
+    await registry.create_schema()
+    connector = aiohttp.TCPConnector(limit=settings.worker_max_concurrent_attempts)
+    try:
+        async with aiohttp.ClientSession(
+            connector=connector, headers={"user-agent": USER_AGENT}
+        ) as session:
+            activities = DeliveryActivities(session, registry, settings.max_response_bytes)
+            worker = Worker(
+                client,
+                task_queue=settings.task_queue,
+                workflows=[DeliveryWorkflow],
+                activities=[activities.post_signed],
+                max_concurrent_activities=settings.worker_max_concurrent_attempts,
+                graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
+            )
+            async with worker:
+                log.info("worker started", extra={"task_queue": settings.task_queue})
+                yield worker
+            log.info("worker stopped", extra={"task_queue": settings.task_queue})
+    finally:
+        await engine.dispose()

@@ -1,0 +1,156 @@
+"""DeliveryWorkflow: one event to one endpoint, retried by Temporal, retriable by hand."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.retry_settings import RetrySettings
+from workflows.search_attributes import STATUS
+
+with workflow.unsafe.imports_passed_through():
+    from activities.delivery import AttemptInput, AttemptRecord, DeliveryActivities
+
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+START_TO_CLOSE_MARGIN = timedelta(seconds=10)
+PROGRESS_MEMO = "progress"
+
+
+class DeliveryInput(BaseModel):
+    """Everything a delivery needs except the secret, which is read at attempt time."""
+
+    delivery_id: str
+    app_id: str
+    event_id: str
+    event_type: str
+    endpoint_id: str
+    url: str
+    """For the UI summary only: each attempt posts to the endpoint's URL at that time."""
+    body: str
+    retry: RetrySettings
+    timeout_s: float
+    attempts_before: int = 0
+    """Attempts made by an earlier run of this delivery (when a failed delivery is retried)."""
+
+
+class RetryRequest(BaseModel):
+    """A manual retry, carrying what the caller saw of the attempts so far.
+
+    An attempt series cancelled while backing off reports no attempt count to the workflow,
+    so the API, which reads it from the pending activity, passes it along.
+    """
+
+    attempts_made: int = 0
+    last_attempt: AttemptRecord | None = None
+
+
+class DeliveryResult(BaseModel):
+    """How a delivery ended: the workflow's result, or the details of its failure."""
+
+    status: str
+    attempts: int
+    last_attempt: AttemptRecord | None
+
+
+@workflow.defn
+class DeliveryWorkflow:
+    """Runs the signing-and-POST activity under the delivery's retry policy until it succeeds,
+    the receiver answers 410 Gone, or the retry window closes. A ``retry_now`` signal cuts a
+    backoff short by restarting the attempts at once."""
+
+    def __init__(self) -> None:
+        self._retry_requested = False
+        self._seen_by_caller = RetryRequest()
+
+    @workflow.signal
+    def retry_now(self, request: RetryRequest) -> None:
+        """Attempt again now instead of waiting for the next backoff."""
+        self._retry_requested = True
+        if request.attempts_made > self._seen_by_caller.attempts_made:
+            self._seen_by_caller = request
+
+    @workflow.run
+    async def run(self, delivery: DeliveryInput) -> DeliveryResult:
+        attempts_before = delivery.attempts_before
+        last: AttemptRecord | None = None
+        while True:
+            self._retry_requested = False
+            handle = workflow.start_activity_method(
+                DeliveryActivities.post_signed,
+                AttemptInput(
+                    delivery_id=delivery.delivery_id,
+                    app_id=delivery.app_id,
+                    event_id=delivery.event_id,
+                    endpoint_id=delivery.endpoint_id,
+                    body=delivery.body,
+                    timeout_s=delivery.timeout_s,
+                    attempts_before=attempts_before,
+                ),
+                schedule_to_close_timeout=delivery.retry.window,
+                start_to_close_timeout=timedelta(seconds=delivery.timeout_s)
+                + START_TO_CLOSE_MARGIN,
+                heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                retry_policy=delivery.retry.to_policy(),
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=f"POST {delivery.url}",
+            )
+            await workflow.wait_condition(
+                lambda handle=handle: handle.done() or self._retry_requested  # type: ignore[misc]
+            )
+            if not handle.done():
+                handle.cancel()
+            try:
+                last = await handle
+            except ActivityError as err:
+                last = _failed_attempt(err) or last
+                if self._retry_requested:
+                    attempts_before, last = self._attempts_so_far(attempts_before, last)
+                    # The cancelled series' counts stay visible to the API's describe.
+                    workflow.upsert_memo(
+                        {PROGRESS_MEMO: _progress("retrying", attempts_before, last)}
+                    )
+                    continue
+                result = _finish("failed", last.attempt if last else attempts_before, last)
+                raise ApplicationError(
+                    f"delivery failed: {err.cause or err}",
+                    result,
+                    type="DeliveryFailed",
+                    non_retryable=True,
+                ) from None
+            return _finish("succeeded", last.attempt, last)
+
+    def _attempts_so_far(
+        self, attempts_before: int, last: AttemptRecord | None
+    ) -> tuple[int, AttemptRecord | None]:
+        """Attempts made before a manual retry, from the failure or, if the attempt series was
+        cancelled mid-backoff (a cancel carries no count), from what the caller saw."""
+        seen = self._seen_by_caller
+        known = last.attempt if last else attempts_before
+        if seen.attempts_made > known:
+            return seen.attempts_made, seen.last_attempt or last
+        return known, last
+
+
+def _finish(status: str, attempts: int, last: AttemptRecord | None) -> DeliveryResult:
+    """Record the outcome where operators and the API look: search attribute and memo."""
+    workflow.upsert_search_attributes([STATUS.value_set(status)])
+    workflow.upsert_memo({PROGRESS_MEMO: _progress(status, attempts, last)})
+    return DeliveryResult(status=status, attempts=attempts, last_attempt=last)
+
+
+def _failed_attempt(err: ActivityError) -> AttemptRecord | None:
+    """The record of the last attempt carried in an activity failure, if there was one."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.details:
+        detail = cause.details[0]
+        return detail if isinstance(detail, AttemptRecord) else AttemptRecord.model_validate(detail)
+    return None
+
+
+def _progress(status: str, attempts: int, last: AttemptRecord | None) -> dict[str, object]:
+    return DeliveryResult(status=status, attempts=attempts, last_attempt=last).model_dump(
+        mode="json"
+    )
