@@ -72,9 +72,8 @@ class DeliveryActivities:
         number = attempt.attempts_before + info.attempt
         endpoint = await self._registry.get_endpoint(attempt.endpoint_id, attempt.app_id)
         if endpoint is None:
-            raise _failure(
-                "endpoint was deleted", _record(number, time.time(), 0), "EndpointDeleted"
-            )
+            record = _record(number, time.time(), None, "endpoint was deleted")
+            raise _failure("endpoint was deleted", record, "EndpointDeleted")
         started = time.time()
         try:
             status = await _heartbeating(self._post(endpoint, attempt, int(started)))

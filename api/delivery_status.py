@@ -56,6 +56,7 @@ async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[st
         "last_attempt": last.model_dump(mode="json", exclude={"attempt"}) if last else None,
         "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
         "created_at": execution.start_time.isoformat(),
+        "finished_at": execution.close_time.isoformat() if execution.close_time else None,
         "workflow_id": execution.id,
     }
 

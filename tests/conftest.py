@@ -1,0 +1,71 @@
+"""Shared fixtures: a real Temporal dev server, a running Hookline, and real receivers."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+
+from hookline.dev_server import start_dev_server, stop_dev_server
+from hookline.settings import Settings
+from hookline.temporal_client import connect_temporal
+from tests.harness import Hookline, Receiver
+from workflows.retry_settings import RetrySettings
+
+API_KEY = "test-key-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def temporal_address() -> AsyncIterator[str]:
+    """A headless, in-memory dev server with Hookline's search attributes, for the session."""
+    port = free_port()
+    server = await start_dev_server(port, None, None)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop_dev_server(server)
+
+
+@pytest.fixture(scope="session")
+async def temporal_client(temporal_address: str) -> Client:
+    return await connect_temporal(Settings(temporal_address=temporal_address))
+
+
+@pytest.fixture
+def settings(tmp_path: Path, temporal_address: str) -> Settings:
+    """Settings for one test: its own task queue and registry, short retries."""
+    return Settings(
+        data_dir=tmp_path,
+        api_keys=[API_KEY],
+        temporal_address=temporal_address,
+        task_queue=f"test-{uuid.uuid4()}",
+        retry=RetrySettings(
+            initial_interval_s=1, backoff_coefficient=1, max_interval_s=1, window_s=60
+        ),
+        attempt_timeout_s=5,
+        worker_graceful_shutdown_s=1,
+    )
+
+
+@pytest.fixture
+async def hookline(settings: Settings, temporal_client: Client) -> AsyncIterator[Hookline]:
+    """A running worker and API for ``settings``, and a client for the API."""
+    async with Hookline.running(settings, temporal_client, API_KEY) as running:
+        yield running
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 that records requests and answers as scripted."""
+    async with Receiver.running() as running:
+        yield running

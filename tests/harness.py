@@ -1,0 +1,177 @@
+"""Test helpers: a running Hookline (worker + API), scriptable receivers, condition waits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import aiohttp
+from aiohttp import web
+from temporalio.client import Client
+
+from api.app import create_app
+from hookline.settings import Settings
+from hookline.worker import running_worker
+
+T = TypeVar("T")
+
+
+async def wait_for(
+    probe: Callable[[], Awaitable[T | None] | T | None],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until it returns something truthy, and return that.
+
+    Raises:
+        AssertionError: ``timeout`` passed first (naming ``what`` and the last value seen).
+    """
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if asyncio.iscoroutine(last) or isinstance(last, Awaitable):
+            last = await last
+        if last:
+            return last  # type: ignore[return-value]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class ReceivedRequest:
+    at: float
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A real HTTP receiver. Answers from ``script`` in order, then with ``default``."""
+
+    url: str = ""
+    requests: list[ReceivedRequest] = field(default_factory=list)
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    default: tuple[int, dict[str, str]] = (200, {})
+    delays: list[float] = field(default_factory=list)
+    """Seconds to stall before answering the next requests, in order (to provoke timeouts)."""
+
+    def respond(self, *answers: int | tuple[int, dict[str, str]]) -> None:
+        """Answer the next requests with these statuses (and headers), in order."""
+        self.script.extend(a if isinstance(a, tuple) else (a, {}) for a in answers)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.requests.append(
+            ReceivedRequest(time.monotonic(), request.path, dict(request.headers), body)
+        )
+        if self.delays:
+            await asyncio.sleep(self.delays.pop(0))
+        status, headers = self.script.pop(0) if self.script else self.default
+        return web.Response(status=status, headers=headers, text="ok")
+
+    def url_for(self, path: str) -> str:
+        return self.url.removesuffix("/hook") + path
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls) -> AsyncIterator[Receiver]:
+        receiver = cls()
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", receiver._handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        receiver.url = f"http://127.0.0.1:{port}/hook"
+        try:
+            yield receiver
+        finally:
+            await runner.cleanup()
+
+
+@dataclass
+class Hookline:
+    """A Hookline under test: worker and API on ``settings``, and an API client."""
+
+    settings: Settings
+    temporal: Client
+    api_url: str
+    http: aiohttp.ClientSession
+    _worker_stack: AsyncExitStack | None = None
+
+    async def call(
+        self, method: str, path: str, json: Any = None, **kwargs: Any
+    ) -> tuple[int, Any]:
+        """Call the API; the status and the decoded JSON body (``None`` if empty)."""
+        async with self.http.request(method, self.api_url + path, json=json, **kwargs) as resp:
+            text = await resp.text()
+            return resp.status, (await resp.json(content_type=None) if text else None)
+
+    async def ok(self, method: str, path: str, json: Any = None, **kwargs: Any) -> Any:
+        """Call the API and assert a 2xx; the decoded body."""
+        status, body = await self.call(method, path, json, **kwargs)
+        assert 200 <= status < 300, (status, body)
+        return body
+
+    async def create_app(self, name: str = "Acme") -> str:
+        return (await self.ok("POST", "/v1/apps", {"name": name}))["id"]
+
+    async def create_endpoint(self, app_id: str, url: str, **fields: Any) -> dict[str, Any]:
+        return await self.ok("POST", f"/v1/apps/{app_id}/endpoints", {"url": url, **fields})
+
+    async def send_event(self, app_id: str, event_type: str, payload: Any, **fields: Any) -> Any:
+        body = {"type": event_type, "payload": payload, **fields}
+        return await self.ok("POST", f"/v1/apps/{app_id}/events", body)
+
+    async def delivery(self, app_id: str, delivery_id: str) -> dict[str, Any]:
+        return await self.ok("GET", f"/v1/apps/{app_id}/deliveries/{delivery_id}")
+
+    async def wait_status(
+        self, app_id: str, delivery_id: str, status: str, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            view = await self.delivery(app_id, delivery_id)
+            return view if view["status"] == status else None
+
+        return await wait_for(probe, timeout=timeout, what=f"delivery {status}")
+
+    async def start_worker(self) -> None:
+        assert self._worker_stack is None, "worker already running"
+        stack = AsyncExitStack()
+        await stack.enter_async_context(running_worker(self.settings, self.temporal))
+        self._worker_stack = stack
+
+    async def stop_worker(self) -> None:
+        assert self._worker_stack is not None, "worker not running"
+        stack, self._worker_stack = self._worker_stack, None
+        await stack.aclose()
+
+    @classmethod
+    @asynccontextmanager
+    async def running(
+        cls, settings: Settings, temporal: Client, api_key: str
+    ) -> AsyncIterator[Hookline]:
+        runner = web.AppRunner(create_app(settings, temporal), access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = runner.addresses[0][1]
+        async with aiohttp.ClientSession(headers={"authorization": f"Bearer {api_key}"}) as http:
+            hookline = cls(settings, temporal, f"http://127.0.0.1:{port}", http)
+            await hookline.start_worker()
+            try:
+                yield hookline
+            finally:
+                if hookline._worker_stack is not None:
+                    await hookline.stop_worker()
+                await runner.cleanup()
