@@ -73,29 +73,30 @@ class DeliveryActivities:
         endpoint = await self._registry.get_endpoint(attempt.endpoint_id, attempt.app_id)
         if endpoint is None:
             record = _record(number, time.time(), None, "endpoint was deleted")
-            raise _failure("endpoint was deleted", record, "EndpointDeleted")
+            raise _failure(attempt, record, "EndpointDeleted")
         started = time.time()
         try:
-            status = await _heartbeating(self._post(endpoint, attempt, int(started)))
+            code, retry_after = await _heartbeating(self._post(endpoint, attempt, int(started)))
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = _record(number, started, None, f"timed out after {attempt.timeout_s:g} s")
-            raise _failure(record.error or "", record, "Timeout") from None
+            raise _failure(attempt, record, "Timeout") from None
         except aiohttp.ClientError as err:
             record = _record(number, started, None, _describe_client_error(err))
-            raise _failure(record.error or "", record, "ConnectionError") from None
+            raise _failure(attempt, record, "ConnectionError") from None
         except InvalidSecretError as err:
             record = _record(number, started, None, f"endpoint secret is invalid: {err}")
-            raise _failure(record.error or "", record, "InvalidSecret") from None
+            raise _failure(attempt, record, "InvalidSecret") from None
 
-        code, retry_after = status
-        record = _record(number, started, code)
         if 200 <= code < 300:
+            record = _record(number, started, code)
+            _log(attempt, record)
             return record
-        record.error = f"HTTP {code}"
         if code == 410:
-            raise _failure("HTTP 410 Gone: endpoint asked not to retry", record, "EndpointGone")
+            record = _record(number, started, code, "HTTP 410 Gone: endpoint asked not to retry")
+            raise _failure(attempt, record, "EndpointGone")
+        record = _record(number, started, code, f"HTTP {code}")
         delay = _retry_delay(retry_after, info) if code in RETRY_AFTER_STATUSES else None
-        raise _failure(f"HTTP {code}", record, "HttpError", next_retry_delay=delay)
+        raise _failure(attempt, record, "HttpError", next_retry_delay=delay)
 
     async def _post(
         self, endpoint: Endpoint, attempt: AttemptInput, timestamp: int
@@ -147,14 +148,28 @@ def _record(
     )
 
 
+def _log(attempt: AttemptInput, record: AttemptRecord) -> None:
+    # One line per attempt, with ids; never the URL (it may hold tokens), body or secret.
+    activity.logger.info(
+        "delivery %s attempt %d to endpoint %s: %s in %d ms",
+        attempt.delivery_id,
+        record.attempt,
+        attempt.endpoint_id,
+        record.error or f"HTTP {record.status_code}",
+        record.duration_ms,
+    )
+
+
 def _failure(
-    message: str,
+    attempt: AttemptInput,
     record: AttemptRecord,
     error_type: str,
     next_retry_delay: timedelta | None = None,
 ) -> ApplicationError:
+    """The failure of an attempt, logged, with its record as details (read by the API)."""
+    _log(attempt, record)
     return ApplicationError(
-        message,
+        record.error or error_type,
         record,
         type=error_type,
         non_retryable=error_type in {"EndpointGone", "EndpointDeleted"},

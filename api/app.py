@@ -25,7 +25,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
     """
     app = web.Application(
         middlewares=[error_middleware, auth_middleware],
-        client_max_size=settings.max_request_bytes,
+        # A request must be able to carry a payload at the configured limit, plus its envelope.
+        client_max_size=max(settings.max_request_bytes, settings.max_payload_bytes + 64 * 1024),
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_registry_ctx)

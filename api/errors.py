@@ -76,6 +76,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         code = _HTTP_CODES.get(err.status, "http_error")
         return error_body(err.status, code, err.reason)
     except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            # Registered here but gone from Temporal: past the namespace's retention period.
+            return error_body(404, "not_found", "not found in Temporal (past retention?)")
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             log.warning("temporal unavailable: %s", err.message)
             return error_body(503, "temporal_unavailable", "Temporal is not reachable; retry")

@@ -33,7 +33,7 @@ def temporal_cli() -> str:
 
 
 def dev_server_command(
-    port: int, ui_port: int | None, db_file: Path | None, log_level: str = "warn"
+    port: int, ui_port: int | None, db_file: Path | None, log_level: str = "error"
 ) -> list[str]:
     """The command line of a dev server with Hookline's search attributes registered.
 
@@ -72,8 +72,11 @@ async def start_dev_server(
     """
     if db_file is not None:
         db_file.parent.mkdir(parents=True, exist_ok=True)
-    # Popen returns at once; the server is then polled without blocking the loop.
-    process = subprocess.Popen(dev_server_command(port, ui_port, db_file))  # noqa: ASYNC220
+    # Popen returns at once; the server is then polled without blocking the loop. In its own
+    # session, a Ctrl-C reaches only Hookline, which stops its worker before the server.
+    process = subprocess.Popen(  # noqa: ASYNC220
+        dev_server_command(port, ui_port, db_file), start_new_session=True
+    )
     deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT_S
     while True:
         if process.poll() is not None:

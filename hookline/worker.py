@@ -43,9 +43,11 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
                 max_concurrent_activities=settings.worker_max_concurrent_attempts,
                 graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
             )
-            async with worker:
-                log.info("worker started", extra={"task_queue": settings.task_queue})
-                yield worker
-            log.info("worker stopped", extra={"task_queue": settings.task_queue})
+            try:
+                async with worker:
+                    log.info("worker started on task queue %s", settings.task_queue)
+                    yield worker
+            finally:
+                log.info("worker stopped on task queue %s", settings.task_queue)
     finally:
         await engine.dispose()
