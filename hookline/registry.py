@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, event, insert, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -75,7 +76,10 @@ class EventRecord:
 
 
 def create_engine(database_url: str) -> AsyncEngine:
-    """An async engine for the registry; SQLite gets foreign keys and WAL turned on."""
+    """An async engine for the registry; SQLite gets its folder made, foreign keys and WAL."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # hide_parameters: a failing statement must not print its values (secrets) in a log.
     engine = create_async_engine(database_url, pool_pre_ping=True, hide_parameters=True)
     if engine.dialect.name == "sqlite":

@@ -1,0 +1,515 @@
+"""Run the benchmark: ``python -m bench.run [--deliveries N] [--waiting N] [--servers ...]``.
+
+Everything runs on 127.0.0.1: a receiver process, a Temporal dev server per mode (in-memory
+and SQLite file), the floor's worker, and Hookline's worker and API as separate processes so
+their CPU and memory can be told apart. Every load is bounded in count and in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import psutil
+from temporalio.client import Client
+
+from activities.signing import generate_secret, sign
+from bench.floor import FloorInput, FloorWorkflow
+from hookline.dev_server import dev_server_command, stop_dev_server
+
+API_KEY = "bench-key"
+PHASE_DEADLINE_S = 600.0
+ROOT = Path(__file__).resolve().parent.parent
+BODY = json.dumps({"type": "batch.completed", "batch": {"id": "b_123", "rows": 1000}})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Result:
+    name: str
+    deliveries: int
+    seconds: float
+    latencies: list[float]
+    cpu: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.deliveries / self.seconds if self.seconds else 0.0
+
+    def row(self, floor: float | None) -> str:
+        lat = sorted(self.latencies)
+
+        def pct(p: float) -> str:
+            if not lat:
+                return "-"
+            return f"{lat[min(len(lat) - 1, int(p * len(lat)))] * 1000:.0f}"
+
+        cpu = " ".join(f"{k}={v / self.deliveries * 1000:.1f}ms" for k, v in self.cpu.items())
+        rss = " ".join(f"{k}={v:.0f}MB" for k, v in self.peak_rss_mb.items())
+        ratio = f"{self.rate / floor:.2f}x" if floor else "-"
+        return (
+            f"| {self.name} | {self.deliveries} | {self.rate:.1f} | {pct(0.5)} / {pct(0.95)} / "
+            f"{pct(0.99)} | {cpu or '-'} | {rss or '-'} | {ratio} |"
+        )
+
+
+class Sampler:
+    """Samples CPU time and peak RSS of named processes (and their children)."""
+
+    def __init__(self, processes: dict[str, int]) -> None:
+        self._procs = {name: psutil.Process(pid) for name, pid in processes.items()}
+        self._start = {name: self._cpu(p) for name, p in self._procs.items()}
+        self.peak = {name: 0.0 for name in self._procs}
+        self._task = asyncio.ensure_future(self._sample())
+
+    @staticmethod
+    def _tree(proc: psutil.Process) -> list[psutil.Process]:
+        try:
+            return [proc, *proc.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def _cpu(self, proc: psutil.Process) -> float:
+        total = 0.0
+        for p in self._tree(proc):
+            try:
+                times = p.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    async def _sample(self) -> None:
+        while True:
+            for name, proc in self._procs.items():
+                rss = 0
+                for p in self._tree(proc):
+                    try:
+                        rss += p.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        pass
+                self.peak[name] = max(self.peak[name], rss / 2**20)
+            await asyncio.sleep(0.25)
+
+    def stop(self) -> tuple[dict[str, float], dict[str, float]]:
+        self._task.cancel()
+        cpu = {name: self._cpu(p) - self._start[name] for name, p in self._procs.items()}
+        return cpu, dict(self.peak)
+
+
+@contextmanager
+def process(
+    args: list[str], env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield proc
+    finally:
+        stop_dev_server(proc)
+
+
+async def wait_until(probe: Callable[[], Awaitable[bool]], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark gave up waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+class Receiver:
+    def __init__(self, http: aiohttp.ClientSession, port: int) -> None:
+        self.http = http
+        self.base = f"http://127.0.0.1:{port}"
+
+    async def stats(self, full: bool = False) -> dict[str, object]:
+        async with self.http.get(f"{self.base}/stats", params={"full": "1" if full else "0"}) as r:
+            return await r.json()
+
+    async def reset(self) -> None:
+        async with self.http.post(f"{self.base}/reset"):
+            pass
+
+    async def wait_count(self, count: int, timeout: float = PHASE_DEADLINE_S) -> dict[str, float]:
+        async def reached() -> bool:
+            return int((await self.stats())["count"]) >= count  # type: ignore[call-overload]
+
+        await wait_until(reached, f"{count} deliveries", timeout)
+        return (await self.stats(full=True))["received"]  # type: ignore[return-value]
+
+
+async def bounded(n: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> None:
+    queue = iter(range(n))
+
+    async def lane() -> None:
+        for i in queue:
+            await job(i)
+
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
+
+
+async def raw_limit(receiver: Receiver, n: int) -> Result:
+    """Signed POSTs from a plain aiohttp client: no durability at all."""
+    await receiver.reset()
+    secret = generate_secret()
+    sent: dict[str, float] = {}
+    body = BODY.encode()
+
+    async with aiohttp.ClientSession() as http:
+
+        async def post(i: int) -> None:
+            event_id = f"raw_{i}"
+            ts = int(time.time())
+            sent[f"{event_id} /raw"] = time.time()
+            headers = {
+                "content-type": "application/json",
+                "webhook-id": event_id,
+                "webhook-timestamp": str(ts),
+                "webhook-signature": sign(secret, event_id, ts, body),
+            }
+            async with http.post(f"{receiver.base}/raw", data=body, headers=headers) as r:
+                await r.read()
+
+        start = time.time()
+        await bounded(n, 64, post)
+        received = await receiver.wait_count(n)
+    return _result("raw aiohttp POST (no durability)", sent, received, start)
+
+
+def _result(name: str, sent: dict[str, float], received: dict[str, float], start: float) -> Result:
+    latencies = [received[k] - t for k, t in sent.items() if k in received]
+    end = max(received.values())
+    return Result(name, len(latencies), end - start, latencies)
+
+
+async def floor(address: str, receiver: Receiver, n: int, server_pid: int) -> Result:
+    await receiver.reset()
+    queue = f"floor-{uuid.uuid4()}"
+    with process([sys.executable, "-m", "bench.floor", address, queue]) as worker:
+        client = await Client.connect(address)
+        secret = generate_secret()
+        # Warm up: the clock starts once the worker process is up and polling.
+        await client.execute_workflow(
+            FloorWorkflow.run,
+            FloorInput(f"{receiver.base}/warmup", "warmup", BODY, secret),
+            id=f"floor-{queue}-warmup",
+            task_queue=queue,
+        )
+        await receiver.reset()
+        sampler = Sampler({"server": server_pid, "worker": worker.pid})
+        sent: dict[str, float] = {}
+
+        async def start_one(i: int) -> None:
+            event_id = f"floor_{i}"
+            sent[f"{event_id} /floor"] = time.time()
+            await client.start_workflow(
+                FloorWorkflow.run,
+                FloorInput(f"{receiver.base}/floor", event_id, BODY, secret),
+                id=f"floor-{queue}-{i}",
+                task_queue=queue,
+            )
+
+        start = time.time()
+        await bounded(n, 32, start_one)
+        received = await receiver.wait_count(n)
+        result = _result("Temporal floor (1 workflow + 1 activity)", sent, received, start)
+        result.cpu, result.peak_rss_mb = sampler.stop()
+    return result
+
+
+@dataclass
+class HooklineProcs:
+    api: str
+    http: aiohttp.ClientSession
+    pids: dict[str, int]
+
+    async def call(self, method: str, path: str, body: object) -> dict[str, object]:
+        async with self.http.request(method, self.api + path, json=body) as r:
+            data = await r.json()
+            if r.status >= 300:
+                raise RuntimeError(f"{method} {path}: {r.status} {data}")
+            return data
+
+
+@contextmanager
+def hookline(address: str, data_dir: Path) -> Iterator[tuple[str, dict[str, int]]]:
+    port = free_port()
+    env = {
+        "HOOKLINE_TEMPORAL_ADDRESS": address,
+        "HOOKLINE_TASK_QUEUE": f"bench-{uuid.uuid4()}",
+        "HOOKLINE_DATA_DIR": str(data_dir),
+        "HOOKLINE_API_KEYS": API_KEY,
+        "HOOKLINE_API_PORT": str(port),
+    }
+    hookline_cli = str(Path(sys.executable).parent / "hookline")
+    with (
+        process([hookline_cli, "worker"], env) as worker,
+        process([hookline_cli, "api"], env) as api,
+    ):
+        yield f"http://127.0.0.1:{port}", {"worker": worker.pid, "api": api.pid}
+
+
+async def hookline_run(
+    procs: HooklineProcs,
+    receiver: Receiver,
+    server_pid: int,
+    *,
+    name: str,
+    endpoints: int,
+    events: int,
+    concurrency: int = 32,
+    rate: float | None = None,
+) -> Result:
+    await receiver.reset()
+    app = await procs.call("POST", "/v1/apps", {"name": name})
+    for i in range(endpoints):
+        await procs.call(
+            "POST", f"/v1/apps/{app['id']}/endpoints", {"url": f"{receiver.base}/e{i}"}
+        )
+    sampler = Sampler({"server": server_pid, **procs.pids})
+    sent: dict[str, float] = {}
+    accept_times: list[float] = []
+    start = time.time()
+
+    async def submit(i: int) -> None:
+        if rate:
+            await asyncio.sleep(max(0.0, start + i / rate - time.time()))
+        event_id = f"evt_{uuid.uuid4().hex}"
+        before = time.time()
+        for e in range(endpoints):
+            sent[f"{event_id} /e{e}"] = before
+        await procs.call(
+            "POST",
+            f"/v1/apps/{app['id']}/events",
+            {"id": event_id, "type": "batch.completed", "payload": json.loads(BODY)},
+        )
+        accept_times.append(time.time() - before)
+
+    await bounded(events, concurrency, submit)
+    accepted_in = time.time() - start
+    received = await receiver.wait_count(events * endpoints)
+    result = _result(name, sent, received, start)
+    result.cpu, result.peak_rss_mb = sampler.stop()
+    result.note = (
+        f"ingest {events / accepted_in:.0f} events/s accepted; "
+        f"accept p50 {statistics.median(accept_times) * 1000:.0f} ms"
+    )
+    return result
+
+
+async def warm_up(procs: HooklineProcs, receiver: Receiver) -> None:
+    """One delivery end to end, so the clock starts with the worker polling."""
+    await receiver.reset()
+    app = await procs.call("POST", "/v1/apps", {"name": "warm-up"})
+    await procs.call("POST", f"/v1/apps/{app['id']}/endpoints", {"url": f"{receiver.base}/w"})
+    await procs.call("POST", f"/v1/apps/{app['id']}/events", {"type": "w.up", "payload": {}})
+    await receiver.wait_count(1, timeout=60)
+
+
+async def fan_out(procs: HooklineProcs, receiver: Receiver, endpoints: int) -> str:
+    await receiver.reset()
+    app = await procs.call("POST", "/v1/apps", {"name": "fan-out"})
+    for i in range(endpoints):
+        await procs.call(
+            "POST", f"/v1/apps/{app['id']}/endpoints", {"url": f"{receiver.base}/f{i}"}
+        )
+    start = time.time()
+    await procs.call(
+        "POST", f"/v1/apps/{app['id']}/events", {"type": "batch.completed", "payload": {}}
+    )
+    accepted = time.time() - start
+    await receiver.wait_count(endpoints)
+    delivered = time.time() - start
+    return (
+        f"one event to {endpoints} endpoints: accepted in {accepted:.2f} s, "
+        f"all delivered in {delivered:.1f} s"
+    )
+
+
+async def waiting_cost(procs: HooklineProcs, receiver: Receiver, n: int, server_pid: int) -> str:
+    await receiver.reset()
+    app = await procs.call("POST", "/v1/apps", {"name": "waiting"})
+    await procs.call(
+        "POST",
+        f"/v1/apps/{app['id']}/endpoints",
+        {
+            "url": f"{receiver.base}/fail",
+            "retry": {"initial_interval_s": 3600, "max_interval_s": 3600},
+        },
+    )
+
+    async def submit(_i: int) -> None:
+        await procs.call(
+            "POST", f"/v1/apps/{app['id']}/events", {"type": "job.failed", "payload": {}}
+        )
+
+    start = time.time()
+    await bounded(n, 32, submit)
+
+    async def all_attempted() -> bool:
+        return int((await receiver.stats())["requests"]) >= n  # type: ignore[call-overload]
+
+    await wait_until(all_attempted, f"{n} first attempts", PHASE_DEADLINE_S)
+    loaded = time.time() - start
+    await asyncio.sleep(2)  # let the last workflow tasks settle before the quiet window
+    sampler = Sampler({"server": server_pid, **procs.pids})
+    window = 10.0
+    await asyncio.sleep(window)
+    cpu, rss = sampler.stop()
+    return (
+        f"{n} deliveries backing off (503, next attempt in 1 h), loaded in {loaded:.0f} s; "
+        f"over {window:.0f} s idle: worker CPU {cpu['worker']:.2f} s "
+        f"({cpu['worker'] / window * 100:.1f}% of a core), API CPU {cpu['api']:.2f} s, "
+        f"server CPU {cpu['server']:.2f} s; RSS worker {rss['worker']:.0f} MB, "
+        f"API {rss['api']:.0f} MB, server {rss['server']:.0f} MB"
+    )
+
+
+async def run_mode(
+    mode: str, receiver: Receiver, args: argparse.Namespace, lines: list[str]
+) -> None:
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="hookline-bench-") as tmp:
+        db = Path(tmp) / "temporal.db" if mode == "file" else None
+        command = dev_server_command(port, None, db)
+        with process(command) as server:
+            address = f"127.0.0.1:{port}"
+            await wait_until(lambda: _reachable(address), "the dev server", 30)
+            lines.append(f"\n### Dev server: {'SQLite file (WAL)' if db else 'in-memory'}\n")
+            lines.append(
+                "| run | deliveries | deliveries/s | latency p50 / p95 / p99 ms "
+                "| CPU per delivery | peak RSS | vs floor |"
+            )
+            lines.append("|---|---|---|---|---|---|---|")
+            floor_result = await floor(address, receiver, args.deliveries, server.pid)
+            lines.append(floor_result.row(None))
+            print(lines[-1], flush=True)
+            with hookline(address, Path(tmp) / "hookline") as (api, pids):
+                async with aiohttp.ClientSession(
+                    headers={"authorization": f"Bearer {API_KEY}"}
+                ) as http:
+                    procs = HooklineProcs(api, http, pids)
+                    await wait_until(lambda: _api_up(procs), "the Hookline API", 30)
+                    await warm_up(procs, receiver)
+                    notes: list[str] = []
+                    one = await hookline_run(
+                        procs, receiver, server.pid, name="Hookline, 1 endpoint",
+                        endpoints=1, events=args.deliveries,
+                    )  # fmt: skip
+                    lines.append(one.row(floor_result.rate))
+                    notes.append(f"1 endpoint: {one.note}")
+                    print(lines[-1], flush=True)
+                    ten = await hookline_run(
+                        procs, receiver, server.pid, name="Hookline, 10 endpoints",
+                        endpoints=10, events=max(1, args.deliveries // 10),
+                    )  # fmt: skip
+                    lines.append(ten.row(floor_result.rate))
+                    notes.append(f"10 endpoints: {ten.note}")
+                    print(lines[-1], flush=True)
+                    half = await hookline_run(
+                        procs, receiver, server.pid, name="Hookline at half saturation",
+                        endpoints=1, events=max(20, args.deliveries // 2),
+                        rate=one.rate / 2, concurrency=64,
+                    )  # fmt: skip
+                    lines.append(half.row(floor_result.rate))
+                    print(lines[-1], flush=True)
+                    lines.append("")
+                    lines += [f"- {note}" for note in notes]
+                    if mode == args.servers[0]:
+                        lines.append(f"- {await fan_out(procs, receiver, args.fan_out)}")
+                        print(lines[-1], flush=True)
+                        if args.waiting:
+                            lines.append(
+                                f"- {await waiting_cost(procs, receiver, args.waiting, server.pid)}"
+                            )
+                            print(lines[-1], flush=True)
+
+
+async def _reachable(address: str) -> bool:
+    try:
+        await (await Client.connect(address)).count_workflows()
+        return True
+    except Exception:
+        return False
+
+
+async def _api_up(procs: HooklineProcs) -> bool:
+    try:
+        async with procs.http.get(procs.api + "/healthz") as r:
+            return r.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--deliveries", type=int, default=300, help="deliveries per run")
+    parser.add_argument("--raw", type=int, default=3000, help="POSTs in the raw-limit run")
+    parser.add_argument("--fan-out", type=int, default=1000, help="endpoints in the fan-out run")
+    parser.add_argument(
+        "--waiting", type=int, default=10000, help="deliveries left backing off (0 to skip)"
+    )
+    parser.add_argument(
+        "--servers", nargs="+", default=["memory", "file"], choices=["memory", "file"]
+    )
+    args = parser.parse_args()
+
+    port = free_port()
+    lines = [
+        "## Hookline benchmark",
+        "",
+        f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
+        f"{platform.platform()}",
+        f"Command: python -m bench.run {' '.join(sys.argv[1:])}".rstrip(),
+    ]
+    with process([sys.executable, "-m", "bench.receiver", str(port)]):
+        async with aiohttp.ClientSession() as http:
+            receiver = Receiver(http, port)
+            await wait_until(lambda: _receiver_up(receiver), "the receiver", 30)
+            raw = await raw_limit(receiver, args.raw)
+            lines.append(f"\nRaw limit: {raw.rate:.0f} signed POSTs/s (aiohttp, 64 in flight)")
+            print(lines[-1], flush=True)
+            for mode in args.servers:
+                await run_mode(mode, receiver, args, lines)
+    print("\n".join(lines))
+
+
+async def _receiver_up(receiver: Receiver) -> bool:
+    try:
+        await receiver.stats()
+        return True
+    except aiohttp.ClientError:
+        return False
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
