@@ -74,7 +74,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if err.status < 400:
             raise
         code = _HTTP_CODES.get(err.status, "http_error")
-        return error_body(err.status, code, err.reason)
+        response = error_body(err.status, code, err.reason)
+        if "Allow" in err.headers:
+            response.headers["Allow"] = err.headers["Allow"]
+        return response
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             # Registered here but gone from Temporal: past the namespace's retention period.

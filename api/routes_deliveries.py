@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import re
 
 from aiohttp import web
 from temporalio.client import Client, WorkflowExecution
-from temporalio.service import RPCError, RPCStatusCode
 
+from api.cursors import cursor_key, decode_cursor, encode_cursor
 from api.delivery_status import STATUSES, delivery_view
 from api.errors import ApiError, not_found
 from api.keys import REGISTRY, SETTINGS, TEMPORAL
@@ -22,6 +20,7 @@ from workflows import search_attributes as sa
 routes = web.RouteTableDef()
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
+LIMIT = re.compile(r"^[0-9]{1,4}$")
 MAX_CONCURRENT_DESCRIBES = 16
 
 
@@ -54,22 +53,20 @@ async def list_deliveries(request: web.Request) -> web.Response:
     app = await path_app(request)
     client = request.app[TEMPORAL]
     query, wanted = _visibility_query(app.id, request.query)
-    limit = _limit(request.query.get("limit"), request.app[SETTINGS].list_page_size)
+    settings = request.app[SETTINGS]
+    limit = _limit(request.query.get("limit"), settings.list_page_size)
+    key = cursor_key(settings.api_keys)
+    cursor = request.query.get("cursor")
     executions = client.list_workflows(
-        query, page_size=limit, next_page_token=_decode_cursor(request.query.get("cursor"))
+        query, page_size=limit, next_page_token=decode_cursor(cursor, key) if cursor else None
     )
-    try:
-        await executions.fetch_next_page()
-    except RPCError as err:
-        if err.status == RPCStatusCode.INVALID_ARGUMENT and "cursor" in request.query:
-            raise ApiError(422, "validation_error", "cursor is not valid") from None
-        raise
+    await executions.fetch_next_page()
     views = await _views(client, executions.current_page or [])
     token = executions.next_page_token
     return web.json_response(
         {
             "data": [view for view in views if wanted is None or view["status"] in wanted],
-            "next_cursor": base64.urlsafe_b64encode(token).decode() if token else None,
+            "next_cursor": encode_cursor(token, key) if token else None,
         }
     )
 
@@ -98,18 +95,9 @@ def _visibility_query(app_id: str, params: object) -> tuple[str, set[str] | None
 def _limit(raw: str | None, default: int) -> int:
     if raw is None:
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+    if not LIMIT.match(raw) or not 1 <= int(raw) <= 1000:
         raise ApiError(422, "validation_error", "limit must be a whole number from 1 to 1000")
     return int(raw)
-
-
-def _decode_cursor(raw: str | None) -> bytes | None:
-    if not raw:
-        return None
-    try:
-        return base64.urlsafe_b64decode(raw.encode())
-    except (binascii.Error, ValueError):
-        raise ApiError(422, "validation_error", "cursor is not valid") from None
 
 
 async def _views(client: Client, executions: list[WorkflowExecution]) -> list[dict[str, object]]:

@@ -28,7 +28,12 @@ async def create_event(request: web.Request) -> web.Response:
     event = await parse_body(request, EventCreate)
     event_id = _event_id(event.id, request.headers.get("idempotency-key"))
     # Serialized once, here: every attempt of every delivery sends exactly these bytes.
-    body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False)
+    try:
+        body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ApiError(
+            422, "invalid_json", "payload has NaN or Infinity, which JSON lacks"
+        ) from None
     if len(body.encode()) > settings.max_payload_bytes:
         raise ApiError(
             413,

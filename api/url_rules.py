@@ -26,9 +26,11 @@ def checked_endpoint_url(raw: str, max_length: int) -> str:
     if url.fragment:
         raise _invalid("url must not have a #fragment")
     try:
-        url.port  # noqa: B018 - a port out of range raises here
+        port = url.port  # a port out of range raises here
     except ValueError:
         raise _invalid("url has an invalid port") from None
+    if port == 0:
+        raise _invalid("url has an invalid port")
     return str(url)
 
 

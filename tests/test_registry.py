@@ -1,0 +1,390 @@
+"""The registry on SQLite and, if configured, PostgreSQL: apps, endpoints, events."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from hookline.ids import delivery_id
+from hookline.registry import (
+    DeliveryRef,
+    Endpoint,
+    Registry,
+    UidTakenError,
+    create_engine,
+)
+
+PG_URL = os.environ.get("HOOKLINE_TEST_DATABASE_URL")
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param(
+        "postgresql",
+        id="postgresql",
+        marks=pytest.mark.skipif(
+            not PG_URL,
+            reason="set HOOKLINE_TEST_DATABASE_URL=postgresql+asyncpg://... to test PostgreSQL",
+        ),
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A registry database: a fresh SQLite file, or the shared PostgreSQL test database."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
+    assert PG_URL is not None
+    return PG_URL
+
+
+@pytest.fixture
+async def registry(database_url: str) -> AsyncIterator[Registry]:
+    engine = create_engine(database_url)
+    registry = Registry(engine)
+    try:
+        await registry.create_schema()
+        yield registry
+    finally:
+        await engine.dispose()
+
+
+def _assert_utc(value: datetime) -> None:
+    assert value.tzinfo is not None, value
+    assert value.utcoffset() == timedelta(0), value
+
+
+def _ref(app_id: str, event_id: str, endpoint_id: str) -> DeliveryRef:
+    return DeliveryRef(
+        id=delivery_id(app_id, event_id, endpoint_id),
+        app_id=app_id,
+        event_id=event_id,
+        endpoint_id=endpoint_id,
+        created_at=datetime.now(UTC),
+    )
+
+
+def _endpoint_fields(**overrides: object) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "url": "https://example.com/hook",
+        "description": "",
+        "event_types": None,
+        "secret": "whsec_" + "A" * 43 + "=",
+        "headers": {},
+        "retry": None,
+        "timeout_s": None,
+    }
+    fields.update(overrides)
+    return fields
+
+
+async def test_create_schema_is_idempotent(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        registry = Registry(engine)
+        await registry.create_schema()
+        await registry.create_schema()
+        app = await registry.create_app("Acme", _unique("uid"))
+        assert await registry.get_app(app.id) == app
+    finally:
+        await engine.dispose()
+    # A second engine on the same database finds the schema and the data already there.
+    engine = create_engine(database_url)
+    try:
+        again = Registry(engine)
+        await again.create_schema()
+        assert await again.get_app(app.id) == app
+    finally:
+        await engine.dispose()
+
+
+async def test_app_create_and_get_by_id_and_uid(registry: Registry) -> None:
+    uid = _unique("acme")
+    app = await registry.create_app("Acme Inc.", uid)
+
+    assert app.id.startswith("app_")
+    assert app.name == "Acme Inc." and app.uid == uid
+    _assert_utc(app.created_at)
+    by_id = await registry.get_app(app.id)
+    by_uid = await registry.get_app(uid)
+    assert by_id == app
+    assert by_uid == app
+    _assert_utc(by_id.created_at)  # type: ignore[union-attr]
+    assert await registry.get_app(_unique("missing")) is None
+    assert await registry.get_app("app_doesnotexist") is None
+
+
+async def test_apps_without_uid_coexist(registry: Registry) -> None:
+    first = await registry.create_app("One", None)
+    second = await registry.create_app("Two", None)
+
+    assert first.id != second.id
+    assert (await registry.get_app(first.id)).uid is None  # type: ignore[union-attr]
+    assert (await registry.get_app(second.id)).name == "Two"  # type: ignore[union-attr]
+
+
+async def test_duplicate_uid_raises_uid_taken(registry: Registry) -> None:
+    uid = _unique("dup")
+    first = await registry.create_app("First", uid)
+
+    with pytest.raises(UidTakenError):
+        await registry.create_app("Second", uid)
+
+    assert await registry.get_app(uid) == first
+
+
+async def test_endpoint_create_list_get(registry: Registry) -> None:
+    app = await registry.create_app("A", _unique("a"))
+    other = await registry.create_app("B", _unique("b"))
+    first = await registry.create_endpoint(
+        app.id,
+        **_endpoint_fields(
+            url="https://a.example/1",
+            description="first",
+            event_types=["batch.*", "job.failed"],
+            headers={"X-Customer": "acme"},
+            retry={"initial_interval_s": 5.0, "max_interval_s": 60.0},
+            timeout_s=12.5,
+        ),
+    )
+    second = await registry.create_endpoint(app.id, **_endpoint_fields(url="https://a.example/2"))
+    await registry.create_endpoint(other.id, **_endpoint_fields(url="https://b.example/"))
+
+    assert first.id.startswith("ep_") and first.id != second.id
+    assert first.app_id == app.id
+    listed = await registry.list_endpoints(app.id)
+    assert [e.id for e in listed] == [first.id, second.id]
+    assert listed[0] == first
+    assert listed[1] == second
+    assert listed[0].event_types == ["batch.*", "job.failed"]
+    assert listed[0].headers == {"X-Customer": "acme"}
+    assert listed[0].retry == {"initial_interval_s": 5.0, "max_interval_s": 60.0}
+    assert listed[0].timeout_s == 12.5
+    assert listed[1].event_types is None and listed[1].retry is None
+    assert listed[1].timeout_s is None
+
+    assert await registry.get_endpoint(first.id) == first
+    assert await registry.get_endpoint(first.id, app.id) == first
+    assert await registry.get_endpoint(first.id, other.id) is None
+    assert await registry.get_endpoint("ep_missing") is None
+    assert await registry.get_endpoint("ep_missing", app.id) is None
+    assert await registry.list_endpoints(_unique("no-such-app")) == []
+
+
+async def test_endpoint_update_is_scoped_to_its_app(registry: Registry) -> None:
+    app = await registry.create_app("A", _unique("a"))
+    other = await registry.create_app("B", _unique("b"))
+    endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
+
+    assert await registry.update_endpoint(other.id, endpoint.id, url="https://evil/") is None
+    assert await registry.update_endpoint(app.id, "ep_missing", url="https://x/") is None
+    assert await registry.get_endpoint(endpoint.id) == endpoint
+
+    updated = await registry.update_endpoint(
+        app.id,
+        endpoint.id,
+        url="https://new.example/hook",
+        event_types=["a.b"],
+        headers={"X-A": "1"},
+        retry={"window_s": 600.0},
+        timeout_s=3.0,
+        description="changed",
+    )
+
+    assert updated is not None
+    assert updated.url == "https://new.example/hook"
+    assert updated.event_types == ["a.b"]
+    assert updated.headers == {"X-A": "1"}
+    assert updated.retry == {"window_s": 600.0}
+    assert updated.timeout_s == 3.0
+    assert updated.description == "changed"
+    assert updated.secret == endpoint.secret
+    assert updated.created_at == endpoint.created_at
+    assert updated.updated_at >= endpoint.updated_at
+    assert await registry.get_endpoint(endpoint.id, app.id) == updated
+
+    cleared = await registry.update_endpoint(app.id, endpoint.id, event_types=None, retry=None)
+    assert cleared is not None
+    assert cleared.event_types is None and cleared.retry is None
+    assert cleared.url == "https://new.example/hook"
+
+
+async def test_endpoint_delete_is_scoped_to_its_app(registry: Registry) -> None:
+    app = await registry.create_app("A", _unique("a"))
+    other = await registry.create_app("B", _unique("b"))
+    endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
+    kept = await registry.create_endpoint(app.id, **_endpoint_fields())
+
+    assert await registry.delete_endpoint(other.id, endpoint.id) is False
+    assert await registry.get_endpoint(endpoint.id) is not None
+
+    assert await registry.delete_endpoint(app.id, endpoint.id) is True
+    assert await registry.get_endpoint(endpoint.id) is None
+    assert await registry.delete_endpoint(app.id, endpoint.id) is False
+    assert [e.id for e in await registry.list_endpoints(app.id)] == [kept.id]
+
+
+async def test_endpoint_of_missing_app_is_refused(registry: Registry) -> None:
+    with pytest.raises(IntegrityError):
+        await registry.create_endpoint(f"app_{uuid.uuid4().hex}", **_endpoint_fields())
+
+
+async def test_timestamps_are_timezone_aware_utc(registry: Registry) -> None:
+    app = await registry.create_app("A", _unique("a"))
+    endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
+    stored_app = await registry.get_app(app.id)
+    stored = await registry.get_endpoint(endpoint.id)
+    [listed] = await registry.list_endpoints(app.id)
+    updated = await registry.update_endpoint(app.id, endpoint.id, description="x")
+    assert stored_app is not None and stored is not None and updated is not None
+
+    for value in (
+        app.created_at,
+        stored_app.created_at,
+        endpoint.created_at,
+        endpoint.updated_at,
+        stored.created_at,
+        stored.updated_at,
+        listed.created_at,
+        listed.updated_at,
+        updated.created_at,
+        updated.updated_at,
+    ):
+        _assert_utc(value)
+    # The stored instant is the one written (to the microsecond), not shifted by a zone.
+    assert stored_app.created_at == app.created_at
+    assert stored.created_at == endpoint.created_at
+    assert abs(datetime.now(UTC) - stored.created_at) < timedelta(minutes=1)
+
+
+async def test_record_event_first_record_wins(registry: Registry) -> None:
+    app = await registry.create_app("A", _unique("a"))
+    event_id = _unique("evt")
+    first_refs = sorted(
+        [_ref(app.id, event_id, "ep_b"), _ref(app.id, event_id, "ep_a")],
+        key=lambda r: r.endpoint_id,
+    )
+
+    record, created = await registry.record_event(app.id, event_id, "batch.completed", first_refs)
+
+    assert created is True
+    assert record.app_id == app.id and record.id == event_id
+    assert record.type == "batch.completed"
+    assert record.deliveries == first_refs
+    _assert_utc(record.created_at)
+
+    again, created_again = await registry.record_event(
+        app.id, event_id, "job.failed", [_ref(app.id, event_id, "ep_c")]
+    )
+
+    assert created_again is False
+    assert again.type == "batch.completed"
+    assert again.created_at == record.created_at
+    assert [r.id for r in again.deliveries] == [r.id for r in first_refs]
+    assert [r.endpoint_id for r in again.deliveries] == ["ep_a", "ep_b"]
+    for ref in again.deliveries:
+        _assert_utc(ref.created_at)
+    assert await registry.get_event(app.id, event_id) == again
+    assert await registry.get_delivery(app.id, delivery_id(app.id, event_id, "ep_c")) is None
+
+
+async def test_record_event_without_deliveries(registry: Registry) -> None:
+    app = await registry.create_app("A", _unique("a"))
+    event_id = _unique("evt")
+
+    record, created = await registry.record_event(app.id, event_id, "nobody.listens", [])
+    again, created_again = await registry.record_event(app.id, event_id, "nobody.listens", [])
+
+    assert created is True and created_again is False
+    assert record.deliveries == [] and again.deliveries == []
+    assert await registry.get_event(app.id, _unique("evt")) is None
+
+
+async def test_same_event_id_in_two_apps_is_two_events(registry: Registry) -> None:
+    app = await registry.create_app("A", _unique("a"))
+    other = await registry.create_app("B", _unique("b"))
+    event_id = _unique("evt")
+
+    _, created = await registry.record_event(
+        app.id, event_id, "a.b", [_ref(app.id, event_id, "ep_1")]
+    )
+    _, created_other = await registry.record_event(
+        other.id, event_id, "a.b", [_ref(other.id, event_id, "ep_1")]
+    )
+
+    assert created is True and created_other is True
+
+
+async def test_get_delivery_is_scoped_to_its_app(registry: Registry) -> None:
+    app = await registry.create_app("A", _unique("a"))
+    other = await registry.create_app("B", _unique("b"))
+    event_id = _unique("evt")
+    ref = _ref(app.id, event_id, "ep_1")
+    await registry.record_event(app.id, event_id, "a.b", [ref])
+
+    found = await registry.get_delivery(app.id, ref.id)
+
+    assert found is not None
+    assert (found.id, found.app_id, found.event_id, found.endpoint_id) == (
+        ref.id,
+        app.id,
+        event_id,
+        "ep_1",
+    )
+    _assert_utc(found.created_at)
+    assert await registry.get_delivery(other.id, ref.id) is None
+    assert await registry.get_delivery(app.id, "dlv_missing") is None
+
+
+def _endpoint(event_types: list[str] | None) -> Endpoint:
+    now = datetime.now(UTC)
+    return Endpoint(
+        id="ep_1",
+        app_id="app_1",
+        url="https://example.com/",
+        description="",
+        event_types=event_types,
+        secret="whsec_x",
+        headers={},
+        retry=None,
+        timeout_s=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_types", "event_type", "expected"),
+    [
+        (None, "anything.at.all", True),
+        (None, "x", True),
+        ([], "batch.completed", False),
+        (["batch.completed"], "batch.completed", True),
+        (["batch.completed"], "batch.completed.late", False),
+        (["batch.completed"], "batch.complete", False),
+        (["batch.completed"], "Batch.Completed", False),
+        (["job.failed", "batch.completed"], "batch.completed", True),
+        (["batch.*"], "batch.completed", True),
+        (["batch.*"], "batch.a.b", True),
+        (["batch.*"], "batches.x", False),
+        (["batch.*"], "batch", False),
+        (["batch.*"], "batchx", False),
+        (["batch.*"], "job.batch.completed", False),
+        (["a.b.*"], "a.b.c", True),
+        (["a.b.*"], "a.bc.d", False),
+        (["a.b.*"], "a.b", False),
+    ],
+)
+def test_subscribes_to(event_types: list[str] | None, event_type: str, expected: bool) -> None:
+    assert _endpoint(event_types).subscribes_to(event_type) is expected
