@@ -1,31 +1,36 @@
-"""One delivery attempt on the wire: read the endpoint, sign the body, POST it, judge the answer."""
+"""One delivery attempt on the wire: find the target, sign the body, POST it, judge the answer."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 import aiohttp
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from activities.signing import InvalidSecretError, sign
-from hookline.registry import Endpoint, Registry
+from activities.retry_timing import RETRY_AFTER_STATUSES, retry_after_delay, scheduled_delay
+from activities.signing import InvalidSecretError, signature_headers
+from hookline.attempt_log import LoggedAttempt
+from hookline.registry import Registry
 
 USER_AGENT = "Hookline-Webhooks/0.1 (+https://github.com/hookline)"
 HEARTBEAT_EVERY_S = 2.0
-RETRY_AFTER_STATUSES = frozenset({429, 503})
+NON_RETRYABLE = frozenset({"EndpointGone", "EndpointDeleted", "ScheduleExhausted"})
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class AttemptInput(BaseModel):
-    """What an attempt needs; the secret and URL are read from the registry, never passed here."""
+    """What an attempt needs; secrets and the endpoint's URL are read at attempt time."""
 
     delivery_id: str
     app_id: str
@@ -35,6 +40,10 @@ class AttemptInput(BaseModel):
     timeout_s: float
     attempts_before: int = 0
     """Attempts made by earlier series of this delivery (before a manual retry)."""
+    callback_url: str | None = None
+    """A per-job callback URL, signed with the app's own secret, instead of an endpoint."""
+    schedule_s: list[float] | None = None
+    """An explicit retry schedule: delays before attempts 2, 3, ... of this series."""
 
 
 class AttemptRecord(BaseModel):
@@ -45,6 +54,15 @@ class AttemptRecord(BaseModel):
     status_code: int | None = None
     error: str | None = None
     duration_ms: int
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    headers: dict[str, str]
+    scheme: str
+    signature_header: str | None
+    secrets: list[str]
 
 
 class DeliveryActivities:
@@ -66,52 +84,78 @@ class DeliveryActivities:
 
         Raises:
             ApplicationError: the attempt failed; its details hold the ``AttemptRecord``.
-                ``EndpointGone`` (HTTP 410) and ``EndpointDeleted`` are not retried.
+                ``EndpointGone`` (HTTP 410), ``EndpointDeleted`` and ``ScheduleExhausted``
+                are not retried.
         """
         info = activity.info()
         number = attempt.attempts_before + info.attempt
-        endpoint = await self._registry.get_endpoint(attempt.endpoint_id, attempt.app_id)
-        if endpoint is None:
-            record = _record(number, time.time(), None, "endpoint was deleted")
-            raise _failure(attempt, record, "EndpointDeleted")
         started = time.time()
+        target = await self._target(attempt)
+        if target is None:
+            record = _record(number, started, None, "endpoint was deleted")
+            raise await self._failed(attempt, record, "EndpointDeleted")
+        response_body = ""
         try:
-            code, retry_after = await _heartbeating(self._post(endpoint, attempt, int(started)))
+            code, retry_after, response_body = await _heartbeating(
+                self._post(target, attempt, int(started))
+            )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = _record(number, started, None, f"timed out after {attempt.timeout_s:g} s")
-            raise _failure(attempt, record, "Timeout") from None
+            raise await self._failed(attempt, record, "Timeout") from None
         except aiohttp.ClientError as err:
             record = _record(number, started, None, _describe_client_error(err))
-            raise _failure(attempt, record, "ConnectionError") from None
+            raise await self._failed(attempt, record, "ConnectionError") from None
         except InvalidSecretError as err:
             record = _record(number, started, None, f"endpoint secret is invalid: {err}")
-            raise _failure(attempt, record, "InvalidSecret") from None
+            raise await self._failed(attempt, record, "InvalidSecret") from None
 
         if 200 <= code < 300:
             record = _record(number, started, code)
-            _log(attempt, record)
+            await self._remember(attempt, record, response_body)
             return record
         if code == 410:
             record = _record(number, started, code, "HTTP 410 Gone: endpoint asked not to retry")
-            raise _failure(attempt, record, "EndpointGone")
+            raise await self._failed(attempt, record, "EndpointGone", response_body)
         record = _record(number, started, code, f"HTTP {code}")
-        delay = _retry_delay(retry_after, info) if code in RETRY_AFTER_STATUSES else None
-        raise _failure(attempt, record, "HttpError", next_retry_delay=delay)
+        delay = retry_after_delay(retry_after, info) if code in RETRY_AFTER_STATUSES else None
+        raise await self._failed(attempt, record, "HttpError", response_body, delay)
+
+    async def _target(self, attempt: AttemptInput) -> _Target | None:
+        if attempt.callback_url is not None:
+            secrets = await self._registry.get_app_secrets(attempt.app_id)
+            return _Target(
+                attempt.callback_url, {}, "standard", None, secrets.signing_secrets(_now())
+            )
+        endpoint = await self._registry.get_endpoint(attempt.endpoint_id, attempt.app_id)
+        if endpoint is None:
+            return None
+        return _Target(
+            endpoint.url,
+            endpoint.headers,
+            endpoint.signature_scheme,
+            endpoint.signature_header,
+            endpoint.signing_secrets(_now()),
+        )
 
     async def _post(
-        self, endpoint: Endpoint, attempt: AttemptInput, timestamp: int
-    ) -> tuple[int, str | None]:
+        self, target: _Target, attempt: AttemptInput, timestamp: int
+    ) -> tuple[int, str | None, str]:
         body = attempt.body.encode()
         headers = {
-            **endpoint.headers,
+            **target.headers,
             "content-type": "application/json",
             "user-agent": USER_AGENT,
-            "webhook-id": attempt.event_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(endpoint.secret, attempt.event_id, timestamp, body),
+            **signature_headers(
+                target.scheme,
+                target.secrets,
+                attempt.event_id,
+                timestamp,
+                body,
+                target.signature_header,
+            ),
         }
         async with self._session.post(
-            endpoint.url,
+            target.url,
             data=body,
             headers=headers,
             allow_redirects=False,
@@ -119,8 +163,71 @@ class DeliveryActivities:
         ) as response:
             # Read a bounded prefix only: a receiver answering with a huge body must not
             # cost memory. What is left unread closes the connection instead of reusing it.
-            await response.content.read(self._max_response_bytes)
-            return response.status, response.headers.get("retry-after")
+            prefix = await response.content.read(self._max_response_bytes)
+            text = prefix.decode("utf-8", errors="replace")
+            return response.status, response.headers.get("retry-after"), text
+
+    async def _failed(
+        self,
+        attempt: AttemptInput,
+        record: AttemptRecord,
+        error_type: str,
+        response_body: str = "",
+        next_retry_delay: timedelta | None = None,
+    ) -> ApplicationError:
+        """The failure of an attempt, remembered, with its record as details (for the API)."""
+        await self._remember(attempt, record, response_body)
+        non_retryable = error_type in NON_RETRYABLE
+        if attempt.schedule_s is not None and not non_retryable:
+            next_retry_delay = scheduled_delay(
+                attempt.schedule_s, activity.info().attempt, activity.info()
+            )
+            if next_retry_delay is None:
+                error_type, non_retryable = "ScheduleExhausted", True
+        return ApplicationError(
+            record.error or error_type,
+            record,
+            type=error_type,
+            non_retryable=non_retryable,
+            next_retry_delay=next_retry_delay,
+            # A failing receiver is business as usual: no per-attempt warning with a traceback.
+            category=ApplicationErrorCategory.BENIGN,
+        )
+
+    async def _remember(
+        self, attempt: AttemptInput, record: AttemptRecord, response_body: str
+    ) -> None:
+        # One log line per attempt, with ids; never the URL (it may hold tokens), body or secret.
+        activity.logger.info(
+            "delivery %s attempt %d to %s: %s in %d ms",
+            attempt.delivery_id,
+            record.attempt,
+            attempt.endpoint_id or "callback",
+            record.error or f"HTTP {record.status_code}",
+            record.duration_ms,
+        )
+        try:
+            await self._registry.attempts.record(
+                LoggedAttempt(
+                    app_id=attempt.app_id,
+                    delivery_id=attempt.delivery_id,
+                    endpoint_id=attempt.endpoint_id,
+                    attempt=record.attempt,
+                    at=record.at,
+                    status_code=record.status_code,
+                    duration_ms=record.duration_ms,
+                    error=record.error,
+                    response_body=response_body,
+                )
+            )
+        except SQLAlchemyError as err:
+            # The attempt happened whatever the log says: failing it now would POST again.
+            log.warning(
+                "attempt log unavailable, delivery %s attempt %d not logged: %s",
+                attempt.delivery_id,
+                record.attempt,
+                type(err).__name__,
+            )
 
 
 async def _heartbeating(work: Awaitable[T]) -> T:
@@ -148,37 +255,6 @@ def _record(
     )
 
 
-def _log(attempt: AttemptInput, record: AttemptRecord) -> None:
-    # One line per attempt, with ids; never the URL (it may hold tokens), body or secret.
-    activity.logger.info(
-        "delivery %s attempt %d to endpoint %s: %s in %d ms",
-        attempt.delivery_id,
-        record.attempt,
-        attempt.endpoint_id,
-        record.error or f"HTTP {record.status_code}",
-        record.duration_ms,
-    )
-
-
-def _failure(
-    attempt: AttemptInput,
-    record: AttemptRecord,
-    error_type: str,
-    next_retry_delay: timedelta | None = None,
-) -> ApplicationError:
-    """The failure of an attempt, logged, with its record as details (read by the API)."""
-    _log(attempt, record)
-    return ApplicationError(
-        record.error or error_type,
-        record,
-        type=error_type,
-        non_retryable=error_type in {"EndpointGone", "EndpointDeleted"},
-        next_retry_delay=next_retry_delay,
-        # A failing receiver is business as usual: no per-attempt warning with a traceback.
-        category=ApplicationErrorCategory.BENIGN,
-    )
-
-
 def _describe_client_error(err: aiohttp.ClientError) -> str:
     # Name the failure without echoing the URL, which may carry credentials in its query.
     if isinstance(err, aiohttp.ClientConnectorError):
@@ -188,31 +264,5 @@ def _describe_client_error(err: aiohttp.ClientError) -> str:
     return f"HTTP client error: {type(err).__name__}"
 
 
-def _retry_delay(retry_after: str | None, info: activity.Info) -> timedelta | None:
-    """The next delay a ``Retry-After`` asks for, capped by the retry policy and the window."""
-    if not retry_after:
-        return None
-    seconds = _parse_retry_after(retry_after)
-    if seconds is None:
-        return None
-    if info.retry_policy and info.retry_policy.maximum_interval:
-        seconds = min(seconds, info.retry_policy.maximum_interval.total_seconds())
-    if info.schedule_to_close_timeout:
-        deadline = info.scheduled_time + info.schedule_to_close_timeout
-        # A delay past the window would end the delivery at once; retry just before it closes.
-        remaining = (deadline - datetime.now(UTC)).total_seconds() - 1
-        seconds = min(seconds, max(remaining, 1))
-    return timedelta(seconds=max(seconds, 1))
-
-
-def _parse_retry_after(value: str) -> float | None:
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+def _now() -> datetime:
+    return datetime.now(UTC)

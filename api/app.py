@@ -11,7 +11,7 @@ from api import routes_apps, routes_deliveries, routes_endpoints, routes_events
 from api.auth import auth_middleware
 from api.errors import error_middleware
 from api.keys import REGISTRY, SETTINGS, TEMPORAL
-from hookline.registry import Registry, create_engine
+from hookline.registry import opened_registry
 from hookline.settings import Settings
 from hookline.temporal_client import connect_temporal
 
@@ -41,12 +41,9 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
 
 
 async def _registry_ctx(app: web.Application) -> AsyncIterator[None]:
-    engine = create_engine(app[SETTINGS].resolved_database_url)
-    registry = Registry(engine)
-    await registry.create_schema()
-    app[REGISTRY] = registry
-    yield
-    await engine.dispose()
+    async with opened_registry(app[SETTINGS]) as registry:
+        app[REGISTRY] = registry
+        yield
 
 
 async def _temporal_ctx(app: web.Application) -> AsyncIterator[None]:

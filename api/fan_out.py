@@ -84,7 +84,7 @@ async def accept_event(
 
     await asyncio.gather(*(start(endpoint) for endpoint in endpoints))
     refs.sort(key=lambda ref: ref.endpoint_id)
-    record, created = await registry.record_event(app.id, event_id, event_type, refs)
+    record, created = await registry.record_event(app.id, event_id, event_type, refs, body)
     return AcceptedEvent(record, duplicate=not created)
 
 

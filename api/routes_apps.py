@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
+from activities.signing import generate_secret
 from api.errors import ApiError
 from api.keys import REGISTRY
 from api.requests import parse_body, path_app
@@ -28,7 +29,7 @@ def app_json(app: App) -> dict[str, Any]:
 async def create_app(request: web.Request) -> web.Response:
     body = await parse_body(request, AppCreate)
     try:
-        app = await request.app[REGISTRY].create_app(body.name, body.uid)
+        app = await request.app[REGISTRY].create_app(body.name, body.uid, generate_secret())
     except UidTakenError:
         raise ApiError(409, "uid_taken", "another app already has this uid") from None
     return web.json_response(app_json(app), status=201)

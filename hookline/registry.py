@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.engine import Row, make_url
@@ -14,7 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hookline import registry_tables as t
+from hookline.attempt_log import AttemptLog
 from hookline.ids import new_id
+from hookline.schema import migrate_schema
+from hookline.secret_box import SecretBox, secret_box_for
+
+if TYPE_CHECKING:  # settings import workflows, which import activities, which import this
+    from hookline.settings import Settings
 
 
 class UidTakenError(Exception):
@@ -42,6 +49,20 @@ class Endpoint:
     timeout_s: float | None
     created_at: datetime
     updated_at: datetime
+    signature_scheme: str = "standard"
+    signature_header: str | None = None
+    previous_secret: str | None = field(default=None, repr=False)
+    previous_secret_expires_at: datetime | None = None
+    disabled: bool = False
+    disabled_reason: str | None = None
+    failing_since: datetime | None = None
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets an attempt signs with: the current one, and the previous one while its
+        rotation grace period lasts."""
+        return _signing_secrets(
+            self.secret, self.previous_secret, self.previous_secret_expires_at, now
+        )
 
     def subscribes_to(self, event_type: str) -> bool:
         """Whether an event of this type goes to this endpoint (``None`` means every type)."""
@@ -53,6 +74,28 @@ class Endpoint:
             if pattern.endswith(".*") and event_type.startswith(pattern[:-1]):
                 return True
         return False
+
+
+@dataclass(frozen=True)
+class AppSecrets:
+    """An app's own signing secret (for per-job callback URLs) and its rotation state."""
+
+    secret: str = field(repr=False)
+    previous_secret: str | None = field(default=None, repr=False)
+    previous_secret_expires_at: datetime | None = None
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        return _signing_secrets(
+            self.secret, self.previous_secret, self.previous_secret_expires_at, now
+        )
+
+
+def _signing_secrets(
+    current: str, previous: str | None, expires_at: datetime | None, now: datetime
+) -> list[str]:
+    if previous and expires_at and expires_at > now:
+        return [current, previous]
+    return [current]
 
 
 @dataclass(frozen=True)
@@ -73,6 +116,7 @@ class EventRecord:
     type: str
     created_at: datetime
     deliveries: list[DeliveryRef]
+    body: str | None = field(default=None, repr=False)
 
 
 def create_engine(database_url: str) -> AsyncEngine:
@@ -98,18 +142,24 @@ def create_engine(database_url: str) -> AsyncEngine:
 class Registry:
     """Apps, endpoints and accepted events, stored in SQLite or PostgreSQL."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+        """
+        Args:
+            engine: The database.
+            box: Seals secrets before they are written and opens them when read.
+        """
         self._engine = engine
+        self._box = box
+        self.attempts = AttemptLog(engine)
 
     async def create_schema(self) -> None:
-        """Create any table that does not exist yet."""
-        async with self._engine.begin() as conn:
-            await conn.run_sync(t.metadata.create_all)
+        """Create the schema, or migrate it to this version's (see ``hookline.schema``)."""
+        await migrate_schema(self._engine)
 
     # Apps
 
-    async def create_app(self, name: str, uid: str | None) -> App:
-        """Store a new app.
+    async def create_app(self, name: str, uid: str | None, secret: str) -> App:
+        """Store a new app with its own signing secret (for per-job callback URLs).
 
         Raises:
             UidTakenError: ``uid`` belongs to another app.
@@ -117,14 +167,18 @@ class Registry:
         app = App(id=new_id("app"), uid=uid, name=name, created_at=_now())
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(t.apps).values(**app.__dict__))
+                await conn.execute(
+                    insert(t.apps).values(**app.__dict__, secret=self._box.seal(secret))
+                )
         except IntegrityError as err:
             raise UidTakenError(uid) from err
         return app
 
     async def get_app(self, id_or_uid: str) -> App | None:
         """The app with this id or, failing that, this uid."""
-        query = select(t.apps).where((t.apps.c.id == id_or_uid) | (t.apps.c.uid == id_or_uid))
+        query = select(t.apps.c.id, t.apps.c.uid, t.apps.c.name, t.apps.c.created_at).where(
+            (t.apps.c.id == id_or_uid) | (t.apps.c.uid == id_or_uid)
+        )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         # An id match wins over a uid match (uids cannot look like ids, but be exact anyway).
@@ -139,8 +193,10 @@ class Registry:
         values = {"id": new_id("ep"), "app_id": app_id, "created_at": now, "updated_at": now}
         values.update(fields)
         async with self._engine.begin() as conn:
-            await conn.execute(insert(t.endpoints).values(**values))
-        return Endpoint(**values)
+            await conn.execute(insert(t.endpoints).values(**self._sealed(values)))
+        endpoint = await self.get_endpoint(values["id"])
+        assert endpoint is not None
+        return endpoint
 
     async def list_endpoints(self, app_id: str) -> list[Endpoint]:
         """Every endpoint of an app, oldest first."""
@@ -150,7 +206,7 @@ class Registry:
             .order_by(t.endpoints.c.created_at, t.endpoints.c.id)
         )
         async with self._engine.connect() as conn:
-            return [_endpoint(row) for row in (await conn.execute(query)).all()]
+            return [self._endpoint(row) for row in (await conn.execute(query)).all()]
 
     async def get_endpoint(self, endpoint_id: str, app_id: str | None = None) -> Endpoint | None:
         """One endpoint, optionally only if it belongs to ``app_id``."""
@@ -159,7 +215,7 @@ class Registry:
             query = query.where(t.endpoints.c.app_id == app_id)
         async with self._engine.connect() as conn:
             row = (await conn.execute(query)).first()
-        return _endpoint(row) if row else None
+        return self._endpoint(row) if row else None
 
     async def update_endpoint(
         self, app_id: str, endpoint_id: str, **fields: Any
@@ -168,7 +224,7 @@ class Registry:
         query = (
             update(t.endpoints)
             .where(t.endpoints.c.id == endpoint_id, t.endpoints.c.app_id == app_id)
-            .values(**fields, updated_at=_now())
+            .values(**self._sealed(fields), updated_at=_now())
         )
         async with self._engine.begin() as conn:
             if (await conn.execute(query)).rowcount == 0:
@@ -205,7 +261,12 @@ class Registry:
         return EventRecord(**row._mapping, deliveries=[DeliveryRef(**ref._mapping) for ref in refs])
 
     async def record_event(
-        self, app_id: str, event_id: str, event_type: str, deliveries: Sequence[DeliveryRef]
+        self,
+        app_id: str,
+        event_id: str,
+        event_type: str,
+        deliveries: Sequence[DeliveryRef],
+        body: str | None = None,
     ) -> tuple[EventRecord, bool]:
         """Remember an accepted event and its deliveries; the first record of an id wins.
 
@@ -217,7 +278,7 @@ class Registry:
             async with self._engine.begin() as conn:
                 await conn.execute(
                     insert(t.events).values(
-                        app_id=app_id, id=event_id, type=event_type, created_at=now
+                        app_id=app_id, id=event_id, type=event_type, body=body, created_at=now
                     )
                 )
                 if deliveries:
@@ -227,7 +288,91 @@ class Registry:
             if existing is None:
                 raise
             return existing, False
-        return EventRecord(app_id, event_id, event_type, now, list(deliveries)), True
+        return EventRecord(app_id, event_id, event_type, now, list(deliveries), body), True
+
+    # Secrets
+
+    async def rotate_endpoint_secret(
+        self, app_id: str, endpoint_id: str, new_secret: str, grace: timedelta
+    ) -> Endpoint | None:
+        """Make ``new_secret`` current; the old one keeps signing for ``grace``."""
+        endpoint = await self.get_endpoint(endpoint_id, app_id)
+        if endpoint is None:
+            return None
+        return await self.update_endpoint(
+            app_id,
+            endpoint_id,
+            secret=new_secret,
+            previous_secret=endpoint.secret,
+            previous_secret_expires_at=_now() + grace,
+        )
+
+    async def get_app_secrets(self, app_id: str) -> AppSecrets:
+        """The app's own signing secrets (made with the app)."""
+        query = select(
+            t.apps.c.secret, t.apps.c.previous_secret, t.apps.c.previous_secret_expires_at
+        ).where(t.apps.c.id == app_id)
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(query)).one()
+        previous = row.previous_secret and self._box.open(row.previous_secret)
+        return AppSecrets(self._box.open(row.secret), previous, row.previous_secret_expires_at)
+
+    async def rotate_app_secret(self, app_id: str, new_secret: str, grace: timedelta) -> None:
+        """Make ``new_secret`` the app's current secret; the old one signs for ``grace``."""
+        current = await self.get_app_secrets(app_id)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(t.apps)
+                .where(t.apps.c.id == app_id)
+                .values(
+                    **self._sealed({"secret": new_secret, "previous_secret": current.secret}),
+                    previous_secret_expires_at=_now() + grace,
+                )
+            )
+
+    # Endpoint health
+
+    async def record_outcome(self, endpoint_id: str, succeeded: bool) -> Endpoint | None:
+        """Note a delivery's final outcome: a success clears ``failing_since``, the first
+        failure after a success sets it. The endpoint as it was before, or ``None``."""
+        before = await self.get_endpoint(endpoint_id)
+        if before is None:
+            return None
+        if succeeded and before.failing_since is not None:
+            values: dict[str, Any] = {"failing_since": None}
+        elif not succeeded and before.failing_since is None:
+            values = {"failing_since": _now()}
+        else:
+            return before
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(t.endpoints).where(t.endpoints.c.id == endpoint_id).values(**values)
+            )
+        return before
+
+    async def disable_endpoint(self, endpoint_id: str, reason: str) -> bool:
+        """Disable an endpoint; whether this call disabled it (not already disabled)."""
+        query = (
+            update(t.endpoints)
+            .where(t.endpoints.c.id == endpoint_id, t.endpoints.c.disabled.is_(False))
+            .values(disabled=True, disabled_reason=reason, updated_at=_now())
+        )
+        async with self._engine.begin() as conn:
+            return (await conn.execute(query)).rowcount > 0
+
+    def _sealed(self, values: dict[str, Any]) -> dict[str, Any]:
+        sealed = dict(values)
+        for column in ("secret", "previous_secret"):
+            if sealed.get(column):
+                sealed[column] = self._box.seal(sealed[column])
+        return sealed
+
+    def _endpoint(self, row: Row[Any]) -> Endpoint:
+        values = dict(row._mapping)
+        for column in ("secret", "previous_secret"):
+            if values.get(column):
+                values[column] = self._box.open(values[column])
+        return Endpoint(**values)
 
     async def get_delivery(self, app_id: str, delivery_id: str) -> DeliveryRef | None:
         """Which event and endpoint a delivery id stands for."""
@@ -239,9 +384,21 @@ class Registry:
         return DeliveryRef(**row._mapping) if row else None
 
 
-def _endpoint(row: Row[Any]) -> Endpoint:
-    return Endpoint(**row._mapping)
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+@asynccontextmanager
+async def opened_registry(settings: Settings) -> AsyncIterator[Registry]:
+    """The registry of ``settings``, its schema created, for the ``async with`` block.
+
+    Raises:
+        SecretBoxError: no usable key for secrets at rest (see ``secret_box_for``).
+    """
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        registry = Registry(engine, secret_box_for(settings))
+        await registry.create_schema()
+        yield registry
+    finally:
+        await engine.dispose()

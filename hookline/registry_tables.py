@@ -7,12 +7,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Dialect,
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -43,6 +45,10 @@ apps = Table(
     Column("id", String(64), primary_key=True),
     Column("uid", String(64), unique=True, nullable=True),
     Column("name", String(256), nullable=False),
+    # The app's own signing secret, for per-job callback URLs (sealed like endpoints').
+    Column("secret", Text, nullable=True),
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
 )
 
@@ -54,10 +60,17 @@ endpoints = Table(
     Column("url", Text, nullable=False),
     Column("description", Text, nullable=False, default=""),
     Column("event_types", JSON, nullable=True),
-    Column("secret", String(128), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("previous_secret", Text, nullable=True),
+    Column("previous_secret_expires_at", UTCDateTime(), nullable=True),
+    Column("signature_scheme", String(32), nullable=False, default="standard"),
+    Column("signature_header", String(256), nullable=True),
     Column("headers", JSON, nullable=False),
     Column("retry", JSON, nullable=True),
     Column("timeout_s", Float, nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("failing_since", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
     Index("ix_endpoints_app_id", "app_id"),
@@ -72,7 +85,9 @@ events = Table(
     Column("app_id", String(64), ForeignKey("apps.id", ondelete="CASCADE"), primary_key=True),
     Column("id", String(128), primary_key=True),
     Column("type", String(256), nullable=False),
+    Column("body", Text, nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_events_app_created", "app_id", "created_at"),
 )
 
 deliveries = Table(
@@ -84,4 +99,24 @@ deliveries = Table(
     Column("endpoint_id", String(64), nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_deliveries_event", "app_id", "event_id"),
+    Index("ix_deliveries_endpoint_created", "endpoint_id", "created_at"),
+)
+
+# Every attempt of every delivery, written by the worker: Temporal's history keeps only the
+# last attempt of an activity's retries. Rows older than the retention are purged daily.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("app_id", String(64), nullable=False),
+    Column("delivery_id", String(64), nullable=False),
+    Column("endpoint_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Index("ix_attempts_delivery", "app_id", "delivery_id", "attempt"),
+    Index("ix_attempts_at", "at"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Bearer keys accepted by the API, comma-separated in the environment."""
 
+    mode: Literal["development", "production"] = "development"
+    """``production`` refuses to start without ``secrets_keys`` (no silent plaintext)."""
+    secrets_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    """Keys that encrypt signing secrets at rest, ``<id>:<base64 of 32 bytes>``, comma-separated,
+    current first (older ones still decrypt). Make one with ``hookline secrets-key``. In
+    development a key is made once and kept in ``{data_dir}/secrets-key``."""
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
 
@@ -47,8 +54,11 @@ class Settings(BaseSettings):
     """Default delivery retry schedule; endpoints may override any field."""
     attempt_timeout_s: float = Field(default=30.0, gt=0, le=300)
     """How long one POST may take, connect to last byte, before the attempt counts as failed."""
-    max_response_bytes: int = Field(default=64 * 1024, ge=0)
-    """How much of a receiver's response body an attempt reads before closing the connection."""
+    max_response_bytes: int = Field(default=64 * 1024, ge=1024)
+    """How much of a receiver's response body an attempt reads before closing the connection
+    (the attempt log keeps the first 1 KiB of it)."""
+    attempt_log_retention_days: float = Field(default=30, gt=0)
+    """How long the attempt log keeps an attempt; older ones are purged once a day."""
 
     worker_max_concurrent_attempts: int = Field(default=200, ge=1)
     """How many POSTs one worker process has in flight at once."""
@@ -58,7 +68,7 @@ class Settings(BaseSettings):
     list_page_size: int = Field(default=50, ge=1, le=1000)
     """Default page size of list endpoints (``?limit=`` may ask for up to 1000)."""
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "secrets_keys", mode="before")
     @classmethod
     def _split_api_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.delivery import USER_AGENT, DeliveryActivities
-from hookline.registry import Registry, create_engine
+from hookline.registry import opened_registry
 from hookline.settings import Settings
 from workflows.delivery import DeliveryWorkflow
 
@@ -26,28 +26,23 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
     Leaving the block shuts the worker down gracefully: in-flight attempts get
     ``worker_graceful_shutdown_s`` to finish, then are handed back to Temporal.
     """
-    engine = create_engine(settings.resolved_database_url)
-    registry = Registry(engine)
-    await registry.create_schema()
     connector = aiohttp.TCPConnector(limit=settings.worker_max_concurrent_attempts)
-    try:
-        async with aiohttp.ClientSession(
-            connector=connector, headers={"user-agent": USER_AGENT}
-        ) as session:
-            activities = DeliveryActivities(session, registry, settings.max_response_bytes)
-            worker = Worker(
-                client,
-                task_queue=settings.task_queue,
-                workflows=[DeliveryWorkflow],
-                activities=[activities.post_signed],
-                max_concurrent_activities=settings.worker_max_concurrent_attempts,
-                graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
-            )
-            try:
-                async with worker:
-                    log.info("worker started on task queue %s", settings.task_queue)
-                    yield worker
-            finally:
-                log.info("worker stopped on task queue %s", settings.task_queue)
-    finally:
-        await engine.dispose()
+    async with (
+        opened_registry(settings) as registry,
+        aiohttp.ClientSession(connector=connector, headers={"user-agent": USER_AGENT}) as session,
+    ):
+        activities = DeliveryActivities(session, registry, settings.max_response_bytes)
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[DeliveryWorkflow],
+            activities=[activities.post_signed],
+            max_concurrent_activities=settings.worker_max_concurrent_attempts,
+            graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
+        )
+        try:
+            async with worker:
+                log.info("worker started on task queue %s", settings.task_queue)
+                yield worker
+        finally:
+            log.info("worker stopped on task queue %s", settings.task_queue)

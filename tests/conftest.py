@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 
 from hookline.dev_server import start_dev_server, stop_dev_server
@@ -34,6 +37,27 @@ async def temporal_address() -> AsyncIterator[str]:
         yield f"127.0.0.1:{port}"
     finally:
         stop_dev_server(server)
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> AsyncIterator[str | None]:
+    """A fresh PostgreSQL database for this session, made on the server that
+    ``HOOKLINE_TEST_DATABASE_URL`` names and dropped afterwards; ``None`` when it is unset."""
+    base = os.environ.get("HOOKLINE_TEST_DATABASE_URL")
+    if not base:
+        yield None
+        return
+    url = make_url(base)
+    name = f"hookline_test_{uuid.uuid4().hex[:12]}"
+    admin = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from activities.signing import generate_secret
 from hookline.ids import delivery_id
 from hookline.registry import (
     DeliveryRef,
@@ -19,8 +20,12 @@ from hookline.registry import (
     UidTakenError,
     create_engine,
 )
+from hookline.secret_box import SecretBox, generate_key
 
 PG_URL = os.environ.get("HOOKLINE_TEST_DATABASE_URL")
+
+
+BOX = SecretBox([generate_key()])
 
 
 def _unique(prefix: str) -> str:
@@ -41,18 +46,18 @@ BACKENDS = [
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A registry database: a fresh SQLite file, or the shared PostgreSQL test database."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str | None) -> str:
+    """A registry database: a fresh SQLite file, or this session's PostgreSQL database."""
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}"
-    assert PG_URL is not None
-    return PG_URL
+    assert postgres_url is not None
+    return postgres_url
 
 
 @pytest.fixture
 async def registry(database_url: str) -> AsyncIterator[Registry]:
     engine = create_engine(database_url)
-    registry = Registry(engine)
+    registry = Registry(engine, BOX)
     try:
         await registry.create_schema()
         yield registry
@@ -92,17 +97,17 @@ def _endpoint_fields(**overrides: object) -> dict[str, object]:
 async def test_create_schema_is_idempotent(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
-        registry = Registry(engine)
+        registry = Registry(engine, BOX)
         await registry.create_schema()
         await registry.create_schema()
-        app = await registry.create_app("Acme", _unique("uid"))
+        app = await registry.create_app("Acme", _unique("uid"), generate_secret())
         assert await registry.get_app(app.id) == app
     finally:
         await engine.dispose()
     # A second engine on the same database finds the schema and the data already there.
     engine = create_engine(database_url)
     try:
-        again = Registry(engine)
+        again = Registry(engine, BOX)
         await again.create_schema()
         assert await again.get_app(app.id) == app
     finally:
@@ -111,7 +116,7 @@ async def test_create_schema_is_idempotent(database_url: str) -> None:
 
 async def test_app_create_and_get_by_id_and_uid(registry: Registry) -> None:
     uid = _unique("acme")
-    app = await registry.create_app("Acme Inc.", uid)
+    app = await registry.create_app("Acme Inc.", uid, generate_secret())
 
     assert app.id.startswith("app_")
     assert app.name == "Acme Inc." and app.uid == uid
@@ -126,8 +131,8 @@ async def test_app_create_and_get_by_id_and_uid(registry: Registry) -> None:
 
 
 async def test_apps_without_uid_coexist(registry: Registry) -> None:
-    first = await registry.create_app("One", None)
-    second = await registry.create_app("Two", None)
+    first = await registry.create_app("One", None, generate_secret())
+    second = await registry.create_app("Two", None, generate_secret())
 
     assert first.id != second.id
     assert (await registry.get_app(first.id)).uid is None  # type: ignore[union-attr]
@@ -136,17 +141,17 @@ async def test_apps_without_uid_coexist(registry: Registry) -> None:
 
 async def test_duplicate_uid_raises_uid_taken(registry: Registry) -> None:
     uid = _unique("dup")
-    first = await registry.create_app("First", uid)
+    first = await registry.create_app("First", uid, generate_secret())
 
     with pytest.raises(UidTakenError):
-        await registry.create_app("Second", uid)
+        await registry.create_app("Second", uid, generate_secret())
 
     assert await registry.get_app(uid) == first
 
 
 async def test_endpoint_create_list_get(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"))
-    other = await registry.create_app("B", _unique("b"))
+    app = await registry.create_app("A", _unique("a"), generate_secret())
+    other = await registry.create_app("B", _unique("b"), generate_secret())
     first = await registry.create_endpoint(
         app.id,
         **_endpoint_fields(
@@ -183,8 +188,8 @@ async def test_endpoint_create_list_get(registry: Registry) -> None:
 
 
 async def test_endpoint_update_is_scoped_to_its_app(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"))
-    other = await registry.create_app("B", _unique("b"))
+    app = await registry.create_app("A", _unique("a"), generate_secret())
+    other = await registry.create_app("B", _unique("b"), generate_secret())
     endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
 
     assert await registry.update_endpoint(other.id, endpoint.id, url="https://evil/") is None
@@ -221,8 +226,8 @@ async def test_endpoint_update_is_scoped_to_its_app(registry: Registry) -> None:
 
 
 async def test_endpoint_delete_is_scoped_to_its_app(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"))
-    other = await registry.create_app("B", _unique("b"))
+    app = await registry.create_app("A", _unique("a"), generate_secret())
+    other = await registry.create_app("B", _unique("b"), generate_secret())
     endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
     kept = await registry.create_endpoint(app.id, **_endpoint_fields())
 
@@ -241,7 +246,7 @@ async def test_endpoint_of_missing_app_is_refused(registry: Registry) -> None:
 
 
 async def test_timestamps_are_timezone_aware_utc(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"))
+    app = await registry.create_app("A", _unique("a"), generate_secret())
     endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
     stored_app = await registry.get_app(app.id)
     stored = await registry.get_endpoint(endpoint.id)
@@ -269,7 +274,7 @@ async def test_timestamps_are_timezone_aware_utc(registry: Registry) -> None:
 
 
 async def test_record_event_first_record_wins(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"))
+    app = await registry.create_app("A", _unique("a"), generate_secret())
     event_id = _unique("evt")
     first_refs = sorted(
         [_ref(app.id, event_id, "ep_b"), _ref(app.id, event_id, "ep_a")],
@@ -300,7 +305,7 @@ async def test_record_event_first_record_wins(registry: Registry) -> None:
 
 
 async def test_record_event_without_deliveries(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"))
+    app = await registry.create_app("A", _unique("a"), generate_secret())
     event_id = _unique("evt")
 
     record, created = await registry.record_event(app.id, event_id, "nobody.listens", [])
@@ -312,8 +317,8 @@ async def test_record_event_without_deliveries(registry: Registry) -> None:
 
 
 async def test_same_event_id_in_two_apps_is_two_events(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"))
-    other = await registry.create_app("B", _unique("b"))
+    app = await registry.create_app("A", _unique("a"), generate_secret())
+    other = await registry.create_app("B", _unique("b"), generate_secret())
     event_id = _unique("evt")
 
     _, created = await registry.record_event(
@@ -327,8 +332,8 @@ async def test_same_event_id_in_two_apps_is_two_events(registry: Registry) -> No
 
 
 async def test_get_delivery_is_scoped_to_its_app(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"))
-    other = await registry.create_app("B", _unique("b"))
+    app = await registry.create_app("A", _unique("a"), generate_secret())
+    other = await registry.create_app("B", _unique("b"), generate_secret())
     event_id = _unique("evt")
     ref = _ref(app.id, event_id, "ep_1")
     await registry.record_event(app.id, event_id, "a.b", [ref])

@@ -34,6 +34,9 @@ class DeliveryInput(BaseModel):
     timeout_s: float
     attempts_before: int = 0
     """Attempts made by an earlier run of this delivery (when a failed delivery is retried)."""
+    callback_url: str | None = None
+    """A per-job callback URL to deliver to instead of an endpoint (then ``endpoint_id`` is
+    ``callback``), signed with the app's own secret."""
 
 
 class RetryRequest(BaseModel):
@@ -76,8 +79,18 @@ class DeliveryWorkflow:
     async def run(self, delivery: DeliveryInput) -> DeliveryResult:
         attempts_before = delivery.attempts_before
         last: AttemptRecord | None = None
+        start_to_close = timedelta(seconds=delivery.timeout_s) + START_TO_CLOSE_MARGIN
+        # A manual retry restarts the attempts, not the window: the delivery still ends
+        # when it would have (with room for at least the one attempt asked for).
+        deadline = workflow.now() + delivery.retry.window(delivery.timeout_s)
+        schedule = delivery.retry.schedule_s
+        if schedule and schedule[0] > 0:
+            await workflow.wait_condition(
+                lambda: self._retry_requested, timeout=timedelta(seconds=schedule[0])
+            )
         while True:
             self._retry_requested = False
+            window = max(deadline - workflow.now(), start_to_close + timedelta(seconds=1))
             handle = workflow.start_activity_method(
                 DeliveryActivities.post_signed,
                 AttemptInput(
@@ -88,10 +101,11 @@ class DeliveryWorkflow:
                     body=delivery.body,
                     timeout_s=delivery.timeout_s,
                     attempts_before=attempts_before,
+                    callback_url=delivery.callback_url,
+                    schedule_s=schedule,
                 ),
-                schedule_to_close_timeout=delivery.retry.window,
-                start_to_close_timeout=timedelta(seconds=delivery.timeout_s)
-                + START_TO_CLOSE_MARGIN,
+                schedule_to_close_timeout=window,
+                start_to_close_timeout=start_to_close,
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=delivery.retry.to_policy(),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

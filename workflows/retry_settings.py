@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.common import RetryPolicy
+
+NON_RETRYABLE_ERRORS = ["EndpointGone", "EndpointDeleted", "ScheduleExhausted"]
 
 
 class RetrySettings(BaseModel):
@@ -20,6 +23,11 @@ class RetrySettings(BaseModel):
     backoff_coefficient: float = Field(default=2.0, ge=1, le=100)
     max_interval_s: float = Field(default=3_600.0, ge=1, le=7 * 86_400)
     window_s: float = Field(default=3 * 86_400.0, ge=1, le=30 * 86_400)
+    schedule_s: list[Annotated[float, Field(ge=0, le=7 * 86_400)]] | None = Field(
+        default=None, min_length=1, max_length=50
+    )
+    """An explicit schedule instead of backoff: the delay before each attempt (the first
+    usually 0); after the last attempt the delivery fails. Other fields are then unused."""
 
     def check(self) -> None:
         """Refuse combinations Temporal would reject inside a running workflow.
@@ -37,15 +45,27 @@ class RetrySettings(BaseModel):
         return merged
 
     def to_policy(self) -> RetryPolicy:
-        """The Temporal retry policy of the delivery activity: unlimited attempts in the window."""
+        """The Temporal retry policy of the delivery activity: unlimited attempts in the window,
+        or, with an explicit schedule, one attempt per entry (the activity sets each delay)."""
+        if self.schedule_s is not None:
+            return RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                backoff_coefficient=1.0,
+                maximum_attempts=len(self.schedule_s),
+                non_retryable_error_types=NON_RETRYABLE_ERRORS,
+            )
         return RetryPolicy(
             initial_interval=timedelta(seconds=self.initial_interval_s),
             backoff_coefficient=self.backoff_coefficient,
             maximum_interval=timedelta(seconds=self.max_interval_s),
             maximum_attempts=0,
-            non_retryable_error_types=["EndpointGone", "EndpointDeleted"],
+            non_retryable_error_types=NON_RETRYABLE_ERRORS,
         )
 
-    @property
-    def window(self) -> timedelta:
-        return timedelta(seconds=self.window_s)
+    def window(self, attempt_timeout_s: float) -> timedelta:
+        """How long the attempts of one series may take, from the first to the last."""
+        if self.schedule_s is None:
+            return timedelta(seconds=self.window_s)
+        # Every scheduled delay, plus every attempt running into its timeout, plus slack.
+        per_attempt = attempt_timeout_s + 15
+        return timedelta(seconds=sum(self.schedule_s) + len(self.schedule_s) * per_attempt)

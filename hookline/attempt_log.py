@@ -1,0 +1,61 @@
+"""The attempt log: one row per delivery attempt, kept for a configurable retention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hookline import registry_tables as t
+
+RESPONSE_BODY_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class LoggedAttempt:
+    app_id: str
+    delivery_id: str
+    endpoint_id: str
+    attempt: int
+    at: datetime
+    status_code: int | None
+    duration_ms: int
+    error: str | None
+    response_body: str | None
+
+
+class AttemptLog:
+    """Reads and writes the ``attempts`` table."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def record(self, attempt: LoggedAttempt) -> None:
+        """Append one attempt."""
+        values = attempt.__dict__ | {
+            "response_body": (attempt.response_body or None)
+            and attempt.response_body[:RESPONSE_BODY_CHARS]
+        }
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(t.attempts).values(**values))
+
+    async def list_for(self, app_id: str, delivery_id: str) -> list[LoggedAttempt]:
+        """Every logged attempt of a delivery, first to last."""
+        query = (
+            select(t.attempts)
+            .where(t.attempts.c.app_id == app_id, t.attempts.c.delivery_id == delivery_id)
+            .order_by(t.attempts.c.attempt, t.attempts.c.id)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            LoggedAttempt(**{k: v for k, v in row._mapping.items() if k != "id"}) for row in rows
+        ]
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Delete attempts made before ``cutoff``; how many went."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(delete(t.attempts).where(t.attempts.c.at < cutoff))
+        return result.rowcount
