@@ -15,7 +15,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 
 from activities.delivery import AttemptRecord
-from api.fan_out import URL_MEMO
+from api.fan_out import CREATED_MEMO, URL_MEMO
 from workflows import search_attributes as sa
 from workflows.delivery import PROGRESS_MEMO, DeliveryResult
 
@@ -55,7 +55,7 @@ async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[st
         "attempts": progress.attempts,
         "last_attempt": last.model_dump(mode="json", exclude={"attempt"}) if last else None,
         "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
-        "created_at": execution.start_time.isoformat(),
+        "created_at": memo.get(CREATED_MEMO) or execution.start_time.isoformat(),
         "finished_at": execution.close_time.isoformat() if execution.close_time else None,
         "workflow_id": execution.id,
     }

@@ -26,6 +26,8 @@ from workflows.delivery import PROGRESS_MEMO, DeliveryInput, DeliveryResult, Del
 # without flooding the Temporal frontend.
 MAX_CONCURRENT_STARTS = 50
 URL_MEMO = "url"
+CREATED_MEMO = "created_at"
+"""Set on a delivery's later runs: when its first run started."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ async def start_delivery(
     *,
     reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE,
     previous_attempt: AttemptRecord | None = None,
+    created_at: str | None = None,
 ) -> None:
     """Start the delivery's workflow unless a run with its id exists (running, or closed and
     not reusable under ``reuse_policy``).
@@ -105,8 +108,11 @@ async def start_delivery(
         delivery: The workflow's input.
         reuse_policy: Whether a closed run with the same id may be followed by a new one.
         previous_attempt: For a restarted delivery, the last attempt of the run before.
+        created_at: For a restarted delivery, when its first run started.
     """
     memo: dict[str, object] = {URL_MEMO: delivery.url}
+    if created_at:
+        memo[CREATED_MEMO] = created_at
     if delivery.attempts_before:
         memo[PROGRESS_MEMO] = DeliveryResult(
             status="retrying", attempts=delivery.attempts_before, last_attempt=previous_attempt

@@ -42,6 +42,7 @@ async def retry_delivery(client: Client, settings: Settings, workflow_id: str) -
         restarted,
         reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         previous_attempt=last,
+        created_at=view["created_at"],
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import re
 
 from aiohttp import web
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from api.cursors import cursor_key, decode_cursor, encode_cursor
 from api.delivery_status import STATUSES, delivery_view
@@ -21,6 +21,12 @@ routes = web.RouteTableDef()
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
 LIMIT = re.compile(r"^[0-9]{1,4}$")
+_EXECUTION_STATUS_CLAUSES = {
+    "pending": 'ExecutionStatus = "Running"',
+    "retrying": 'ExecutionStatus = "Running"',
+    "succeeded": 'ExecutionStatus = "Completed"',
+    "failed": 'ExecutionStatus != "Running" AND ExecutionStatus != "Completed"',
+}
 MAX_CONCURRENT_DESCRIBES = 16
 
 
@@ -85,9 +91,9 @@ def _visibility_query(app_id: str, params: object) -> tuple[str, set[str] | None
     if status is not None:
         if status not in STATUSES:
             raise ApiError(422, "validation_error", f"status must be one of {', '.join(STATUSES)}")
-        # Pending and retrying are both running workflows; describe tells them apart.
-        stored = "pending" if status in ("pending", "retrying") else status
-        clauses.append(f'{sa.STATUS.name} = "{stored}"')
+        # Temporal's own execution status, not HooklineStatus, so that deliveries an operator
+        # terminated count as failed. Pending and retrying are both running: describe tells.
+        clauses.append(_EXECUTION_STATUS_CLAUSES[status])
         wanted = {status}
     return " AND ".join(clauses), wanted
 
@@ -101,10 +107,19 @@ def _limit(raw: str | None, default: int) -> int:
 
 
 async def _views(client: Client, executions: list[WorkflowExecution]) -> list[dict[str, object]]:
+    """The views of a page of runs, without failed runs that a manual retry superseded."""
     semaphore = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
 
-    async def view(execution: WorkflowExecution) -> dict[str, object]:
+    async def view(execution: WorkflowExecution) -> dict[str, object] | None:
         async with semaphore:
+            if execution.status not in (
+                WorkflowExecutionStatus.RUNNING,
+                WorkflowExecutionStatus.COMPLETED,
+            ):
+                latest = await client.get_workflow_handle(execution.id).describe()
+                if latest.run_id != execution.run_id:
+                    return None
             return await delivery_view(client, execution)
 
-    return list(await asyncio.gather(*(view(execution) for execution in executions)))
+    views = await asyncio.gather(*(view(execution) for execution in executions))
+    return [v for v in views if v is not None]

@@ -19,8 +19,9 @@ from temporalio.client import Client
 
 from api.app import create_app
 from hookline.dev_server import start_dev_server, stop_dev_server
+from hookline.secret_box import SecretBoxError, generate_key, secret_box_for
 from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal
+from hookline.temporal_client import TemporalUnreachableError, connect_temporal
 from hookline.worker import running_worker
 
 log = logging.getLogger("hookline")
@@ -31,13 +32,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="hookline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     dev = commands.add_parser("dev", help="Temporal dev server + worker + API, for local use")
-    dev.add_argument("--api-port", type=int, default=8000)
+    dev.add_argument("--api-port", type=int, help="default: HOOKLINE_API_PORT or 8000")
     dev.add_argument("--temporal-port", type=int, default=7233)
     dev.add_argument("--ui-port", type=int, default=8233)
-    dev.add_argument("--data-dir", type=Path, default=Path(".hookline"))
+    dev.add_argument("--data-dir", type=Path, help="default: HOOKLINE_DATA_DIR or ./.hookline")
     commands.add_parser("worker", help="run a delivery worker against HOOKLINE_TEMPORAL_ADDRESS")
     commands.add_parser("api", help="serve the HTTP API on HOOKLINE_API_HOST:HOOKLINE_API_PORT")
+    commands.add_parser(
+        "secrets-key", help="print a new key for HOOKLINE_SECRETS_KEYS (secrets at rest)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "secrets-key":
+        print(generate_key())
+        return
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -47,20 +54,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "dev":
         settings = settings.model_copy(
             update={
-                "api_port": args.api_port,
-                "data_dir": args.data_dir,
+                "api_port": args.api_port or settings.api_port,
+                "data_dir": args.data_dir or settings.data_dir,
                 "temporal_address": f"127.0.0.1:{args.temporal_port}",
             }
         )
-        run = _dev(settings, args.temporal_port, args.ui_port)
-    elif args.command == "worker":
-        run = _worker(settings)
-    else:
-        if not settings.api_keys:
-            sys.exit("hookline: set HOOKLINE_API_KEYS (comma-separated) before serving the API")
-        run = _api(settings)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_until_signalled(run))
+    elif args.command == "api" and not settings.api_keys:
+        sys.exit("hookline: set HOOKLINE_API_KEYS (comma-separated) before serving the API")
+    try:
+        secret_box_for(settings)  # fail fast: production without a secrets key never starts
+        if args.command == "dev":
+            run = _dev(settings, args.temporal_port, args.ui_port)
+        else:
+            run = _worker(settings) if args.command == "worker" else _api(settings)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_until_signalled(run))
+    except (SecretBoxError, TemporalUnreachableError) as err:
+        sys.exit(f"hookline: {err}")
 
 
 async def _until_signalled(run: Coroutine[Any, Any, None]) -> None:

@@ -6,14 +6,20 @@ import asyncio
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.namespace.v1 import NamespaceConfig
+from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 STARTUP_TIMEOUT_S = 30.0
+RETENTION = timedelta(days=30)
+"""How long the dev server keeps a finished delivery (its own default is one day)."""
 # The file-backed dev server waits on fsync; WAL with normal sync roughly doubles throughput
 # and still survives a process crash (only an OS crash can lose the last transactions).
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
@@ -83,7 +89,16 @@ async def start_dev_server(
             raise RuntimeError(f"temporal dev server exited with code {process.returncode}")
         try:
             client = await Client.connect(f"127.0.0.1:{port}")
-            await client.count_workflows()
+            await client.workflow_service.update_namespace(
+                UpdateNamespaceRequest(
+                    namespace="default",
+                    config=NamespaceConfig(
+                        workflow_execution_retention_ttl=Duration(
+                            seconds=int(RETENTION.total_seconds())
+                        )
+                    ),
+                )
+            )
             return process
         except (RuntimeError, RPCError):
             if asyncio.get_running_loop().time() > deadline:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
 
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
+    temporal_tls: bool | None = None
+    """TLS to Temporal: ``None`` turns it on when ``temporal_api_key`` is set."""
+    temporal_api_key: str | None = Field(default=None, repr=False)
+    """An API key for Temporal Cloud or a cluster that asks for one."""
     task_queue: str = "hookline-deliveries"
 
     max_payload_bytes: int = Field(default=256 * 1024, ge=1)

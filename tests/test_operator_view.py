@@ -117,3 +117,25 @@ async def _ids(hookline: Hookline, query: str) -> list[str]:
 async def _listed(hookline: Hookline, path: str, expected: int) -> list[dict[str, str]] | None:
     data = (await hookline.ok("GET", path))["data"]
     return data if len(data) == expected else None
+
+
+async def test_delivery_terminated_by_an_operator_lists_as_failed(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    receiver.default = (500, {})
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(
+        app_id,
+        receiver.url,
+        retry={"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200},
+    )
+    event = await hookline.send_event(app_id, "job.failed", {})
+    view = await hookline.wait_status(app_id, event["deliveries"][0]["id"], "retrying")
+
+    await hookline.temporal.get_workflow_handle(view["workflow_id"]).terminate("operator")
+
+    listed = await wait_for(
+        lambda: _listed(hookline, f"/v1/apps/{app_id}/deliveries?status=failed", 1),
+        what="the terminated delivery under status=failed",
+    )
+    assert listed[0]["id"] == view["id"] and listed[0]["status"] == "failed"

@@ -67,6 +67,11 @@ async def test_exhausted_delivery_is_delivered_by_a_manual_retry(
     done = await hookline.wait_status(app_id, delivery_id, "succeeded")
 
     assert done["attempts"] == failed["attempts"] + 1
+    assert done["created_at"] == failed["created_at"]
+    base = f"/v1/apps/{app_id}/deliveries"
+    assert (await hookline.ok("GET", f"{base}?status=failed"))["data"] == []
+    everything = await hookline.ok("GET", base)
+    assert [(d["id"], d["status"]) for d in everything["data"]] == [(delivery_id, "succeeded")]
     assert len({r.body for r in receiver.requests}) == 1
     assert len(receiver.requests) == failed["attempts"] + 1
     status, body = await hookline.call("POST", f"/v1/apps/{app_id}/deliveries/{delivery_id}/retry")
