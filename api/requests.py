@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel
 
-from api.errors import not_found
+from api.errors import ApiError, not_found
 from api.keys import REGISTRY
 from hookline.registry import App
 
 M = TypeVar("M", bound=BaseModel)
+_LIMIT = re.compile(r"^[0-9]{1,4}$")
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
@@ -35,3 +37,16 @@ async def path_app(request: web.Request) -> App:
     if app is None:
         raise not_found("app")
     return app
+
+
+def query_limit(raw: str | None, default: int) -> int:
+    """A list's ``?limit=``: a whole number from 1 to 1000, ``default`` when absent.
+
+    Raises:
+        ApiError: 422 for anything else.
+    """
+    if raw is None:
+        return default
+    if not _LIMIT.match(raw) or not 1 <= int(raw) <= 1000:
+        raise ApiError(422, "validation_error", "limit must be a whole number from 1 to 1000")
+    return int(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
@@ -10,7 +11,8 @@ from activities.signing import generate_secret
 from api.errors import ApiError
 from api.keys import REGISTRY
 from api.requests import parse_body, path_app
-from api.schemas import AppCreate
+from api.routes_endpoints import secret_json
+from api.schemas import AppCreate, SecretRotate, check_secret
 from hookline.registry import App, UidTakenError
 
 routes = web.RouteTableDef()
@@ -38,3 +40,23 @@ async def create_app(request: web.Request) -> web.Response:
 @routes.get("/v1/apps/{app_id}")
 async def get_app(request: web.Request) -> web.Response:
     return web.json_response(app_json(await path_app(request)))
+
+
+@routes.get("/v1/apps/{app_id}/secret")
+async def get_app_secret(request: web.Request) -> web.Response:
+    app = await path_app(request)
+    return web.json_response(secret_json(await request.app[REGISTRY].get_app_secrets(app.id)))
+
+
+@routes.post("/v1/apps/{app_id}/secret/rotate")
+async def rotate_app_secret(request: web.Request) -> web.Response:
+    app = await path_app(request)
+    body = await parse_body(request, SecretRotate)
+    new_secret = body.secret or generate_secret()
+    try:
+        check_secret(new_secret, "standard")
+    except ValueError as err:
+        raise ApiError(422, "validation_error", f"secret: {err}") from None
+    registry = request.app[REGISTRY]
+    await registry.rotate_app_secret(app.id, new_secret, timedelta(seconds=body.grace_s))
+    return web.json_response(secret_json(await registry.get_app_secrets(app.id)))

@@ -13,14 +13,13 @@ from api.delivery_status import STATUSES, delivery_view
 from api.errors import ApiError, not_found
 from api.keys import REGISTRY, SETTINGS, TEMPORAL
 from api.manual_retry import retry_delivery
-from api.requests import path_app
+from api.requests import path_app, query_limit
 from hookline.ids import delivery_workflow_id
 from workflows import search_attributes as sa
 
 routes = web.RouteTableDef()
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
-LIMIT = re.compile(r"^[0-9]{1,4}$")
 _EXECUTION_STATUS_CLAUSES = {
     "pending": 'ExecutionStatus = "Running"',
     "retrying": 'ExecutionStatus = "Running"',
@@ -45,6 +44,30 @@ async def get_delivery(request: web.Request) -> web.Response:
     return web.json_response(await delivery_view(client, description))
 
 
+@routes.get("/v1/apps/{app_id}/deliveries/{delivery_id}/attempts")
+async def list_attempts(request: web.Request) -> web.Response:
+    app = await path_app(request)
+    ref = await request.app[REGISTRY].get_delivery(app.id, request.match_info["delivery_id"])
+    if ref is None:
+        raise not_found("delivery")
+    attempts = await request.app[REGISTRY].attempts.list_for(app.id, ref.id)
+    return web.json_response(
+        {
+            "data": [
+                {
+                    "attempt": a.attempt,
+                    "at": a.at.isoformat(),
+                    "status_code": a.status_code,
+                    "duration_ms": a.duration_ms,
+                    "error": a.error,
+                    "response_body": a.response_body,
+                }
+                for a in attempts
+            ]
+        }
+    )
+
+
 @routes.post("/v1/apps/{app_id}/deliveries/{delivery_id}/retry")
 async def retry(request: web.Request) -> web.Response:
     client = request.app[TEMPORAL]
@@ -60,7 +83,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     client = request.app[TEMPORAL]
     query, wanted = _visibility_query(app.id, request.query)
     settings = request.app[SETTINGS]
-    limit = _limit(request.query.get("limit"), settings.list_page_size)
+    limit = query_limit(request.query.get("limit"), settings.list_page_size)
     key = cursor_key(settings.api_keys)
     cursor = request.query.get("cursor")
     executions = client.list_workflows(
@@ -96,14 +119,6 @@ def _visibility_query(app_id: str, params: object) -> tuple[str, set[str] | None
         clauses.append(_EXECUTION_STATUS_CLAUSES[status])
         wanted = {status}
     return " AND ".join(clauses), wanted
-
-
-def _limit(raw: str | None, default: int) -> int:
-    if raw is None:
-        return default
-    if not LIMIT.match(raw) or not 1 <= int(raw) <= 1000:
-        raise ApiError(422, "validation_error", "limit must be a whole number from 1 to 1000")
-    return int(raw)
 
 
 async def _views(client: Client, executions: list[WorkflowExecution]) -> list[dict[str, object]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -10,9 +11,9 @@ from activities.signing import generate_secret
 from api.errors import ApiError, not_found
 from api.keys import REGISTRY, SETTINGS
 from api.requests import parse_body, path_app
-from api.schemas import EndpointCreate, EndpointPatch
+from api.schemas import EndpointCreate, EndpointPatch, SecretRotate, check_secret
 from api.url_rules import checked_endpoint_url
-from hookline.registry import Endpoint
+from hookline.registry import AppSecrets, Endpoint
 from hookline.settings import Settings
 
 routes = web.RouteTableDef()
@@ -28,6 +29,10 @@ def endpoint_json(endpoint: Endpoint, *, with_secret: bool) -> dict[str, Any]:
         "headers": endpoint.headers,
         "retry": endpoint.retry,
         "timeout_s": endpoint.timeout_s,
+        "signature_scheme": endpoint.signature_scheme,
+        "signature_header": endpoint.signature_header,
+        "disabled": endpoint.disabled,
+        "disabled_reason": endpoint.disabled_reason,
         "created_at": endpoint.created_at.isoformat(),
         "updated_at": endpoint.updated_at.isoformat(),
     }
@@ -56,24 +61,67 @@ async def list_endpoints(request: web.Request) -> web.Response:
 
 @routes.get("/v1/apps/{app_id}/endpoints/{endpoint_id}")
 async def get_endpoint(request: web.Request) -> web.Response:
-    app = await path_app(request)
-    endpoint = await request.app[REGISTRY].get_endpoint(request.match_info["endpoint_id"], app.id)
-    if endpoint is None:
+    return web.json_response(endpoint_json(await path_endpoint(request), with_secret=False))
+
+
+@routes.get("/v1/apps/{app_id}/endpoints/{endpoint_id}/secret")
+async def get_endpoint_secret(request: web.Request) -> web.Response:
+    return web.json_response(secret_json(await path_endpoint(request)))
+
+
+@routes.post("/v1/apps/{app_id}/endpoints/{endpoint_id}/secret/rotate")
+async def rotate_endpoint_secret(request: web.Request) -> web.Response:
+    endpoint = await path_endpoint(request)
+    body = await parse_body(request, SecretRotate)
+    new_secret = body.secret or generate_secret()
+    try:
+        check_secret(new_secret, endpoint.signature_scheme)
+    except ValueError as err:
+        raise ApiError(422, "validation_error", f"secret: {err}") from None
+    rotated = await request.app[REGISTRY].rotate_endpoint_secret(
+        endpoint.app_id, endpoint.id, new_secret, timedelta(seconds=body.grace_s)
+    )
+    if rotated is None:
         raise not_found("endpoint")
-    return web.json_response(endpoint_json(endpoint, with_secret=True))
+    return web.json_response(secret_json(rotated))
+
+
+def secret_json(holder: Endpoint | AppSecrets) -> dict[str, Any]:
+    """A secret as revealed by the API, with when the previous one stops signing."""
+    expires = holder.previous_secret_expires_at
+    in_grace = holder.previous_secret is not None and expires is not None and expires > _now()
+    return {
+        "secret": holder.secret,
+        "previous_secret_expires_at": expires.isoformat() if in_grace and expires else None,
+    }
 
 
 @routes.patch("/v1/apps/{app_id}/endpoints/{endpoint_id}")
 async def update_endpoint(request: web.Request) -> web.Response:
-    app = await path_app(request)
+    current = await path_endpoint(request)
     body = await parse_body(request, EndpointPatch)
     fields = _checked_fields(request.app[SETTINGS], body, body.model_fields_set)
-    endpoint = await request.app[REGISTRY].update_endpoint(
-        app.id, request.match_info["endpoint_id"], **fields
-    )
+    if fields.get("signature_scheme") is None:
+        fields.pop("signature_scheme", None)
+    else:
+        try:
+            check_secret(current.secret, fields["signature_scheme"])
+        except ValueError:
+            raise ApiError(
+                422,
+                "validation_error",
+                "the endpoint's secret does not fit that scheme: rotate to a fitting one first",
+            ) from None
+    if fields.get("disabled") is None:
+        fields.pop("disabled", None)
+    elif fields["disabled"] is False:
+        fields.update(disabled_reason=None, failing_since=None)
+    else:
+        fields["disabled_reason"] = "disabled through the API"
+    endpoint = await request.app[REGISTRY].update_endpoint(current.app_id, current.id, **fields)
     if endpoint is None:
         raise not_found("endpoint")
-    return web.json_response(endpoint_json(endpoint, with_secret=True))
+    return web.json_response(endpoint_json(endpoint, with_secret=False))
 
 
 @routes.delete("/v1/apps/{app_id}/endpoints/{endpoint_id}")
@@ -82,6 +130,23 @@ async def delete_endpoint(request: web.Request) -> web.Response:
     if not await request.app[REGISTRY].delete_endpoint(app.id, request.match_info["endpoint_id"]):
         raise not_found("endpoint")
     return web.Response(status=204)
+
+
+async def path_endpoint(request: web.Request) -> Endpoint:
+    """The endpoint named by the path, of the app named by the path.
+
+    Raises:
+        ApiError: 404 for an unknown app or endpoint.
+    """
+    app = await path_app(request)
+    endpoint = await request.app[REGISTRY].get_endpoint(request.match_info["endpoint_id"], app.id)
+    if endpoint is None:
+        raise not_found("endpoint")
+    return endpoint
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _checked_fields(

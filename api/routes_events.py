@@ -1,24 +1,31 @@
-"""``/v1/apps/{app_id}/events``: submitting an event fans it out to subscribed endpoints."""
+"""``/v1/apps/{app_id}/events``: submitting events (fanned out, or to a callback URL), test
+sends to one endpoint, and reading events back."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from aiohttp import web
 
-from api.errors import ApiError
-from api.fan_out import accept_event
+from api.cursors import cursor_key, decode_cursor, encode_cursor
+from api.errors import ApiError, not_found
+from api.fan_out import AcceptedEvent, Target, accept_event
 from api.keys import REGISTRY, SETTINGS, TEMPORAL
-from api.requests import parse_body, path_app
-from api.schemas import EventCreate
+from api.requests import parse_body, path_app, query_limit
+from api.routes_endpoints import path_endpoint
+from api.schemas import EVENT_TYPE_RE, EventCreate, TestSend
+from api.url_rules import checked_endpoint_url
 from hookline.ids import EVENT_ID_PATTERN, new_id
-from hookline.registry import EventRecord
+from hookline.registry import App, EventRecord
 from workflows import search_attributes as sa
 
 routes = web.RouteTableDef()
 
 VISIBILITY_LAG_ALLOWANCE = timedelta(minutes=1)
+TEST_EVENT_TYPE = "webhook.test"
 
 
 @routes.post("/v1/apps/{app_id}/events")
@@ -27,46 +34,115 @@ async def create_event(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     event = await parse_body(request, EventCreate)
     event_id = _event_id(event.id, request.headers.get("idempotency-key"))
+    targets = None
+    if event.callback_url is not None:
+        url = checked_endpoint_url(event.callback_url, settings.max_url_length)
+        targets = [Target.callback(url, settings)]
+    accepted = await _accept(request, app, event_id, event.type, event.payload, targets)
+    return web.json_response(await _accepted_json(request, accepted), status=202)
+
+
+@routes.post("/v1/apps/{app_id}/endpoints/{endpoint_id}/test")
+async def send_test(request: web.Request) -> web.Response:
+    endpoint = await path_endpoint(request)
+    app = await path_app(request)
+    body = await parse_body(request, TestSend)
+    payload = body.payload if body.payload is not None else {"type": TEST_EVENT_TYPE}
+    target = Target.endpoint(endpoint, request.app[SETTINGS])
+    accepted = await _accept(request, app, new_id("evt"), TEST_EVENT_TYPE, payload, [target])
+    return web.json_response(await _accepted_json(request, accepted), status=202)
+
+
+@routes.get("/v1/apps/{app_id}/events/{event_id}")
+async def get_event(request: web.Request) -> web.Response:
+    app = await path_app(request)
+    record = await request.app[REGISTRY].get_event(app.id, request.match_info["event_id"])
+    if record is None:
+        raise not_found("event")
+    data = _event_json(record, await _statuses(request, record))
+    data["payload"] = json.loads(record.body) if record.body is not None else None
+    return web.json_response(data)
+
+
+@routes.get("/v1/apps/{app_id}/events")
+async def list_events(request: web.Request) -> web.Response:
+    app = await path_app(request)
+    settings = request.app[SETTINGS]
+    event_type = request.query.get("type")
+    if event_type is not None and not _matches(EVENT_TYPE_RE, event_type):
+        raise ApiError(422, "validation_error", "type is not a valid event type")
+    since = _datetime_param(request.query.get("since"), "since")
+    limit = query_limit(request.query.get("limit"), settings.list_page_size)
+    key = cursor_key(settings.api_keys)
+    after = (
+        _keyset(decode_cursor(request.query["cursor"], key)) if "cursor" in request.query else None
+    )
+    records = await request.app[REGISTRY].list_events(
+        app.id, event_type=event_type, since=since, limit=limit + 1, after=after
+    )
+    page, more = records[:limit], len(records) > limit
+    next_cursor = None
+    if more:
+        last = page[-1]
+        next_cursor = encode_cursor(f"{last.created_at.isoformat()}|{last.id}".encode(), key)
+    return web.json_response(
+        {"data": [_event_json(r, None) for r in page], "next_cursor": next_cursor}
+    )
+
+
+async def _accept(
+    request: web.Request,
+    app: App,
+    event_id: str,
+    event_type: str,
+    payload: Any,
+    targets: list[Target] | None,
+) -> AcceptedEvent:
+    settings = request.app[SETTINGS]
     # Serialized once, here: every attempt of every delivery sends exactly these bytes.
     try:
-        body = json.dumps(event.payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except ValueError:
-        raise ApiError(
-            422, "invalid_json", "payload has NaN or Infinity, which JSON lacks"
-        ) from None
+        raise ApiError(422, "invalid_json", "payload has NaN or Infinity: not JSON") from None
     if len(body.encode()) > settings.max_payload_bytes:
         raise ApiError(
             413,
             "payload_too_large",
             f"payload is over the limit of {settings.max_payload_bytes} bytes",
         )
-    accepted = await accept_event(
+    return await accept_event(
         settings=settings,
         registry=request.app[REGISTRY],
         client=request.app[TEMPORAL],
         app=app,
         event_id=event_id,
-        event_type=event.type,
+        event_type=event_type,
         body=body,
+        targets=targets,
     )
+
+
+async def _accepted_json(request: web.Request, accepted: AcceptedEvent) -> dict[str, Any]:
     statuses = await _statuses(request, accepted.record) if accepted.duplicate else {}
-    return web.json_response(
-        {
-            "id": accepted.record.id,
-            "type": accepted.record.type,
-            "created_at": accepted.record.created_at.isoformat(),
-            "duplicate": accepted.duplicate,
-            "deliveries": [
-                {
-                    "id": ref.id,
-                    "endpoint_id": ref.endpoint_id,
-                    "status": statuses.get(ref.id, "pending"),
-                }
-                for ref in accepted.record.deliveries
-            ],
-        },
-        status=202,
-    )
+    return {**_event_json(accepted.record, statuses), "duplicate": accepted.duplicate}
+
+
+def _event_json(record: EventRecord, statuses: dict[str, str] | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": record.id,
+        "type": record.type,
+        "created_at": record.created_at.isoformat(),
+    }
+    if statuses is not None:
+        data["deliveries"] = [
+            {
+                "id": ref.id,
+                "endpoint_id": ref.endpoint_id,
+                "status": statuses.get(ref.id, "pending"),
+            }
+            for ref in record.deliveries
+        ]
+    return data
 
 
 def _event_id(body_id: str | None, idempotency_key: str | None) -> str:
@@ -80,19 +156,41 @@ def _event_id(body_id: str | None, idempotency_key: str | None) -> str:
 
 
 async def _statuses(request: web.Request, record: EventRecord) -> dict[str, str]:
-    """Statuses of a resubmitted event's deliveries, from one visibility query.
+    """Statuses of an event's deliveries, from one visibility query.
 
     Running deliveries read as ``pending`` here (telling ``retrying`` apart would take one
     describe each). One missing from visibility is either just started (visibility lags by
     moments) or past the namespace's retention, when its outcome is ``unknown``.
     """
+    if not record.deliveries:
+        return {}
     query = f'{sa.APP_ID.name} = "{record.app_id}" AND {sa.EVENT_ID.name} = "{record.id}"'
     found: dict[str, str] = {}
     async for execution in request.app[TEMPORAL].list_workflows(query, page_size=1000):
         attributes = execution.typed_search_attributes
         delivery = attributes.get(sa.DELIVERY_ID)
-        if delivery:
+        # Runs come newest first: a failed run retried by hand is followed by its new run.
+        if delivery and delivery not in found:
             found[delivery] = attributes.get(sa.STATUS) or "pending"
     age = datetime.now(UTC) - record.created_at
     missing = "pending" if age < VISIBILITY_LAG_ALLOWANCE else "unknown"
     return {ref.id: found.get(ref.id, missing) for ref in record.deliveries}
+
+
+def _matches(pattern: str, value: str) -> bool:
+    return re.fullmatch(pattern, value) is not None and len(value) <= 256
+
+
+def _datetime_param(raw: str | None, name: str) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(422, "validation_error", f"{name} must be an ISO 8601 datetime") from None
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _keyset(token: bytes) -> tuple[datetime, str]:
+    created, _, event_id = token.decode().partition("|")
+    return datetime.fromisoformat(created), event_id

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from activities.signing import InvalidSecretError, decode_secret
 
@@ -46,6 +53,10 @@ class AppCreate(_Body):
 class RetryOverride(_Body):
     """Per-endpoint retry schedule; absent fields take the global default."""
 
+    schedule_s: list[Annotated[float, Field(ge=0, le=7 * 86_400)]] | None = Field(
+        default=None, min_length=1, max_length=50
+    )
+    """An explicit schedule: the delay before each attempt; the delivery fails after the last."""
     initial_interval_s: float | None = Field(default=None, ge=1, le=86_400)
     backoff_coefficient: float | None = Field(default=None, ge=1, le=100)
     max_interval_s: float | None = Field(default=None, ge=1, le=7 * 86_400)
@@ -55,15 +66,37 @@ class RetryOverride(_Body):
         return self.model_dump(exclude_none=True)
 
 
+SignatureScheme = Literal["standard", "stripe", "sha256-timestamp", "hmac-hex"]
+OTHER_SCHEME_SECRET_RE = re.compile(r"^[\x21-\x7e]{16,256}$")
+
+
+def check_secret(secret: str, scheme: str) -> None:
+    """Refuse a secret the scheme cannot sign with.
+
+    ``standard`` takes ``whsec_`` + base64 of 24-64 bytes; the other schemes, which key HMAC
+    with the secret's own bytes, take 16-256 printable ASCII characters (so that receivers
+    migrating from another provider keep their secret).
+
+    Raises:
+        ValueError: the secret does not fit (the message never repeats it).
+    """
+    if scheme == "standard":
+        try:
+            decode_secret(secret)
+        except InvalidSecretError as err:
+            raise ValueError(str(err)) from None
+    elif not OTHER_SCHEME_SECRET_RE.match(secret):
+        raise ValueError("secret must be 16-256 printable ASCII characters without spaces")
+
+
 class _EndpointFields(_Body):
-    @field_validator("secret", check_fields=False)
+    @field_validator("signature_header", check_fields=False)
     @classmethod
-    def _check_secret(cls, value: str | None) -> str | None:
+    def _check_signature_header(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                decode_secret(value)
-            except InvalidSecretError as err:
-                raise ValueError(str(err)) from None
+            if not HEADER_NAME_RE.match(value) or value.lower() in RESERVED_HEADERS:
+                raise ValueError(f"signature_header {value!r} is not a usable header name")
+            value = value.lower()
         return value
 
     @field_validator("headers", check_fields=False)
@@ -87,6 +120,15 @@ class EndpointCreate(_EndpointFields):
     headers: dict[str, str] = Field(default_factory=dict)
     retry: RetryOverride | None = None
     timeout_s: float | None = Field(default=None, gt=0, le=300)
+    signature_scheme: SignatureScheme = "standard"
+    signature_header: str | None = None
+    """Header name of the ``stripe`` and ``hmac-hex`` schemes (default x-webhook-signature)."""
+
+    @model_validator(mode="after")
+    def _secret_fits_scheme(self) -> EndpointCreate:
+        if self.secret is not None:
+            check_secret(self.secret, self.signature_scheme)
+        return self
 
 
 class EndpointPatch(_EndpointFields):
@@ -98,9 +140,28 @@ class EndpointPatch(_EndpointFields):
     headers: dict[str, str] | None = None
     retry: RetryOverride | None = None
     timeout_s: float | None = Field(default=None, gt=0, le=300)
+    signature_scheme: SignatureScheme | None = None
+    signature_header: str | None = None
+    disabled: bool | None = None
+    """``false`` re-enables an endpoint that was disabled (by hand or for failing)."""
+
+
+class SecretRotate(_Body):
+    secret: str | None = None
+    """The new secret; one is generated when absent."""
+    grace_s: float = Field(default=86_400, ge=0, le=7 * 86_400)
+    """How long the old secret keeps signing too (both signatures are sent)."""
+
+
+class TestSend(_Body):
+    __test__ = False  # not a pytest class
+
+    payload: Any = None
 
 
 class EventCreate(_Body):
     type: EventType
     payload: Any
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")] | None = None
+    callback_url: Annotated[str, StringConstraints(min_length=1)] | None = None
+    """Deliver to this URL only, signed with the app's own secret, instead of fanning out."""

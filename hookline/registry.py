@@ -374,6 +374,42 @@ class Registry:
                 values[column] = self._box.open(values[column])
         return Endpoint(**values)
 
+    async def list_events(
+        self,
+        app_id: str,
+        *,
+        event_type: str | None,
+        since: datetime | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[EventRecord]:
+        """An app's events, newest first, without their deliveries or bodies.
+
+        Args:
+            app_id: The app.
+            event_type: Only events of this type.
+            since: Only events accepted at or after this time.
+            limit: At most this many.
+            after: Only events after this ``(created_at, id)`` in the order (the last one of
+                the previous page).
+        """
+        query = select(t.events.c.app_id, t.events.c.id, t.events.c.type, t.events.c.created_at)
+        query = query.where(t.events.c.app_id == app_id)
+        if event_type is not None:
+            query = query.where(t.events.c.type == event_type)
+        if since is not None:
+            query = query.where(t.events.c.created_at >= since)
+        if after is not None:
+            created, event_id = after
+            query = query.where(
+                (t.events.c.created_at < created)
+                | ((t.events.c.created_at == created) & (t.events.c.id < event_id))
+            )
+        query = query.order_by(t.events.c.created_at.desc(), t.events.c.id.desc()).limit(limit)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [EventRecord(**row._mapping, deliveries=[]) for row in rows]
+
     async def get_delivery(self, app_id: str, delivery_id: str) -> DeliveryRef | None:
         """Which event and endpoint a delivery id stands for."""
         query = select(t.deliveries).where(

@@ -12,8 +12,11 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.delivery import USER_AGENT, DeliveryActivities
+from activities.maintenance import MaintenanceActivities
 from hookline.registry import opened_registry
+from hookline.schedules import ensure_schedules
 from hookline.settings import Settings
+from workflows.attempt_log_purge import PurgeAttemptLogWorkflow
 from workflows.delivery import DeliveryWorkflow
 
 log = logging.getLogger(__name__)
@@ -32,11 +35,15 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
         aiohttp.ClientSession(connector=connector, headers={"user-agent": USER_AGENT}) as session,
     ):
         activities = DeliveryActivities(session, registry, settings.max_response_bytes)
+        maintenance = MaintenanceActivities(
+            registry, timedelta(days=settings.attempt_log_retention_days)
+        )
+        await ensure_schedules(client, settings)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[DeliveryWorkflow],
-            activities=[activities.post_signed],
+            workflows=[DeliveryWorkflow, PurgeAttemptLogWorkflow],
+            activities=[activities.post_signed, maintenance.purge_attempt_log],
             max_concurrent_activities=settings.worker_max_concurrent_attempts,
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
         )

@@ -61,6 +61,8 @@ class Receiver:
     requests: list[ReceivedRequest] = field(default_factory=list)
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     default: tuple[int, dict[str, str]] = (200, {})
+    body: str = "ok"
+    """What the receiver answers with."""
     delays: list[float] = field(default_factory=list)
     """Seconds to stall before answering the next requests, in order (to provoke timeouts)."""
 
@@ -76,7 +78,7 @@ class Receiver:
         if self.delays:
             await asyncio.sleep(self.delays.pop(0))
         status, headers = self.script.pop(0) if self.script else self.default
-        return web.Response(status=status, headers=headers, text="ok")
+        return web.Response(status=status, headers=headers, text=self.body)
 
     def url_for(self, path: str) -> str:
         return self.url.removesuffix("/hook") + path

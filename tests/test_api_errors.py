@@ -960,10 +960,12 @@ async def test_endpoint_crud(hookline: Hookline) -> None:
         assert len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) == 32
     assert created["secret"] != generated["secret"]
     assert given["secret"] == GOOD_SECRET
-    assert (await hookline.ok("GET", f"{base}/{given['id']}"))["secret"] == GOOD_SECRET
+    fetched = await hookline.ok("GET", f"{base}/{given['id']}")
+    assert "secret" not in fetched  # revealed only by the /secret endpoint
+    assert (await hookline.ok("GET", f"{base}/{given['id']}/secret"))["secret"] == GOOD_SECRET
 
     fetched = await hookline.ok("GET", f"{base}/{created['id']}")
-    assert fetched == created
+    assert fetched == {k: v for k, v in created.items() if k != "secret"}
 
     listed = (await hookline.ok("GET", base))["data"]
     assert [e["id"] for e in listed] == [created["id"], generated["id"], given["id"]]
@@ -982,7 +984,9 @@ async def test_endpoint_crud(hookline: Hookline) -> None:
     assert patched["event_types"] is None
     assert patched["headers"] == {"X-Other": "2"}
     assert patched["description"] == ""
-    assert patched["url"] == created["url"] and patched["secret"] == created["secret"]
+    assert patched["url"] == created["url"] and "secret" not in patched
+    revealed = await hookline.ok("GET", f"{base}/{created['id']}/secret")
+    assert revealed["secret"] == created["secret"]
     assert patched["retry"] == created["retry"] and patched["timeout_s"] == 10
     assert patched["created_at"] == created["created_at"]
     assert patched["updated_at"] >= created["updated_at"]

@@ -1,0 +1,24 @@
+"""Housekeeping activities: keeping the attempt log within its retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from temporalio import activity
+
+from hookline.registry import Registry
+
+
+class MaintenanceActivities:
+    """Housekeeping over the registry, with the retention the worker was configured with."""
+
+    def __init__(self, registry: Registry, attempt_log_retention: timedelta) -> None:
+        self._registry = registry
+        self._retention = attempt_log_retention
+
+    @activity.defn(name="purge_attempt_log")
+    async def purge_attempt_log(self) -> int:
+        """Delete attempt-log rows older than the retention; how many went."""
+        purged = await self._registry.attempts.purge_before(datetime.now(UTC) - self._retention)
+        activity.logger.info("purged %d attempt-log rows", purged)
+        return purged
