@@ -1,5 +1,2 @@
-"""What happens on the wire: signing and posting one delivery attempt."""
-
-from activities.delivery import AttemptInput, AttemptRecord, DeliveryActivities
-
-__all__ = ["AttemptInput", "AttemptRecord", "DeliveryActivities"]
+"""What happens outside workflows: signing and posting attempts (``activities.delivery``),
+endpoint health, recovery and housekeeping. Submodules are imported where used."""

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from activities.retry_timing import RETRY_AFTER_STATUSES, retry_after_delay, scheduled_delay
 from activities.signing import InvalidSecretError, signature_headers
 from hookline.attempt_log import LoggedAttempt
+from hookline.ids import OPERATOR_APP_ID
 from hookline.registry import Registry
 
 USER_AGENT = "Hookline-Webhooks/0.1 (+https://github.com/hookline)"
@@ -54,6 +55,8 @@ class AttemptRecord(BaseModel):
     status_code: int | None = None
     error: str | None = None
     duration_ms: int
+    endpoint_was_failing: bool = False
+    """On success: the endpoint had been failing (so the workflow reports its recovery)."""
 
 
 @dataclass(frozen=True)
@@ -62,18 +65,24 @@ class _Target:
     headers: dict[str, str]
     scheme: str
     signature_header: str | None
-    secrets: list[str]
+    secrets: list[str] = field(repr=False)
+    was_failing: bool = False
 
 
 class DeliveryActivities:
     """Delivery activities, sharing one HTTP session and one registry per worker process."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, registry: Registry, max_response_bytes: int
+        self,
+        session: aiohttp.ClientSession,
+        registry: Registry,
+        max_response_bytes: int,
+        operator_secret: str | None = None,
     ) -> None:
         self._session = session
         self._registry = registry
         self._max_response_bytes = max_response_bytes
+        self._operator_secret = operator_secret
 
     @activity.defn(name="post_signed")
     async def post_signed(self, attempt: AttemptInput) -> AttemptRecord:
@@ -111,6 +120,7 @@ class DeliveryActivities:
 
         if 200 <= code < 300:
             record = _record(number, started, code)
+            record.endpoint_was_failing = target.was_failing
             await self._remember(attempt, record, response_body)
             return record
         if code == 410:
@@ -121,6 +131,9 @@ class DeliveryActivities:
         raise await self._failed(attempt, record, "HttpError", response_body, delay)
 
     async def _target(self, attempt: AttemptInput) -> _Target | None:
+        if attempt.callback_url is not None and attempt.app_id == OPERATOR_APP_ID:
+            secret = self._operator_secret or ""
+            return _Target(attempt.callback_url, {}, "standard", None, [secret])
         if attempt.callback_url is not None:
             secrets = await self._registry.get_app_secrets(attempt.app_id)
             return _Target(
@@ -135,6 +148,7 @@ class DeliveryActivities:
             endpoint.signature_scheme,
             endpoint.signature_header,
             endpoint.signing_secrets(_now()),
+            was_failing=endpoint.failing_since is not None,
         )
 
     async def _post(

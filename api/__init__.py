@@ -1,5 +1,4 @@
-"""Hookline's HTTP API: what backend services and people retrying deliveries see."""
+"""Hookline's HTTP API: what backend services and people retrying deliveries see.
 
-from api.app import create_app
-
-__all__ = ["create_app"]
+The application factory is ``api.app.create_app``; submodules are imported where used.
+"""

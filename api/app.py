@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from temporalio.client import Client
 
-from api import routes_apps, routes_deliveries, routes_endpoints, routes_events
+from api import routes_apps, routes_deliveries, routes_endpoints, routes_events, routes_recoveries
 from api.auth import auth_middleware
 from api.errors import error_middleware
 from api.keys import REGISTRY, SETTINGS, TEMPORAL
@@ -35,7 +35,13 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
     else:
         app.cleanup_ctx.append(_temporal_ctx)
     app.router.add_get("/healthz", _healthz)
-    for module in (routes_apps, routes_endpoints, routes_events, routes_deliveries):
+    for module in (
+        routes_apps,
+        routes_endpoints,
+        routes_events,
+        routes_deliveries,
+        routes_recoveries,
+    ):
         app.add_routes(module.routes)
     return app
 

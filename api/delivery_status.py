@@ -15,7 +15,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 
 from activities.delivery import AttemptRecord
-from api.fan_out import CREATED_MEMO, URL_MEMO
+from hookline.delivery_starts import CREATED_MEMO, URL_MEMO
 from workflows import search_attributes as sa
 from workflows.delivery import PROGRESS_MEMO, DeliveryResult
 
@@ -53,7 +53,11 @@ async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[st
         "url": memo.get(URL_MEMO),
         "status": progress.status,
         "attempts": progress.attempts,
-        "last_attempt": last.model_dump(mode="json", exclude={"attempt"}) if last else None,
+        "last_attempt": (
+            last.model_dump(mode="json", exclude={"attempt", "endpoint_was_failing"})
+            if last
+            else None
+        ),
         "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
         "created_at": memo.get(CREATED_MEMO) or execution.start_time.isoformat(),
         "finished_at": execution.close_time.isoformat() if execution.close_time else None,

@@ -1,5 +1,7 @@
 """Accepting an event: one delivery workflow per subscribed endpoint, started idempotently."""
 
+# CREATED_MEMO, URL_MEMO and start_delivery are re-exported for the API modules.
+
 from __future__ import annotations
 
 import asyncio
@@ -7,32 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.delivery import AttemptRecord
-from hookline.ids import delivery_id, delivery_workflow_id
+from hookline.delivery_starts import CREATED_MEMO, URL_MEMO, start_delivery
+from hookline.ids import CALLBACK_ENDPOINT_ID, delivery_id
 from hookline.registry import App, DeliveryRef, Endpoint, EventRecord, Registry
 from hookline.settings import Settings
-from workflows import search_attributes as sa
-from workflows.delivery import PROGRESS_MEMO, DeliveryInput, DeliveryResult, DeliveryWorkflow
+from workflows.delivery import DeliveryInput
 from workflows.retry_settings import RetrySettings
 
 # Starts in flight at once for one event: enough to fan out to 1,000 endpoints quickly
 # without flooding the Temporal frontend.
 MAX_CONCURRENT_STARTS = 50
-URL_MEMO = "url"
-CREATED_MEMO = "created_at"
-"""Set on a delivery's later runs: when its first run started."""
-
-
-CALLBACK_ENDPOINT_ID = "callback"
-"""The endpoint id of a delivery to an event's own ``callback_url``."""
 
 
 @dataclass(frozen=True)
@@ -133,53 +120,4 @@ async def accept_event(
     return AcceptedEvent(record, duplicate=not created)
 
 
-async def start_delivery(
-    client: Client,
-    settings: Settings,
-    delivery: DeliveryInput,
-    *,
-    reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    previous_attempt: AttemptRecord | None = None,
-    created_at: str | None = None,
-) -> None:
-    """Start the delivery's workflow unless a run with its id exists (running, or closed and
-    not reusable under ``reuse_policy``).
-
-    Args:
-        client: The Temporal client.
-        settings: Hookline's settings (task queue).
-        delivery: The workflow's input.
-        reuse_policy: Whether a closed run with the same id may be followed by a new one.
-        previous_attempt: For a restarted delivery, the last attempt of the run before.
-        created_at: For a restarted delivery, when its first run started.
-    """
-    memo: dict[str, object] = {URL_MEMO: delivery.url}
-    if created_at:
-        memo[CREATED_MEMO] = created_at
-    if delivery.attempts_before:
-        memo[PROGRESS_MEMO] = DeliveryResult(
-            status="retrying", attempts=delivery.attempts_before, last_attempt=previous_attempt
-        ).model_dump(mode="json")
-    try:
-        await client.start_workflow(
-            DeliveryWorkflow.run,
-            delivery,
-            id=delivery_workflow_id(delivery.app_id, delivery.event_id, delivery.endpoint_id),
-            task_queue=settings.task_queue,
-            id_reuse_policy=reuse_policy,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.APP_ID, delivery.app_id),
-                    SearchAttributePair(sa.ENDPOINT_ID, delivery.endpoint_id),
-                    SearchAttributePair(sa.EVENT_TYPE, delivery.event_type),
-                    SearchAttributePair(sa.EVENT_ID, delivery.event_id),
-                    SearchAttributePair(sa.DELIVERY_ID, delivery.delivery_id),
-                    SearchAttributePair(sa.STATUS, "pending"),
-                ]
-            ),
-            memo=memo,
-            static_summary=f"{delivery.event_type} → {delivery.url}",
-        )
-    except WorkflowAlreadyStartedError:
-        pass
+__all__ = ["CREATED_MEMO", "URL_MEMO", "AcceptedEvent", "Target", "accept_event", "start_delivery"]

@@ -7,7 +7,7 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from api.delivery_status import delivery_view, progress_of
 from api.errors import ApiError
-from api.fan_out import start_delivery
+from hookline.delivery_starts import start_delivery
 from hookline.settings import Settings
 from workflows.delivery import DeliveryInput, DeliveryWorkflow, RetryRequest
 

@@ -33,6 +33,7 @@ def endpoint_json(endpoint: Endpoint, *, with_secret: bool) -> dict[str, Any]:
         "signature_header": endpoint.signature_header,
         "disabled": endpoint.disabled,
         "disabled_reason": endpoint.disabled_reason,
+        "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None,
         "created_at": endpoint.created_at.isoformat(),
         "updated_at": endpoint.updated_at.isoformat(),
     }

@@ -47,10 +47,14 @@ class RecoveryCreate(BaseModel):
 
 @routes.post("/v1/apps/{app_id}/endpoints/{endpoint_id}/recover")
 async def recover(request: web.Request) -> web.Response:
+    """Start retrying the endpoint's failed deliveries created in ``[since, until)``."""
     app = await path_app(request)
     endpoint = await request.app[REGISTRY].get_endpoint(request.match_info["endpoint_id"], app.id)
     if endpoint is None:
         raise not_found("endpoint")
+    if endpoint.disabled:
+        # Retrying into an endpoint that gets no new deliveries would defeat disabling it.
+        raise ApiError(409, "endpoint_disabled", "enable the endpoint before recovering")
     body = await parse_body(request, RecoveryCreate)
     now = datetime.now(UTC)
     since, until = body.since.astimezone(UTC), (body.until or now).astimezone(UTC)
@@ -80,12 +84,14 @@ async def recover(request: web.Request) -> web.Response:
 
 @routes.get("/v1/apps/{app_id}/recoveries/{recovery_id}")
 async def get_recovery(request: web.Request) -> web.Response:
+    """A recovery's status and counters."""
     recovery_id, description = await _described(request)
     return web.json_response(await recovery_view(recovery_id, description))
 
 
 @routes.post("/v1/apps/{app_id}/recoveries/{recovery_id}/cancel")
 async def cancel_recovery(request: web.Request) -> web.Response:
+    """Ask a running recovery to stop after the batch in flight."""
     recovery_id, description = await _described(request)
     view = await recovery_view(recovery_id, description)
     finished = ApiError(409, "already_finished", f"this recovery has already {view['status']}")

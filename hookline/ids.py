@@ -7,6 +7,12 @@ import hashlib
 import re
 import secrets
 
+OPERATOR_APP_ID = "hookline"
+"""The app id of Hookline's own operational deliveries (to the operator webhook URL)."""
+OPERATOR_ENDPOINT_ID = "operator"
+CALLBACK_ENDPOINT_ID = "callback"
+"""The endpoint id of a delivery to an event's own ``callback_url``."""
+
 EVENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{1,128}$")
 """Event ids (and Idempotency-Key values) are what a workflow id can hold readably."""
 

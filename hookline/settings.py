@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     attempt_log_retention_days: float = Field(default=30, gt=0)
     """How long the attempt log keeps an attempt; older ones are purged once a day."""
 
+    auto_disable_after_s: float = Field(default=5 * 86_400, gt=0)
+    """An endpoint whose deliveries have all failed for this long is disabled (410 Gone
+    disables it at once)."""
+    operator_webhook_url: str | None = None
+    """Where Hookline sends its own signed events (endpoint.disabled, delivery.failed,
+    endpoint.recovered), through the same delivery machinery; unset sends none."""
+    operator_webhook_secret: str | None = Field(default=None, repr=False)
+    """The ``whsec_`` secret those events are signed with (required with the URL)."""
+
     worker_max_concurrent_attempts: int = Field(default=200, ge=1)
     """How many POSTs one worker process has in flight at once."""
     worker_graceful_shutdown_s: float = Field(default=35.0, ge=0)
@@ -71,6 +80,8 @@ class Settings(BaseSettings):
 
     list_page_size: int = Field(default=50, ge=1, le=1000)
     """Default page size of list endpoints (``?limit=`` may ask for up to 1000)."""
+    recovery_rate_per_s: float = Field(default=10.0, gt=0, le=1000)
+    """How many failed deliveries a bulk recovery retries per second, at most."""
 
     @field_validator("api_keys", "secrets_keys", mode="before")
     @classmethod
@@ -82,6 +93,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _check_retry(self) -> Settings:
         self.retry.check()
+        if self.operator_webhook_url and not self.operator_webhook_secret:
+            raise ValueError("operator_webhook_url needs operator_webhook_secret (whsec_...)")
         return self
 
     @property

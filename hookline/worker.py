@@ -12,12 +12,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.delivery import USER_AGENT, DeliveryActivities
+from activities.endpoint_health import EndpointHealthActivities
 from activities.maintenance import MaintenanceActivities
+from activities.recovery import RecoveryActivities
 from hookline.registry import opened_registry
 from hookline.schedules import ensure_schedules
 from hookline.settings import Settings
 from workflows.attempt_log_purge import PurgeAttemptLogWorkflow
 from workflows.delivery import DeliveryWorkflow
+from workflows.recovery import RecoveryWorkflow
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +37,26 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
         opened_registry(settings) as registry,
         aiohttp.ClientSession(connector=connector, headers={"user-agent": USER_AGENT}) as session,
     ):
-        activities = DeliveryActivities(session, registry, settings.max_response_bytes)
+        activities = DeliveryActivities(
+            session, registry, settings.max_response_bytes, settings.operator_webhook_secret
+        )
+        health = EndpointHealthActivities(registry, client, settings)
         maintenance = MaintenanceActivities(
             registry, timedelta(days=settings.attempt_log_retention_days)
         )
+        recovery = RecoveryActivities(client, settings)
         await ensure_schedules(client, settings)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[DeliveryWorkflow, PurgeAttemptLogWorkflow],
-            activities=[activities.post_signed, maintenance.purge_attempt_log],
+            workflows=[DeliveryWorkflow, PurgeAttemptLogWorkflow, RecoveryWorkflow],
+            activities=[
+                activities.post_signed,
+                health.record_outcome,
+                maintenance.purge_attempt_log,
+                recovery.find_failed_deliveries,
+                recovery.retry_deliveries,
+            ],
             max_concurrent_activities=settings.worker_max_concurrent_attempts,
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
         )

@@ -1,6 +1,6 @@
-"""Delivery orchestration: the workflow, its input and its retry schedule."""
+"""Delivery orchestration: the delivery workflow (``workflows.delivery``), its retry schedule
+(``workflows.retry_settings``), bulk recovery and housekeeping workflows.
 
-from workflows.delivery import DeliveryInput, DeliveryResult, DeliveryWorkflow, RetryRequest
-from workflows.retry_settings import RetrySettings
-
-__all__ = ["DeliveryInput", "DeliveryResult", "DeliveryWorkflow", "RetryRequest", "RetrySettings"]
+Submodules are imported where used: ``hookline.settings`` needs the retry schedule without
+pulling the workflows (and through them the activities) in.
+"""

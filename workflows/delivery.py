@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.retry_settings import RetrySettings
@@ -13,8 +14,11 @@ from workflows.search_attributes import STATUS
 
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import AttemptInput, AttemptRecord, DeliveryActivities
+    from activities.endpoint_health import EndpointHealthActivities, Outcome
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+OUTCOME_TIMEOUT = timedelta(seconds=30)
+OUTCOME_ATTEMPTS = 10
 START_TO_CLOSE_MARGIN = timedelta(seconds=10)
 PROGRESS_MEMO = "progress"
 
@@ -88,9 +92,12 @@ class DeliveryWorkflow:
             await workflow.wait_condition(
                 lambda: self._retry_requested, timeout=timedelta(seconds=schedule[0])
             )
+        retried_by_hand = False
         while True:
             self._retry_requested = False
-            window = max(deadline - workflow.now(), start_to_close + timedelta(seconds=1))
+            window = deadline - workflow.now()
+            if retried_by_hand:  # the window may be spent: still make the attempt asked for
+                window = max(window, start_to_close + timedelta(seconds=1))
             handle = workflow.start_activity_method(
                 DeliveryActivities.post_signed,
                 AttemptInput(
@@ -126,14 +133,20 @@ class DeliveryWorkflow:
                     workflow.upsert_memo(
                         {PROGRESS_MEMO: _progress("retrying", attempts_before, last)}
                     )
+                    retried_by_hand = True
                     continue
                 result = _finish("failed", last.attempt if last else attempts_before, last)
+                cause = err.cause
+                gone = isinstance(cause, ApplicationError) and cause.type == "EndpointGone"
+                await _report_outcome(delivery, succeeded=False, gone=gone, error=str(cause))
                 raise ApplicationError(
                     f"delivery failed: {err.cause or err}",
                     result,
                     type="DeliveryFailed",
                     non_retryable=True,
                 ) from None
+            if last.endpoint_was_failing:
+                await _report_outcome(delivery, succeeded=True)
             return _finish("succeeded", last.attempt, last)
 
     def _attempts_so_far(
@@ -146,6 +159,33 @@ class DeliveryWorkflow:
         if seen.attempts_made > known:
             return seen.attempts_made, seen.last_attempt or last
         return known, last
+
+
+async def _report_outcome(
+    delivery: DeliveryInput, *, succeeded: bool, gone: bool = False, error: str | None = None
+) -> None:
+    """Tell the endpoint's health bookkeeping how the delivery ended. Only failures and
+    recoveries are reported, so the common case (a first-time success) costs nothing."""
+    try:
+        await workflow.execute_activity_method(
+            EndpointHealthActivities.record_outcome,
+            Outcome(
+                app_id=delivery.app_id,
+                endpoint_id=delivery.endpoint_id,
+                delivery_id=delivery.delivery_id,
+                event_id=delivery.event_id,
+                event_type=delivery.event_type,
+                succeeded=succeeded,
+                gone=gone,
+                error=error,
+            ),
+            start_to_close_timeout=OUTCOME_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_attempts=OUTCOME_ATTEMPTS),
+            summary="record outcome on the endpoint",
+        )
+    except ActivityError as err:
+        # The delivery's own outcome stands whatever happens to the bookkeeping.
+        workflow.logger.warning("could not record the outcome of %s: %s", delivery.delivery_id, err)
 
 
 def _finish(status: str, attempts: int, last: AttemptRecord | None) -> DeliveryResult:
