@@ -1,7 +1,5 @@
 """Accepting an event: one delivery workflow per subscribed endpoint, started idempotently."""
 
-# CREATED_MEMO, URL_MEMO and start_delivery are re-exported for the API modules.
-
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +8,7 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from hookline.delivery_starts import CREATED_MEMO, URL_MEMO, start_delivery
+from hookline.delivery_starts import start_delivery
 from hookline.ids import CALLBACK_ENDPOINT_ID, delivery_id
 from hookline.registry import App, DeliveryRef, Endpoint, EventRecord, Registry
 from hookline.settings import Settings
@@ -118,6 +116,3 @@ async def accept_event(
     refs.sort(key=lambda ref: ref.endpoint_id)
     record, created = await registry.record_event(app.id, event_id, event_type, refs, body)
     return AcceptedEvent(record, duplicate=not created)
-
-
-__all__ = ["CREATED_MEMO", "URL_MEMO", "AcceptedEvent", "Target", "accept_event", "start_delivery"]
