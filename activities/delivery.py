@@ -16,15 +16,17 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from activities.guarded_connector import DestinationRefusedError
 from activities.retry_timing import RETRY_AFTER_STATUSES, retry_after_delay, scheduled_delay
 from activities.signing import InvalidSecretError, signature_headers
 from hookline.attempt_log import LoggedAttempt
 from hookline.ids import OPERATOR_APP_ID
 from hookline.registry import Registry
+from workflows.retry_settings import NON_RETRYABLE_ERRORS
 
 USER_AGENT = "Hookline-Webhooks/0.1 (+https://github.com/hookline)"
 HEARTBEAT_EVERY_S = 2.0
-NON_RETRYABLE = frozenset({"EndpointGone", "EndpointDeleted", "ScheduleExhausted"})
+NON_RETRYABLE = frozenset(NON_RETRYABLE_ERRORS)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,11 +80,13 @@ class DeliveryActivities:
         registry: Registry,
         max_response_bytes: int,
         operator_secret: str | None = None,
+        require_https: bool = False,
     ) -> None:
         self._session = session
         self._registry = registry
         self._max_response_bytes = max_response_bytes
         self._operator_secret = operator_secret
+        self._require_https = require_https
 
     @activity.defn(name="post_signed")
     async def post_signed(self, attempt: AttemptInput) -> AttemptRecord:
@@ -103,6 +107,9 @@ class DeliveryActivities:
         if target is None:
             record = _record(number, started, None, "endpoint was deleted")
             raise await self._failed(attempt, record, "EndpointDeleted")
+        if self._require_https and not target.url.startswith("https://"):
+            record = _record(number, started, None, "destination refused: https is required")
+            raise await self._failed(attempt, record, "DestinationRefused")
         response_body = ""
         try:
             code, retry_after, response_body = await _heartbeating(
@@ -111,6 +118,12 @@ class DeliveryActivities:
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = _record(number, started, None, f"timed out after {attempt.timeout_s:g} s")
             raise await self._failed(attempt, record, "Timeout") from None
+        except aiohttp.ClientConnectorError as err:
+            if isinstance(err.os_error, DestinationRefusedError):
+                record = _record(number, started, None, f"destination refused: {err.os_error}")
+                raise await self._failed(attempt, record, "DestinationRefused") from None
+            record = _record(number, started, None, _describe_client_error(err))
+            raise await self._failed(attempt, record, "ConnectionError") from None
         except aiohttp.ClientError as err:
             record = _record(number, started, None, _describe_client_error(err))
             raise await self._failed(attempt, record, "ConnectionError") from None

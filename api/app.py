@@ -10,7 +10,8 @@ from temporalio.client import Client
 from api import routes_apps, routes_deliveries, routes_endpoints, routes_events, routes_recoveries
 from api.auth import auth_middleware
 from api.errors import error_middleware
-from api.keys import REGISTRY, SETTINGS, TEMPORAL
+from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
+from hookline.destination_policy import DestinationPolicy
 from hookline.registry import opened_registry
 from hookline.settings import Settings
 from hookline.temporal_client import connect_temporal
@@ -29,6 +30,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
         client_max_size=max(settings.max_request_bytes, settings.max_payload_bytes + 64 * 1024),
     )
     app[SETTINGS] = settings
+    app[DESTINATIONS] = DestinationPolicy(settings.mode, settings.allowed_networks)
     app.cleanup_ctx.append(_registry_ctx)
     if temporal is not None:
         app[TEMPORAL] = temporal

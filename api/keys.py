@@ -5,9 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from temporalio.client import Client
 
+from hookline.destination_policy import DestinationPolicy
 from hookline.registry import Registry
 from hookline.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
+DESTINATIONS = web.AppKey("destinations", DestinationPolicy)
 REGISTRY = web.AppKey("registry", Registry)
 TEMPORAL = web.AppKey("temporal", Client)

@@ -9,10 +9,10 @@ from aiohttp import web
 
 from activities.signing import generate_secret
 from api.errors import ApiError, not_found
-from api.keys import REGISTRY, SETTINGS
+from api.keys import DESTINATIONS, REGISTRY, SETTINGS
 from api.requests import parse_body, path_app
 from api.schemas import EndpointCreate, EndpointPatch, SecretRotate, check_secret
-from api.url_rules import checked_endpoint_url
+from api.url_rules import checked_endpoint_url, ensure_destination_allowed
 from hookline.registry import AppSecrets, Endpoint
 from hookline.settings import Settings
 
@@ -48,6 +48,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     body = await parse_body(request, EndpointCreate)
     fields = _checked_fields(settings, body, set(EndpointCreate.model_fields))
+    await ensure_destination_allowed(fields["url"], request.app[DESTINATIONS])
     fields.setdefault("secret", generate_secret())
     endpoint = await request.app[REGISTRY].create_endpoint(app.id, **fields)
     return web.json_response(endpoint_json(endpoint, with_secret=True), status=201)
@@ -102,6 +103,8 @@ async def update_endpoint(request: web.Request) -> web.Response:
     current = await path_endpoint(request)
     body = await parse_body(request, EndpointPatch)
     fields = _checked_fields(request.app[SETTINGS], body, body.model_fields_set)
+    if "url" in fields:
+        await ensure_destination_allowed(fields["url"], request.app[DESTINATIONS])
     if fields.get("signature_scheme") is None:
         fields.pop("signature_scheme", None)
     else:

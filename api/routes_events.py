@@ -13,11 +13,11 @@ from aiohttp import web
 from api.cursors import cursor_key, decode_cursor, encode_cursor
 from api.errors import ApiError, not_found
 from api.fan_out import AcceptedEvent, Target, accept_event
-from api.keys import REGISTRY, SETTINGS, TEMPORAL
+from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
 from api.requests import parse_body, path_app, query_limit
 from api.routes_endpoints import path_endpoint
 from api.schemas import EVENT_TYPE_RE, EventCreate, TestSend
-from api.url_rules import checked_endpoint_url
+from api.url_rules import checked_endpoint_url, ensure_destination_allowed
 from hookline.ids import EVENT_ID_PATTERN, new_id
 from hookline.registry import App, EventRecord
 from workflows import search_attributes as sa
@@ -37,6 +37,7 @@ async def create_event(request: web.Request) -> web.Response:
     targets = None
     if event.callback_url is not None:
         url = checked_endpoint_url(event.callback_url, settings.max_url_length)
+        await ensure_destination_allowed(url, request.app[DESTINATIONS])
         targets = [Target.callback(url, settings)]
     accepted = await _accept(request, app, event_id, event.type, event.payload, targets)
     return web.json_response(await _accepted_json(request, accepted), status=202)

@@ -1,10 +1,15 @@
-"""Which endpoint URLs Hookline accepts."""
+"""Which endpoint URLs Hookline accepts: well-formed, and allowed by the destination policy."""
 
 from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
 
 from yarl import URL
 
 from api.errors import ApiError
+from hookline.destination_policy import DestinationPolicy
 
 
 def checked_endpoint_url(raw: str, max_length: int) -> str:
@@ -36,3 +41,33 @@ def checked_endpoint_url(raw: str, max_length: int) -> str:
 
 def _invalid(message: str) -> ApiError:
     return ApiError(422, "invalid_url", message)
+
+
+async def ensure_destination_allowed(url: str, policy: DestinationPolicy) -> None:
+    """Refuse a URL the destination policy forbids: plain HTTP in production, or a host that
+    is (or resolves to) an internal address. A name that does not resolve now is accepted:
+    every attempt checks the address it connects to anyway.
+
+    Raises:
+        ApiError: 422 ``invalid_url`` (HTTPS required) or ``destination_not_allowed``.
+    """
+    parsed = URL(url)
+    if policy.requires_https and parsed.scheme != "https":
+        raise _invalid("url must use https:// in production mode")
+    host = parsed.host or ""
+    try:
+        addresses = [str(ipaddress.ip_address(host.strip("[]")))]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, parsed.port, type=socket.SOCK_STREAM
+            )
+        except (OSError, UnicodeError):
+            return
+        addresses = [str(info[4][0]) for info in infos]
+    for address in addresses:
+        reason = policy.refusal(address.split("%")[0])
+        if reason:
+            raise ApiError(
+                422, "destination_not_allowed", f"url points at {reason} ({host}), refused"
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
 
     mode: Literal["development", "production"] = "development"
     """``production`` refuses to start without ``secrets_keys`` (no silent plaintext)."""
+    allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """CIDR networks webhooks may go to even when internal (comma-separated), e.g. a
+    receiver on 10.20.0.0/16. Production otherwise refuses every non-public address and
+    requires HTTPS; development allows loopback."""
     secrets_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
     """Keys that encrypt signing secrets at rest, ``<id>:<base64 of 32 bytes>``, comma-separated,
     current first (older ones still decrypt). Make one with ``hookline secrets-key``. In
@@ -83,7 +88,7 @@ class Settings(BaseSettings):
     recovery_rate_per_s: float = Field(default=10.0, gt=0, le=1000)
     """How many failed deliveries a bulk recovery retries per second, at most."""
 
-    @field_validator("api_keys", "secrets_keys", mode="before")
+    @field_validator("api_keys", "secrets_keys", "allowed_networks", mode="before")
     @classmethod
     def _split_api_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -96,6 +101,13 @@ class Settings(BaseSettings):
         if self.operator_webhook_url and not self.operator_webhook_secret:
             raise ValueError("operator_webhook_url needs operator_webhook_secret (whsec_...)")
         return self
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _check_networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
 
     @property
     def resolved_database_url(self) -> str:

@@ -13,8 +13,10 @@ from temporalio.worker import Worker
 
 from activities.delivery import USER_AGENT, DeliveryActivities
 from activities.endpoint_health import EndpointHealthActivities
+from activities.guarded_connector import GuardedConnector
 from activities.maintenance import MaintenanceActivities
 from activities.recovery import RecoveryActivities
+from hookline.destination_policy import DestinationPolicy
 from hookline.registry import opened_registry
 from hookline.schedules import ensure_schedules
 from hookline.settings import Settings
@@ -32,13 +34,18 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
     Leaving the block shuts the worker down gracefully: in-flight attempts get
     ``worker_graceful_shutdown_s`` to finish, then are handed back to Temporal.
     """
-    connector = aiohttp.TCPConnector(limit=settings.worker_max_concurrent_attempts)
+    policy = DestinationPolicy(settings.mode, settings.allowed_networks)
+    connector = GuardedConnector(policy, limit=settings.worker_max_concurrent_attempts)
     async with (
         opened_registry(settings) as registry,
         aiohttp.ClientSession(connector=connector, headers={"user-agent": USER_AGENT}) as session,
     ):
         activities = DeliveryActivities(
-            session, registry, settings.max_response_bytes, settings.operator_webhook_secret
+            session,
+            registry,
+            settings.max_response_bytes,
+            settings.operator_webhook_secret,
+            require_https=policy.requires_https,
         )
         health = EndpointHealthActivities(registry, client, settings)
         maintenance = MaintenanceActivities(

@@ -8,7 +8,12 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.common import RetryPolicy
 
-NON_RETRYABLE_ERRORS = ["EndpointGone", "EndpointDeleted", "ScheduleExhausted"]
+NON_RETRYABLE_ERRORS = [
+    "EndpointGone",
+    "EndpointDeleted",
+    "ScheduleExhausted",
+    "DestinationRefused",
+]
 
 
 class RetrySettings(BaseModel):
