@@ -190,7 +190,11 @@ class DeliveryActivities:
         ) as response:
             # Read a bounded prefix only: a receiver answering with a huge body must not
             # cost memory. What is left unread closes the connection instead of reusing it.
-            prefix = await response.content.read(self._max_response_bytes)
+            # The status is the answer: a body that stalls or breaks off does not change it.
+            try:
+                prefix = await response.content.read(self._max_response_bytes)
+            except (TimeoutError, aiohttp.ClientError):
+                prefix = b""
             text = prefix.decode("utf-8", errors="replace")
             return response.status, response.headers.get("retry-after"), text
 
