@@ -14,7 +14,7 @@ import aiohttp
 from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, FailureError
 
 from activities.guarded_connector import DestinationRefusedError
 from activities.retry_timing import RETRY_AFTER_STATUSES, retry_after_delay, scheduled_delay
@@ -61,6 +61,22 @@ class AttemptRecord(BaseModel):
     """On success: the endpoint had been failing (so the workflow reports its recovery)."""
 
 
+def attempt_record_in(error: BaseException | None) -> AttemptRecord | None:
+    """The ``AttemptRecord`` an attempt's failure carries, looked for down the cause chain (a
+    retry window closing mid-attempt wraps the last attempt's failure in a timeout)."""
+    while error is not None:
+        if isinstance(error, ApplicationError) and error.details:
+            detail = error.details[0]
+            if isinstance(detail, AttemptRecord):
+                return detail
+            try:
+                return AttemptRecord.model_validate(detail)
+            except ValueError:
+                return None
+        error = error.cause if isinstance(error, FailureError) else None
+    return None
+
+
 @dataclass(frozen=True)
 class _Target:
     url: str
@@ -69,6 +85,7 @@ class _Target:
     signature_header: str | None
     secrets: list[str] = field(repr=False)
     was_failing: bool = False
+    disabled: bool = False
 
 
 class DeliveryActivities:
@@ -107,6 +124,9 @@ class DeliveryActivities:
         if target is None:
             record = _record(number, started, None, "endpoint was deleted")
             raise await self._failed(attempt, record, "EndpointDeleted")
+        if target.disabled:
+            record = _record(number, started, None, "endpoint is disabled")
+            raise await self._failed(attempt, record, "EndpointDisabled")
         if self._require_https and not target.url.startswith("https://"):
             record = _record(number, started, None, "destination refused: https is required")
             raise await self._failed(attempt, record, "DestinationRefused")
@@ -162,6 +182,7 @@ class DeliveryActivities:
             endpoint.signature_header,
             endpoint.signing_secrets(_now()),
             was_failing=endpoint.failing_since is not None,
+            disabled=endpoint.disabled,
         )
 
     async def _post(

@@ -15,7 +15,6 @@ from hookline.ids import (
     OPERATOR_APP_ID,
     OPERATOR_ENDPOINT_ID,
     delivery_id,
-    new_id,
 )
 from hookline.registry import Registry
 from hookline.settings import Settings
@@ -83,7 +82,8 @@ class EndpointHealthActivities:
         from hookline.delivery_starts import start_delivery
         from workflows.delivery import DeliveryInput
 
-        event_id = new_id("evt")
+        # The same id however often this activity is retried: receivers can dedupe on it.
+        event_id = f"{event_type}:{data['delivery_id']}:{activity.info().workflow_run_id}"
         body = {"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data}
         await start_delivery(
             self._client,

@@ -11,15 +11,23 @@ RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 def retry_after_delay(retry_after: str | None, info: activity.Info) -> timedelta | None:
-    """The next delay a ``Retry-After`` asks for, capped by the retry policy's maximum
-    interval and by the retry window (a delay past it would end the delivery at once)."""
+    """The next delay after a ``Retry-After``: at least the backoff the retry policy would
+    wait anyway (a receiver cannot make Hookline retry faster), at most its maximum interval,
+    and within the retry window."""
     if not retry_after:
         return None
     seconds = parse_retry_after(retry_after, datetime.now(UTC))
     if seconds is None:
         return None
-    if info.retry_policy and info.retry_policy.maximum_interval:
-        seconds = min(seconds, info.retry_policy.maximum_interval.total_seconds())
+    policy = info.retry_policy
+    if policy is not None:
+        backoff = policy.initial_interval.total_seconds() * policy.backoff_coefficient ** (
+            info.attempt - 1
+        )
+        if policy.maximum_interval:
+            cap = policy.maximum_interval.total_seconds()
+            backoff, seconds = min(backoff, cap), min(seconds, cap)
+        seconds = max(seconds, backoff)
     return _within_window(seconds, info)
 
 
@@ -47,10 +55,15 @@ def parse_retry_after(value: str, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def _within_window(seconds: float, info: activity.Info) -> timedelta:
+def _within_window(seconds: float, info: activity.Info) -> timedelta | None:
+    """``seconds`` as a delay that leaves room for the next attempt before the window closes;
+    ``None`` (the policy decides, and ends the series) when there is no such room."""
     if info.schedule_to_close_timeout:
         deadline = info.scheduled_time + info.schedule_to_close_timeout
-        remaining = (deadline - datetime.now(UTC)).total_seconds() - 1
-        seconds = min(seconds, max(remaining, 1))
+        attempt = (info.start_to_close_timeout or timedelta()).total_seconds()
+        room = (deadline - datetime.now(UTC)).total_seconds() - attempt
+        if room < 1:
+            return None
+        seconds = min(seconds, room)
     # Temporal rounds retry delays up to whole seconds and needs at least one.
     return timedelta(seconds=max(seconds, 1))

@@ -11,6 +11,7 @@ from api import routes_apps, routes_deliveries, routes_endpoints, routes_events,
 from api.auth import auth_middleware
 from api.errors import error_middleware
 from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
+from api.requests import nul_free_paths
 from hookline.destination_policy import DestinationPolicy
 from hookline.registry import opened_registry
 from hookline.settings import Settings
@@ -25,7 +26,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
         temporal: A connected client to use; by default one is connected at startup.
     """
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, nul_free_paths, auth_middleware],
         # A request must be able to carry a payload at the configured limit, plus its envelope.
         client_max_size=max(settings.max_request_bytes, settings.max_payload_bytes + 64 * 1024),
     )

@@ -26,7 +26,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 def _is_known(request: web.Request, presented: str) -> bool:
     # Compare against every key, without stopping early, in constant time for each.
+    # surrogateescape: a header with bytes that are not UTF-8 still compares (and fails).
+    given = presented.encode("utf-8", "surrogateescape")
     found = False
     for key in request.app[SETTINGS].api_keys:
-        found |= hmac.compare_digest(key.encode(), presented.encode())
+        found |= hmac.compare_digest(key.encode(), given)
     return found

@@ -18,10 +18,12 @@ _MAC_BYTES = 16
 _ALPHABET = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
-def cursor_key(api_keys: list[str]) -> bytes:
-    """The key cursors are signed with: derived from the API keys, so every API process
-    configured alike accepts the others' cursors (and rotating every key expires them)."""
-    return hashlib.sha256(("hookline-cursor\x00" + "\x00".join(sorted(api_keys))).encode()).digest()
+def cursor_key(api_keys: list[str], listing: str) -> bytes:
+    """The key cursors of one listing are signed with: derived from the API keys, so every API
+    process configured alike accepts the others' cursors (and rotating every key expires
+    them), and from the listing, so a cursor of one list is refused by another."""
+    material = "\x00".join(["hookline-cursor", listing, *sorted(api_keys)])
+    return hashlib.sha256(material.encode()).digest()
 
 
 def encode_cursor(token: bytes, key: bytes) -> str:

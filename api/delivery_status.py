@@ -12,9 +12,8 @@ from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
 )
-from temporalio.exceptions import ApplicationError
 
-from activities.delivery import AttemptRecord
+from activities.delivery import AttemptRecord, attempt_record_in
 from hookline.delivery_starts import CREATED_MEMO, URL_MEMO
 from workflows import search_attributes as sa
 from workflows.delivery import PROGRESS_MEMO, DeliveryResult
@@ -71,7 +70,7 @@ async def _running_progress(
     attempts, last, next_attempt_at = progress.attempts, progress.last_attempt, None
     for pending in description.raw_description.pending_activities:
         if pending.HasField("last_failure"):
-            record = attempt_record(
+            record = attempt_record_in(
                 await client.data_converter.decode_failure(pending.last_failure)
             )
             if record is not None and record.attempt > attempts:
@@ -83,16 +82,6 @@ async def _running_progress(
             next_attempt_at = pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
     status = "retrying" if attempts > 0 else "pending"
     return DeliveryResult(status=status, attempts=attempts, last_attempt=last), next_attempt_at
-
-
-def attempt_record(error: BaseException) -> AttemptRecord | None:
-    """The ``AttemptRecord`` an attempt's failure carries in its details, if any."""
-    if isinstance(error, ApplicationError) and error.details:
-        try:
-            return AttemptRecord.model_validate(error.details[0])
-        except ValueError:
-            return None
-    return None
 
 
 def progress_of(view: dict[str, Any]) -> tuple[int, AttemptRecord | None]:

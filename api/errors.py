@@ -26,6 +26,13 @@ class ApiError(Exception):
         self.details = details
 
 
+def endpoint_disabled() -> ApiError:
+    """A 409 for an action a disabled endpoint cannot take."""
+    return ApiError(
+        409, "endpoint_disabled", 'the endpoint is disabled: PATCH {"disabled": false} first'
+    )
+
+
 def not_found(what: str) -> ApiError:
     """A 404 naming the kind of thing that was not found."""
     return ApiError(404, "not_found", f"{what} not found")

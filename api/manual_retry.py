@@ -12,11 +12,20 @@ from hookline.settings import Settings
 from workflows.delivery import DeliveryInput, DeliveryWorkflow, RetryRequest
 
 
-async def retry_delivery(client: Client, settings: Settings, workflow_id: str) -> None:
+async def retry_delivery(
+    client: Client, settings: Settings, workflow_id: str, logged_attempts: int = 0
+) -> None:
     """Make a delivery attempt again now.
 
     A delivery still backing off is signalled to cut the wait short; one whose retries are
     exhausted starts again, as a new run with a fresh retry window.
+
+    Args:
+        client: The Temporal client.
+        settings: Hookline's settings.
+        workflow_id: The delivery's workflow.
+        logged_attempts: Attempts the attempt log holds, for a run an operator ended (which
+            left no count of its own), so that numbering goes on.
 
     Raises:
         ApiError: 409 ``already_succeeded`` if the delivery has succeeded.
@@ -29,6 +38,7 @@ async def retry_delivery(client: Client, settings: Settings, workflow_id: str) -
         raise ApiError(409, "already_succeeded", "this delivery has already succeeded")
     view = await delivery_view(client, description)
     attempts, last = progress_of(view)
+    attempts = max(attempts, logged_attempts)
     if description.status == WorkflowExecutionStatus.RUNNING:
         await handle.signal(
             DeliveryWorkflow.retry_now, RetryRequest(attempts_made=attempts, last_attempt=last)

@@ -6,6 +6,7 @@ import re
 from typing import TypeVar
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from api.errors import ApiError, not_found
@@ -16,15 +17,15 @@ M = TypeVar("M", bound=BaseModel)
 _LIMIT = re.compile(r"^[0-9]{1,4}$")
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
-    """The request's JSON body as ``model``.
+async def parse_body(request: web.Request, model: type[M], *, empty_ok: bool = False) -> M:
+    """The request's JSON body as ``model`` (an empty body reads as ``{}`` if ``empty_ok``).
 
     Raises:
         pydantic.ValidationError: malformed JSON, unknown fields, wrong types (422 upstream).
         web.HTTPRequestEntityTooLarge: the body is over ``max_request_bytes`` (413 upstream).
     """
     raw = await request.read()
-    return model.model_validate_json(raw or b"null")
+    return model.model_validate_json(raw or (b"{}" if empty_ok else b"null"))
 
 
 async def path_app(request: web.Request) -> App:
@@ -50,3 +51,11 @@ def query_limit(raw: str | None, default: int) -> int:
     if not _LIMIT.match(raw) or not 1 <= int(raw) <= 1000:
         raise ApiError(422, "validation_error", "limit must be a whole number from 1 to 1000")
     return int(raw)
+
+
+@web.middleware
+async def nul_free_paths(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer 404 for a path with a NUL in it: no id has one, and PostgreSQL refuses them."""
+    if "\x00" in request.path:
+        raise not_found("resource")
+    return await handler(request)

@@ -51,7 +51,7 @@ async def get_app_secret(request: web.Request) -> web.Response:
 @routes.post("/v1/apps/{app_id}/secret/rotate")
 async def rotate_app_secret(request: web.Request) -> web.Response:
     app = await path_app(request)
-    body = await parse_body(request, SecretRotate)
+    body = await parse_body(request, SecretRotate, empty_ok=True)
     new_secret = body.secret or generate_secret()
     try:
         check_secret(new_secret, "standard")

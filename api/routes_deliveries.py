@@ -10,11 +10,12 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
 from api.cursors import cursor_key, decode_cursor, encode_cursor
 from api.delivery_status import STATUSES, delivery_view
-from api.errors import ApiError, not_found
+from api.errors import ApiError, endpoint_disabled, not_found
 from api.keys import REGISTRY, SETTINGS, TEMPORAL
 from api.manual_retry import retry_delivery
 from api.requests import path_app, query_limit
 from hookline.ids import delivery_workflow_id
+from hookline.registry import DeliveryRef
 from workflows import search_attributes as sa
 
 routes = web.RouteTableDef()
@@ -29,11 +30,16 @@ _EXECUTION_STATUS_CLAUSES = {
 MAX_CONCURRENT_DESCRIBES = 16
 
 
-async def _workflow_id(request: web.Request) -> str:
+async def _delivery(request: web.Request) -> DeliveryRef:
     app = await path_app(request)
     ref = await request.app[REGISTRY].get_delivery(app.id, request.match_info["delivery_id"])
     if ref is None:
         raise not_found("delivery")
+    return ref
+
+
+async def _workflow_id(request: web.Request) -> str:
+    ref = await _delivery(request)
     return delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
 
 
@@ -71,8 +77,19 @@ async def list_attempts(request: web.Request) -> web.Response:
 @routes.post("/v1/apps/{app_id}/deliveries/{delivery_id}/retry")
 async def retry(request: web.Request) -> web.Response:
     client = request.app[TEMPORAL]
-    workflow_id = await _workflow_id(request)
-    await retry_delivery(client, request.app[SETTINGS], workflow_id)
+    registry = request.app[REGISTRY]
+    ref = await _delivery(request)
+    endpoint = await registry.get_endpoint(ref.endpoint_id, ref.app_id)
+    if endpoint is not None and endpoint.disabled:
+        raise endpoint_disabled()
+    logged = await registry.attempts.list_for(ref.app_id, ref.id)
+    workflow_id = delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
+    await retry_delivery(
+        client,
+        request.app[SETTINGS],
+        workflow_id,
+        logged_attempts=max((a.attempt for a in logged), default=0),
+    )
     description = await client.get_workflow_handle(workflow_id).describe()
     return web.json_response(await delivery_view(client, description), status=202)
 
@@ -84,7 +101,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     query, wanted = _visibility_query(app.id, request.query)
     settings = request.app[SETTINGS]
     limit = query_limit(request.query.get("limit"), settings.list_page_size)
-    key = cursor_key(settings.api_keys)
+    key = cursor_key(settings.api_keys, "deliveries")
     cursor = request.query.get("cursor")
     executions = client.list_workflows(
         query, page_size=limit, next_page_token=decode_cursor(cursor, key) if cursor else None

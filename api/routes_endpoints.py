@@ -74,7 +74,7 @@ async def get_endpoint_secret(request: web.Request) -> web.Response:
 @routes.post("/v1/apps/{app_id}/endpoints/{endpoint_id}/secret/rotate")
 async def rotate_endpoint_secret(request: web.Request) -> web.Response:
     endpoint = await path_endpoint(request)
-    body = await parse_body(request, SecretRotate)
+    body = await parse_body(request, SecretRotate, empty_ok=True)
     new_secret = body.secret or generate_secret()
     try:
         check_secret(new_secret, endpoint.signature_scheme)
@@ -109,7 +109,8 @@ async def update_endpoint(request: web.Request) -> web.Response:
         fields.pop("signature_scheme", None)
     else:
         try:
-            check_secret(current.secret, fields["signature_scheme"])
+            for secret in current.signing_secrets(_now()):  # the one in grace signs too
+                check_secret(secret, fields["signature_scheme"])
         except ValueError:
             raise ApiError(
                 422,

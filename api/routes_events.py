@@ -9,14 +9,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from temporalio.client import WorkflowExecutionStatus
 
 from api.cursors import cursor_key, decode_cursor, encode_cursor
-from api.errors import ApiError, not_found
+from api.errors import ApiError, endpoint_disabled, not_found
 from api.fan_out import AcceptedEvent, Target, accept_event
 from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
 from api.requests import parse_body, path_app, query_limit
 from api.routes_endpoints import path_endpoint
-from api.schemas import EVENT_TYPE_RE, EventCreate, TestSend
+from api.schemas import EVENT_TYPE_RE, EventCreate, TestSend, as_utc
 from api.url_rules import checked_endpoint_url, ensure_destination_allowed
 from hookline.ids import EVENT_ID_PATTERN, new_id
 from hookline.registry import App, EventRecord
@@ -46,8 +47,10 @@ async def create_event(request: web.Request) -> web.Response:
 @routes.post("/v1/apps/{app_id}/endpoints/{endpoint_id}/test")
 async def send_test(request: web.Request) -> web.Response:
     endpoint = await path_endpoint(request)
+    if endpoint.disabled:
+        raise endpoint_disabled()
     app = await path_app(request)
-    body = await parse_body(request, TestSend)
+    body = await parse_body(request, TestSend, empty_ok=True)
     payload = body.payload if body.payload is not None else {"type": TEST_EVENT_TYPE}
     target = Target.endpoint(endpoint, request.app[SETTINGS])
     accepted = await _accept(request, app, new_id("evt"), TEST_EVENT_TYPE, payload, [target])
@@ -74,7 +77,7 @@ async def list_events(request: web.Request) -> web.Response:
         raise ApiError(422, "validation_error", "type is not a valid event type")
     since = _datetime_param(request.query.get("since"), "since")
     limit = query_limit(request.query.get("limit"), settings.list_page_size)
-    key = cursor_key(settings.api_keys)
+    key = cursor_key(settings.api_keys, "events")
     after = (
         _keyset(decode_cursor(request.query["cursor"], key)) if "cursor" in request.query else None
     )
@@ -172,10 +175,19 @@ async def _statuses(request: web.Request, record: EventRecord) -> dict[str, str]
         delivery = attributes.get(sa.DELIVERY_ID)
         # Runs come newest first: a failed run retried by hand is followed by its new run.
         if delivery and delivery not in found:
-            found[delivery] = attributes.get(sa.STATUS) or "pending"
+            found[delivery] = _listed_status(execution.status, attributes.get(sa.STATUS))
     age = datetime.now(UTC) - record.created_at
     missing = "pending" if age < VISIBILITY_LAG_ALLOWANCE else "unknown"
     return {ref.id: found.get(ref.id, missing) for ref in record.deliveries}
+
+
+def _listed_status(status: WorkflowExecutionStatus | None, recorded: str | None) -> str:
+    """A delivery's status as visibility has it; ended by an operator counts as failed."""
+    if status == WorkflowExecutionStatus.RUNNING:
+        return "pending"
+    if status == WorkflowExecutionStatus.COMPLETED:
+        return "succeeded"
+    return "failed" if status is not None else recorded or "pending"
 
 
 def _matches(pattern: str, value: str) -> bool:
@@ -187,11 +199,14 @@ def _datetime_param(raw: str | None, name: str) -> datetime | None:
         return None
     try:
         value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(422, "validation_error", f"{name} must be an ISO 8601 datetime") from None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return as_utc(value if value.tzinfo else value.replace(tzinfo=UTC))
+    except ValueError as err:
+        raise ApiError(422, "validation_error", f"{name}: {err}") from None
 
 
 def _keyset(token: bytes) -> tuple[datetime, str]:
-    created, _, event_id = token.decode().partition("|")
-    return datetime.fromisoformat(created), event_id
+    try:
+        created, _, event_id = token.decode().partition("|")
+        return datetime.fromisoformat(created), event_id
+    except ValueError:
+        raise ApiError(422, "validation_error", "cursor is not valid") from None

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, not_found
 from api.keys import REGISTRY, SETTINGS, TEMPORAL
 from api.requests import parse_body, path_app
+from api.schemas import UtcDatetime
 from hookline.ids import new_id
 from workflows.recovery import (
     PROGRESS_MEMO,
@@ -40,8 +41,8 @@ class RecoveryCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    since: AwareDatetime = Field(strict=True)
-    until: AwareDatetime | None = Field(default=None, strict=True)
+    since: UtcDatetime
+    until: UtcDatetime | None = None
     """Default: now."""
 
 

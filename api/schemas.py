@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,8 +37,36 @@ EventType = Annotated[str, StringConstraints(pattern=EVENT_TYPE_RE, max_length=2
 EventTypePattern = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN_RE, max_length=256)]
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime in UTC, between 1970 and 9999 (what every store can hold).
+
+    Raises:
+        ValueError: outside those years, or naive.
+    """
+    if value.tzinfo is None:
+        raise ValueError("a datetime needs a timezone, e.g. 2026-01-31T12:00:00Z")
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("datetime out of range") from None
+    if not 1970 <= utc.year <= 9999:
+        raise ValueError("datetime must fall between the years 1970 and 9999")
+    return utc
+
+
+UtcDatetime = Annotated[AwareDatetime, Field(strict=True), AfterValidator(as_utc)]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL, and no name, URL or header needs one.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("NUL characters are not allowed")
+        return value
 
 
 class AppCreate(_Body):

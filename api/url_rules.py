@@ -11,6 +11,10 @@ from yarl import URL
 from api.errors import ApiError
 from hookline.destination_policy import DestinationPolicy
 
+RESOLVE_TIMEOUT_S = 5.0
+"""How long saving an endpoint waits for DNS; past it the name is accepted (every attempt
+checks the address it connects to anyway)."""
+
 
 def checked_endpoint_url(raw: str, max_length: int) -> str:
     """The URL, normalised, if Hookline can deliver to it.
@@ -59,10 +63,11 @@ async def ensure_destination_allowed(url: str, policy: DestinationPolicy) -> Non
         addresses = [str(ipaddress.ip_address(host.strip("[]")))]
     except ValueError:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, parsed.port, type=socket.SOCK_STREAM
+            infos = await asyncio.wait_for(
+                asyncio.get_running_loop().getaddrinfo(host, parsed.port, type=socket.SOCK_STREAM),
+                RESOLVE_TIMEOUT_S,
             )
-        except (OSError, UnicodeError):
+        except (OSError, UnicodeError, TimeoutError):
             return
         addresses = [str(info[4][0]) for info in infos]
     for address in addresses:

@@ -34,10 +34,10 @@ class AttemptLog:
 
     async def record(self, attempt: LoggedAttempt) -> None:
         """Append one attempt."""
-        values = attempt.__dict__ | {
-            "response_body": (attempt.response_body or None)
-            and attempt.response_body[:RESPONSE_BODY_CHARS]
-        }
+        body = attempt.response_body
+        # PostgreSQL text cannot hold NUL, which a receiver may well send.
+        body = body[:RESPONSE_BODY_CHARS].replace("\x00", "\ufffd") if body else None
+        values = attempt.__dict__ | {"response_body": body}
         async with self._engine.begin() as conn:
             await conn.execute(insert(t.attempts).values(**values))
 

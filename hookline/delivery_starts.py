@@ -15,7 +15,13 @@ from activities.delivery import AttemptRecord
 from hookline.ids import delivery_workflow_id
 from hookline.settings import Settings
 from workflows import search_attributes as sa
-from workflows.delivery import PROGRESS_MEMO, DeliveryInput, DeliveryResult, DeliveryWorkflow
+from workflows.delivery import (
+    PROGRESS_MEMO,
+    DeliveryInput,
+    DeliveryResult,
+    DeliveryWorkflow,
+    without_query,
+)
 
 URL_MEMO = "url"
 CREATED_MEMO = "created_at"
@@ -68,7 +74,7 @@ async def start_delivery(
                 ]
             ),
             memo=memo,
-            static_summary=f"{delivery.event_type} → {delivery.url}",
+            static_summary=f"{delivery.event_type} → {without_query(delivery.url)}",
         )
     except WorkflowAlreadyStartedError:
         pass

@@ -50,8 +50,7 @@ class DestinationPolicy:
     def refusal(self, address: str | IPAddress) -> str | None:
         """Why ``address`` is refused, or ``None`` if Hookline may connect to it."""
         ip = ipaddress.ip_address(address) if isinstance(address, str) else address
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
+        ip = _embedded_ipv4(ip)
         if any(ip in network for network in self._allowed):
             return None
         if ip.is_loopback:
@@ -63,3 +62,22 @@ class DestinationPolicy:
         if not ip.is_global:
             return "a private, link-local or reserved address"
         return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 address carries (mapped, NAT64, 6to4, Teredo), else ``ip``:
+    each of them reaches that IPv4 address, so that is the one to judge."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    return ip

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -107,7 +108,8 @@ deliveries = Table(
 attempts = Table(
     "attempts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    # BIGINT on PostgreSQL; SQLite's INTEGER rowid is 64-bit already and must stay INTEGER.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
     Column("app_id", String(64), nullable=False),
     Column("delivery_id", String(64), nullable=False),
     Column("endpoint_id", String(64), nullable=False),

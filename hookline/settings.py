@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from activities.signing import decode_secret
 from workflows.retry_settings import RetrySettings
 
 
@@ -18,7 +19,10 @@ class Settings(BaseSettings):
     Read once at start (``Settings()``) and passed down; nothing else reads the environment.
     """
 
-    model_config = SettingsConfigDict(env_prefix="HOOKLINE_", env_nested_delimiter="__")
+    # hide_input_in_errors: a bad setting must not print the values (API keys, secrets) around it.
+    model_config = SettingsConfigDict(
+        env_prefix="HOOKLINE_", env_nested_delimiter="__", hide_input_in_errors=True
+    )
 
     data_dir: Path = Path(".hookline")
     """Where the embedded defaults keep their files (SQLite registry, dev server database)."""
@@ -26,7 +30,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """SQLAlchemy async URL of the registry; default: SQLite file ``{data_dir}/hookline.db``."""
 
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
     """Bearer keys accepted by the API, comma-separated in the environment."""
 
     mode: Literal["development", "production"] = "development"
@@ -100,6 +104,8 @@ class Settings(BaseSettings):
         self.retry.check()
         if self.operator_webhook_url and not self.operator_webhook_secret:
             raise ValueError("operator_webhook_url needs operator_webhook_secret (whsec_...)")
+        if self.operator_webhook_secret:
+            decode_secret(self.operator_webhook_secret)  # InvalidSecretError is a ValueError
         return self
 
     @field_validator("allowed_networks")

@@ -1015,3 +1015,35 @@ async def test_endpoint_crud(hookline: Hookline) -> None:
         generated["id"],
         given["id"],
     ]
+
+
+async def test_review_edge_cases_are_clean_4xx(hookline: Hookline) -> None:
+    app_id, _ = await app_with_endpoint(hookline)
+    for path in ("/v1/apps/a%00b", f"/v1/apps/{app_id}/events/a%00b"):
+        assert_error(await send(hookline, "GET", path), 404, "not_found")
+    reply = await send(hookline, "POST", "/v1/apps", json_body={"name": "a\u0000b"})
+    assert_error(reply, 422, "validation_error")
+    reply = await send(
+        hookline,
+        "GET",
+        "/v1/apps",
+        headers={
+            "Authorization": "Bearer \udcff\udcfe".encode("utf-8", "surrogateescape").decode(
+                "latin-1"
+            )
+        },
+    )
+    assert_error(reply, 401, "unauthorized")
+    reply = await send(
+        hookline, "GET", f"/v1/apps/{app_id}/events?since=0001-01-01T00:00:00%2B01:00"
+    )
+    assert_error(reply, 422, "validation_error")
+    events_page = await hookline.ok("GET", f"/v1/apps/{app_id}/events?limit=1")
+    for n in range(2):
+        await hookline.send_event(app_id, "x.y", {"n": n})
+    events_page = await hookline.ok("GET", f"/v1/apps/{app_id}/events?limit=1")
+    assert events_page["next_cursor"]
+    reply = await send(
+        hookline, "GET", f"/v1/apps/{app_id}/deliveries?cursor={events_page['next_cursor']}"
+    )
+    assert_error(reply, 422, "validation_error")

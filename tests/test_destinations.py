@@ -121,3 +121,8 @@ async def test_attempts_check_the_address_they_connect_to(
     assert view["attempts"] == 1
     assert view["last_attempt"]["error"].startswith("destination refused: localhost")
     assert receiver.requests == []
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::a9fe:a9fe", "2002:a9fe:a9fe::1", "2002:7f00:1::1"])
+def test_policy_looks_inside_ipv6_wrapped_ipv4(address: str) -> None:
+    assert DestinationPolicy("production", []).refusal(address)

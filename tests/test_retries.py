@@ -177,3 +177,50 @@ async def test_deleted_endpoint_ends_its_pending_deliveries(
     view = await hookline.wait_status(app_id, delivery_id, "failed")
     assert view["last_attempt"]["error"] == "endpoint was deleted"
     assert len(receiver.requests) == 1
+
+
+async def test_window_closing_mid_attempt_keeps_the_attempt_count(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    receiver.respond(500)
+    receiver.delays = [0.0, 30.0]  # the second attempt is still waiting when the window closes
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(
+        app_id,
+        receiver.url,
+        timeout_s=20,
+        retry={"initial_interval_s": 1, "max_interval_s": 1, "window_s": 4},
+    )
+    event = await hookline.send_event(app_id, "batch.completed", {})
+
+    view = await hookline.wait_status(app_id, event["deliveries"][0]["id"], "failed")
+
+    assert view["attempts"] >= 1
+    assert view["last_attempt"] is not None and view["last_attempt"]["status_code"] == 500
+
+
+async def test_disabling_an_endpoint_stops_its_retries(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    receiver.default = (500, {})
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(
+        app_id, receiver.url, retry={"initial_interval_s": 1, "max_interval_s": 1, "window_s": 600}
+    )
+    event = await hookline.send_event(app_id, "batch.completed", {})
+    delivery_id = event["deliveries"][0]["id"]
+    await hookline.wait_status(app_id, delivery_id, "retrying")
+    path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+
+    await hookline.ok("PATCH", path, {"disabled": True})
+
+    view = await hookline.wait_status(app_id, delivery_id, "failed")
+    assert view["last_attempt"]["error"] == "endpoint is disabled"
+    sent = len(receiver.requests)
+    for method, action in (
+        ("POST", f"{path}/test"),
+        ("POST", f"/v1/apps/{app_id}/deliveries/{delivery_id}/retry"),
+    ):
+        status, body = await hookline.call(method, action, {})
+        assert status == 409 and body["error"]["code"] == "endpoint_disabled"
+    assert len(receiver.requests) == sent

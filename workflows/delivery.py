@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from pydantic import BaseModel
@@ -13,7 +15,12 @@ from workflows.retry_settings import RetrySettings
 from workflows.search_attributes import STATUS
 
 with workflow.unsafe.imports_passed_through():
-    from activities.delivery import AttemptInput, AttemptRecord, DeliveryActivities
+    from activities.delivery import (
+        AttemptInput,
+        AttemptRecord,
+        DeliveryActivities,
+        attempt_record_in,
+    )
     from activities.endpoint_health import EndpointHealthActivities, Outcome
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
@@ -21,6 +28,11 @@ OUTCOME_TIMEOUT = timedelta(seconds=30)
 OUTCOME_ATTEMPTS = 10
 START_TO_CLOSE_MARGIN = timedelta(seconds=10)
 PROGRESS_MEMO = "progress"
+
+
+def without_query(url: str) -> str:
+    """A URL for summaries shown in the Temporal UI: its query may carry a token."""
+    return url.split("?", 1)[0].split("#", 1)[0]
 
 
 class DeliveryInput(BaseModel):
@@ -89,9 +101,11 @@ class DeliveryWorkflow:
         deadline = workflow.now() + delivery.retry.window(delivery.timeout_s)
         schedule = delivery.retry.schedule_s
         if schedule and schedule[0] > 0:
-            await workflow.wait_condition(
-                lambda: self._retry_requested, timeout=timedelta(seconds=schedule[0])
-            )
+            # The first attempt waits its scheduled delay (a retry signal cuts it short).
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(
+                    lambda: self._retry_requested, timeout=timedelta(seconds=schedule[0])
+                )
         retried_by_hand = False
         while True:
             self._retry_requested = False
@@ -116,7 +130,7 @@ class DeliveryWorkflow:
                 heartbeat_timeout=HEARTBEAT_TIMEOUT,
                 retry_policy=delivery.retry.to_policy(),
                 cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                summary=f"POST {delivery.url}",
+                summary=f"POST {without_query(delivery.url)}",
             )
             await workflow.wait_condition(
                 lambda handle=handle: handle.done() or self._retry_requested  # type: ignore[misc]
@@ -126,8 +140,12 @@ class DeliveryWorkflow:
             try:
                 last = await handle
             except ActivityError as err:
-                last = _failed_attempt(err) or last
-                if self._retry_requested:
+                last = attempt_record_in(err) or last
+                if not self._retry_requested:
+                    cause = err.cause
+                    gone = isinstance(cause, ApplicationError) and cause.type == "EndpointGone"
+                    await _report_outcome(delivery, succeeded=False, gone=gone, error=str(cause))
+                if self._retry_requested:  # before or while the outcome was being reported
                     attempts_before, last = self._attempts_so_far(attempts_before, last)
                     # The cancelled series' counts stay visible to the API's describe.
                     workflow.upsert_memo(
@@ -136,9 +154,6 @@ class DeliveryWorkflow:
                     retried_by_hand = True
                     continue
                 result = _finish("failed", last.attempt if last else attempts_before, last)
-                cause = err.cause
-                gone = isinstance(cause, ApplicationError) and cause.type == "EndpointGone"
-                await _report_outcome(delivery, succeeded=False, gone=gone, error=str(cause))
                 raise ApplicationError(
                     f"delivery failed: {err.cause or err}",
                     result,
@@ -193,15 +208,6 @@ def _finish(status: str, attempts: int, last: AttemptRecord | None) -> DeliveryR
     workflow.upsert_search_attributes([STATUS.value_set(status)])
     workflow.upsert_memo({PROGRESS_MEMO: _progress(status, attempts, last)})
     return DeliveryResult(status=status, attempts=attempts, last_attempt=last)
-
-
-def _failed_attempt(err: ActivityError) -> AttemptRecord | None:
-    """The record of the last attempt carried in an activity failure, if there was one."""
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.details:
-        detail = cause.details[0]
-        return detail if isinstance(detail, AttemptRecord) else AttemptRecord.model_validate(detail)
-    return None
 
 
 def _progress(status: str, attempts: int, last: AttemptRecord | None) -> dict[str, object]:

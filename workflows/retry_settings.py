@@ -11,6 +11,7 @@ from temporalio.common import RetryPolicy
 NON_RETRYABLE_ERRORS = [
     "EndpointGone",
     "EndpointDeleted",
+    "EndpointDisabled",
     "ScheduleExhausted",
     "DestinationRefused",
 ]

@@ -30,7 +30,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "attempts",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("app_id", sa.String(length=64), nullable=False),
         sa.Column("delivery_id", sa.String(length=64), nullable=False),
         sa.Column("endpoint_id", sa.String(length=64), nullable=False),
