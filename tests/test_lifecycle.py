@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 from standardwebhooks.webhooks import Webhook
@@ -200,3 +201,17 @@ async def test_disabled_endpoint_gets_no_new_deliveries_until_re_enabled(
     event = await hookline.send_event(app_id, "batch.completed", {"back": True})
     await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
     assert [r.body for r in receiver.requests] == [b'{"back":true}']
+
+
+async def test_explicit_schedule_waits_before_the_first_attempt(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(app_id, receiver.url, retry={"schedule_s": [2, 1]})
+    started = time.monotonic()
+    event = await hookline.send_event(app_id, "batch.completed", {})
+
+    view = await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
+
+    assert view["attempts"] == 1
+    assert receiver.requests[0].at - started >= 1.5

@@ -100,7 +100,7 @@ class DeliveryWorkflow:
         # when it would have (with room for at least the one attempt asked for).
         deadline = workflow.now() + delivery.retry.window(delivery.timeout_s)
         schedule = delivery.retry.schedule_s
-        if schedule and schedule[0] > 0:
+        if schedule and schedule[0] > 0 and not delivery.attempts_before:
             # The first attempt waits its scheduled delay (a retry signal cuts it short).
             with contextlib.suppress(asyncio.TimeoutError):
                 await workflow.wait_condition(
