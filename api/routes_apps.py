@@ -11,8 +11,8 @@ from activities.signing import generate_secret
 from api.errors import ApiError
 from api.keys import REGISTRY
 from api.requests import parse_body, path_app
-from api.routes_endpoints import secret_json
-from api.schemas import AppCreate, SecretRotate, check_secret
+from api.routes_endpoints import chosen_secret, secret_json
+from api.schemas import AppCreate, SecretRotate
 from hookline.registry import App, UidTakenError
 
 routes = web.RouteTableDef()
@@ -52,11 +52,7 @@ async def get_app_secret(request: web.Request) -> web.Response:
 async def rotate_app_secret(request: web.Request) -> web.Response:
     app = await path_app(request)
     body = await parse_body(request, SecretRotate, empty_ok=True)
-    new_secret = body.secret or generate_secret()
-    try:
-        check_secret(new_secret, "standard")
-    except ValueError as err:
-        raise ApiError(422, "validation_error", f"secret: {err}") from None
+    new_secret = chosen_secret(body, "standard")
     registry = request.app[REGISTRY]
     await registry.rotate_app_secret(app.id, new_secret, timedelta(seconds=body.grace_s))
     return web.json_response(secret_json(await registry.get_app_secrets(app.id)))

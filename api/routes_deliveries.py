@@ -119,7 +119,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 def _visibility_query(app_id: str, params: object) -> tuple[str, set[str] | None]:
     """The visibility query for a listing, and the statuses to keep after describing."""
-    clauses = [f'{sa.APP_ID.name} = "{app_id}"']
+    clauses = ['WorkflowType = "DeliveryWorkflow"', f'{sa.APP_ID.name} = "{app_id}"']
     for param, key in (("endpoint_id", sa.ENDPOINT_ID), ("event_type", sa.EVENT_TYPE)):
         value = params.get(param)  # type: ignore[attr-defined]
         if value is not None:

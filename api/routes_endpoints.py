@@ -75,17 +75,27 @@ async def get_endpoint_secret(request: web.Request) -> web.Response:
 async def rotate_endpoint_secret(request: web.Request) -> web.Response:
     endpoint = await path_endpoint(request)
     body = await parse_body(request, SecretRotate, empty_ok=True)
-    new_secret = body.secret or generate_secret()
-    try:
-        check_secret(new_secret, endpoint.signature_scheme)
-    except ValueError as err:
-        raise ApiError(422, "validation_error", f"secret: {err}") from None
+    new_secret = chosen_secret(body, endpoint.signature_scheme)
     rotated = await request.app[REGISTRY].rotate_endpoint_secret(
         endpoint.app_id, endpoint.id, new_secret, timedelta(seconds=body.grace_s)
     )
     if rotated is None:
         raise not_found("endpoint")
     return web.json_response(secret_json(rotated))
+
+
+def chosen_secret(body: SecretRotate, scheme: str) -> str:
+    """The secret a rotation asks for, or a generated one.
+
+    Raises:
+        ApiError: 422 if it does not fit the scheme (the message never repeats it).
+    """
+    secret = body.secret or generate_secret()
+    try:
+        check_secret(secret, scheme)
+    except ValueError as err:
+        raise ApiError(422, "validation_error", f"secret: {err}") from None
+    return secret
 
 
 def secret_json(holder: Endpoint | AppSecrets) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, not_found
@@ -16,6 +17,7 @@ from api.keys import REGISTRY, SETTINGS, TEMPORAL
 from api.requests import parse_body, path_app
 from api.schemas import UtcDatetime
 from hookline.ids import new_id
+from workflows import search_attributes as sa
 from workflows.recovery import (
     PROGRESS_MEMO,
     RecoveryInput,
@@ -74,6 +76,13 @@ async def recover(request: web.Request) -> web.Response:
         ),
         id=recovery_workflow_id(app.id, recovery_id),
         task_queue=settings.task_queue,
+        # Found in the UI like the deliveries it retries (the delivery list filters on type).
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.APP_ID, app.id),
+                SearchAttributePair(sa.ENDPOINT_ID, endpoint.id),
+            ]
+        ),
         memo={PROGRESS_MEMO: progress.model_dump(mode="json")},
         static_summary=(
             f"recover failed deliveries of {endpoint.id} "

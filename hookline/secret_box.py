@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
@@ -95,7 +96,20 @@ def secret_box_for(settings: Settings) -> SecretBox:
         )
     path = settings.data_dir / "secrets-key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(generate_key() + "\n")
+        _create_once(path, generate_key() + "\n")
     return SecretBox([path.read_text().strip()])
+
+
+def _create_once(path: Path, content: str) -> None:
+    """Write ``path`` (owner-only) unless it exists, atomically: processes starting together on
+    a fresh data directory (API and worker) all end up reading the same, whole key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    staging.touch(mode=0o600)
+    staging.write_text(content)
+    try:
+        os.link(staging, path)  # fails if another process made it first
+    except FileExistsError:
+        pass
+    finally:
+        staging.unlink()

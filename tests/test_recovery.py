@@ -14,6 +14,7 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from hookline.settings import Settings
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
+from workflows import search_attributes as sa
 from workflows.recovery import (
     RecoveryInput,
     RecoveryProgress,
@@ -110,6 +111,8 @@ async def test_recovery_retries_every_failed_delivery_in_the_window(
     description = await handle.describe()
     summary = await description.static_summary()
     assert summary is not None and summary.startswith(f"recover failed deliveries of {endpoint_id}")
+    attributes = description.typed_search_attributes
+    assert attributes.get(sa.APP_ID) == app_id and attributes.get(sa.ENDPOINT_ID) == endpoint_id
     progress = await handle.query(RecoveryWorkflow.progress)
     assert (progress.found, progress.retried) == (3, 3)
 

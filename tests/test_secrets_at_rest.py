@@ -102,3 +102,23 @@ def test_production_without_a_key_refuses_to_start(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "HOOKLINE_SECRETS_KEYS is required in production mode" in done.stderr
     assert not (tmp_path / "secrets-key").exists()
+
+
+def test_processes_starting_together_share_one_development_key(tmp_path: Path) -> None:
+    # API and worker start at once on a fresh data directory: both must read the same key.
+    script = (
+        "import sys; from pathlib import Path; from hookline.settings import Settings; "
+        "from hookline.secret_box import secret_box_for; "
+        "print(secret_box_for(Settings(data_dir=Path(sys.argv[1]))).seal('x'))"
+    )
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(6)
+    ]
+    sealed = [run.communicate(timeout=60)[0].strip() for run in runs]
+    assert all(run.returncode == 0 for run in runs)
+    box = secret_box_for(Settings(data_dir=tmp_path))
+    assert {box.open(value) for value in sealed} == {"x"}
+    assert [p.name for p in tmp_path.iterdir()] == ["secrets-key"]
