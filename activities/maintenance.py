@@ -1,4 +1,4 @@
-"""Housekeeping activities: keeping the attempt log within its retention."""
+"""Housekeeping activities: the attempt log within its retention, rotated-out secrets dropped."""
 
 from __future__ import annotations
 
@@ -22,3 +22,10 @@ class MaintenanceActivities:
         purged = await self._registry.attempts.purge_before(datetime.now(UTC) - self._retention)
         activity.logger.info("purged %d attempt-log rows", purged)
         return purged
+
+    @activity.defn(name="drop_expired_secrets")
+    async def drop_expired_secrets(self) -> int:
+        """Forget previous signing secrets whose rotation grace period is over."""
+        dropped = await self._registry.drop_expired_secrets(datetime.now(UTC))
+        activity.logger.info("dropped %d expired previous secrets", dropped)
+        return dropped

@@ -330,6 +330,19 @@ class Registry:
                 )
             )
 
+    async def drop_expired_secrets(self, now: datetime) -> int:
+        """Forget previous secrets whose rotation grace period is over; how many went."""
+        dropped = 0
+        async with self._engine.begin() as conn:
+            for table in (t.endpoints, t.apps):
+                result = await conn.execute(
+                    update(table)
+                    .where(table.c.previous_secret_expires_at < now)
+                    .values(previous_secret=None, previous_secret_expires_at=None)
+                )
+                dropped += result.rowcount
+        return dropped
+
     # Endpoint health
 
     async def record_outcome(self, endpoint_id: str, succeeded: bool) -> Endpoint | None:

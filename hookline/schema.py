@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
@@ -23,8 +27,26 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 async def migrate_schema(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (creating it on an empty database)."""
-    async with engine.begin() as conn:
+    """Bring the schema to the newest revision (creating it on an empty database).
+
+    Processes starting together (API and workers) take turns: under an advisory lock on
+    PostgreSQL, under a file lock beside the database file on SQLite.
+    """
+    async with _sqlite_file_lock(engine), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text(f"SELECT pg_advisory_xact_lock({_ADVISORY_LOCK})"))
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+
+
+@asynccontextmanager
+async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    lock = await asyncio.to_thread(open, f"{database}.migrate-lock", "a")
+    try:
+        await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        lock.close()  # closing releases the lock

@@ -61,6 +61,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
                 activities.post_signed,
                 health.record_outcome,
                 maintenance.purge_attempt_log,
+                maintenance.drop_expired_secrets,
                 recovery.find_failed_deliveries,
                 recovery.retry_deliveries,
             ],

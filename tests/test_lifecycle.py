@@ -69,6 +69,27 @@ async def test_scheduled_purge_drops_attempts_past_retention(hookline: Hookline)
         assert len(await registry.attempts.list_for("app_purge", "dlv_recent")) == 1
 
 
+async def test_housekeeping_drops_previous_secrets_after_their_grace(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url)
+    rotate = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}/secret/rotate"
+    await hookline.ok("POST", rotate, {"grace_s": 0})
+    async with opened_registry(hookline.settings) as registry:
+        before = await registry.get_endpoint(endpoint["id"])
+        assert before is not None and before.previous_secret == endpoint["secret"]
+
+        schedule = hookline.temporal.get_schedule_handle(purge_schedule_id(hookline.settings))
+        await schedule.trigger()
+
+        async def dropped() -> bool:
+            found = await registry.get_endpoint(endpoint["id"])
+            return found is not None and found.previous_secret is None
+
+        await wait_for(dropped, what="the expired previous secret to be dropped")
+
+
 async def test_test_send_delivers_a_signed_webhook_test_event(
     hookline: Hookline, receiver: Receiver
 ) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -393,3 +395,21 @@ def _endpoint(event_types: list[str] | None) -> Endpoint:
 )
 def test_subscribes_to(event_types: list[str] | None, event_type: str, expected: bool) -> None:
     assert _endpoint(event_types).subscribes_to(event_type) is expected
+
+
+def test_processes_starting_together_migrate_one_at_a_time(tmp_path: Path) -> None:
+    # API and workers start at once on a fresh SQLite file: every one must come up.
+    script = (
+        "import asyncio, sys; from pathlib import Path; from hookline.settings import Settings; "
+        "from hookline.registry import opened_registry\n"
+        "async def main():\n"
+        "    async with opened_registry(Settings(data_dir=Path(sys.argv[1]))):\n"
+        "        pass\n"
+        "asyncio.run(main())"
+    )
+    runs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stderr=subprocess.PIPE)
+        for _ in range(5)
+    ]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0] * 5, errors

@@ -12,10 +12,15 @@ with workflow.unsafe.imports_passed_through():
 
 @workflow.defn
 class PurgeAttemptLogWorkflow:
-    """Run by the ``hookline-purge-attempts`` schedule; the retention is the worker's setting."""
+    """Run daily by the ``hookline-purge-attempts`` schedule: drops previous secrets past their
+    grace period, then attempt-log rows past the retention (the worker's setting)."""
 
     @workflow.run
     async def run(self) -> int:
+        await workflow.execute_activity_method(
+            MaintenanceActivities.drop_expired_secrets,
+            start_to_close_timeout=timedelta(minutes=10),
+        )
         return await workflow.execute_activity_method(
             MaintenanceActivities.purge_attempt_log,
             start_to_close_timeout=timedelta(minutes=10),
