@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if "Allow" in err.headers:
             response.headers["Allow"] = err.headers["Allow"]
         return response
+    except (OperationalError, InterfaceError, OSError) as err:
+        # The registry's database is down or unreachable: a retry later will do.
+        log.warning(
+            "database unavailable on %s %s: %s", request.method, request.path, type(err).__name__
+        )
+        return error_body(503, "database_unavailable", "the database is not reachable; retry")
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             # Registered here but gone from Temporal: past the namespace's retention period.
