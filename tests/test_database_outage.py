@@ -35,6 +35,9 @@ class TcpProxy:
         self._server.close()
         for writer in list(self._writers):
             writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        self._writers.clear()
         await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -64,9 +67,12 @@ async def proxied(
     proxied_settings = settings.model_copy(
         update={"database_url": through_proxy.render_as_string(hide_password=False)}
     )
-    async with Hookline.running(proxied_settings, temporal_client, API_KEY) as hookline:
-        yield hookline, proxy
-        await proxy.start()  # let the fixture's teardown reach the database again
+    try:
+        async with Hookline.running(proxied_settings, temporal_client, API_KEY) as hookline:
+            yield hookline, proxy
+            await proxy.start()  # let the fixture's teardown reach the database again
+    finally:
+        await proxy.cut()
 
 
 async def test_database_outage_is_a_503_then_service_resumes(
