@@ -1,4 +1,4 @@
-"""Bearer-key authentication of every API request."""
+"""Bearer-key authentication of every API request, and the app a key is scoped to."""
 
 from __future__ import annotations
 
@@ -8,23 +8,43 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from api.errors import ApiError
-from api.keys import SETTINGS
+from api.keys import REGISTRY, SETTINGS
 
 PUBLIC_PATHS = frozenset({"/healthz"})
+KEY_SCOPE = web.RequestKey("key_scope", str)
+"""Set on requests made with an app-scoped key: the one app id they may act on."""
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse, with 401, any request without ``Authorization: Bearer <one of the API keys>``."""
+    """Refuse, with 401, any request without ``Authorization: Bearer <key>`` naming a key of
+    ``HOOKLINE_API_KEYS`` (admin) or a live key made with ``hookline keys create``."""
     if request.path in PUBLIC_PATHS:
         return await handler(request)
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not presented or not _is_known(request, presented.strip()):
-        raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
+        raise _unauthorized()
+    if not _is_configured(request, presented):
+        key = await request.app[REGISTRY].keys.find(presented)
+        if key is None:
+            raise _unauthorized()
+        if key.app_id is not None:
+            request[KEY_SCOPE] = key.app_id
     return await handler(request)
 
 
-def _is_known(request: web.Request, presented: str) -> bool:
+def require_admin(request: web.Request) -> None:
+    """Refuse, with 403, an app-scoped key where only an admin key will do.
+
+    Raises:
+        ApiError: 403 ``forbidden``.
+    """
+    if KEY_SCOPE in request:
+        raise ApiError(403, "forbidden", "this key is scoped to one app; use an admin key")
+
+
+def _is_configured(request: web.Request, presented: str) -> bool:
     # Compare against every key, without stopping early, in constant time for each.
     # surrogateescape: a header with bytes that are not UTF-8 still compares (and fails).
     given = presented.encode("utf-8", "surrogateescape")
@@ -32,3 +52,7 @@ def _is_known(request: web.Request, presented: str) -> bool:
     for key in request.app[SETTINGS].api_keys:
         found |= hmac.compare_digest(key.encode(), given)
     return found
+
+
+def _unauthorized() -> ApiError:
+    return ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <key>' is required")

@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
+from api.auth import KEY_SCOPE
 from api.errors import ApiError, not_found
 from api.keys import REGISTRY
 from hookline.registry import App
@@ -32,10 +33,12 @@ async def path_app(request: web.Request) -> App:
     """The app named by ``{app_id}`` in the path (its id or uid).
 
     Raises:
-        ApiError: 404 if there is no such app.
+        ApiError: 404 if there is no such app, or the request's key is scoped to another.
     """
     app = await request.app[REGISTRY].get_app(request.match_info["app_id"])
-    if app is None:
+    scope = request.get(KEY_SCOPE)
+    # A key scoped to another app learns nothing, not even that this app exists.
+    if app is None or (scope is not None and app.id != scope):
         raise not_found("app")
     return app
 

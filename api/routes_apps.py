@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from activities.signing import generate_secret
+from api.auth import require_admin
 from api.errors import ApiError
 from api.keys import REGISTRY
 from api.requests import parse_body, path_app
@@ -29,6 +30,7 @@ def app_json(app: App) -> dict[str, Any]:
 
 @routes.post("/v1/apps")
 async def create_app(request: web.Request) -> web.Response:
+    require_admin(request)
     body = await parse_body(request, AppCreate)
     try:
         app = await request.app[REGISTRY].create_app(body.name, body.uid, generate_secret())

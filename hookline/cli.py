@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from hookline.dev_server import start_dev_server, stop_dev_server
+from hookline.registry import opened_registry
 from hookline.secret_box import SecretBoxError, generate_key, secret_box_for
 from hookline.settings import Settings
 from hookline.temporal_client import TemporalUnreachableError, connect_temporal
@@ -41,6 +42,15 @@ def main(argv: list[str] | None = None) -> None:
     commands.add_parser(
         "secrets-key", help="print a new key for HOOKLINE_SECRETS_KEYS (secrets at rest)"
     )
+    keys = commands.add_parser("keys", help="API keys kept in the registry").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="make a key; it is printed once, never stored")
+    create.add_argument("--name", required=True, help="what the key is for")
+    create.add_argument("--app", help="scope the key to this app (id or uid); default: admin")
+    keys.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id")
     args = parser.parse_args(argv)
     if args.command == "secrets-key":
         print(generate_key())
@@ -59,6 +69,12 @@ def main(argv: list[str] | None = None) -> None:
                 "temporal_address": f"127.0.0.1:{args.temporal_port}",
             }
         )
+    elif args.command == "keys":
+        try:
+            asyncio.run(_keys(settings, args))
+        except (SecretBoxError, KeyCommandError) as err:
+            sys.exit(f"hookline: {err}")
+        return
     elif args.command == "api" and not settings.api_keys:
         sys.exit("hookline: set HOOKLINE_API_KEYS (comma-separated) before serving the API")
     try:
@@ -81,6 +97,31 @@ async def _until_signalled(run: Coroutine[Any, Any, None]) -> None:
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+class KeyCommandError(Exception):
+    """A ``hookline keys`` command that cannot be done (unknown app or key)."""
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> None:
+    async with opened_registry(settings) as registry:
+        if args.keys_command == "create":
+            app_id = None
+            if args.app:
+                app = await registry.get_app(args.app)
+                if app is None:
+                    raise KeyCommandError(f"no app {args.app!r}")
+                app_id = app.id
+            record, key = await registry.keys.create(args.name, app_id)
+            print(f"{record.id}\t{key}")
+            print("Keep the key now: it is not stored and cannot be shown again.", file=sys.stderr)
+        elif args.keys_command == "list":
+            for k in await registry.keys.list():
+                state = f"revoked {k.revoked_at.isoformat()}" if k.revoked_at else "live"
+                scope = f"app {k.app_id}" if k.app_id else "admin"
+                print(f"{k.id}\t{k.prefix}...\t{k.name}\t{scope}\t{state}")
+        elif not await registry.keys.revoke(args.key_id):
+            raise KeyCommandError(f"no live key {args.key_id!r}")
 
 
 async def _worker(settings: Settings) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from hookline import registry_tables as t
+from hookline.api_keys import ApiKeyStore
 from hookline.attempt_log import AttemptLog
 from hookline.ids import new_id
 from hookline.schema import migrate_schema
@@ -151,6 +152,7 @@ class Registry:
         self._engine = engine
         self._box = box
         self.attempts = AttemptLog(engine)
+        self.keys = ApiKeyStore(engine)
 
     async def create_schema(self) -> None:
         """Create the schema, or migrate it to this version's (see ``hookline.schema``)."""

@@ -122,3 +122,17 @@ attempts = Table(
     Index("ix_attempts_delivery", "app_id", "delivery_id", "attempt"),
     Index("ix_attempts_at", "at"),
 )
+
+# API keys made with `hookline keys create`: only a SHA-256 of each key is kept (keys are
+# 256-bit random strings, so a plain hash is enough); a key scoped to an app sees only it.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("app_id", String(64), ForeignKey("apps.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
