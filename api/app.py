@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from datetime import timedelta
 
 from aiohttp import web
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from api import routes_apps, routes_deliveries, routes_endpoints, routes_events, routes_recoveries
@@ -16,6 +19,9 @@ from hookline.destination_policy import DestinationPolicy
 from hookline.registry import opened_registry
 from hookline.settings import Settings
 from hookline.temporal_client import connect_temporal
+
+READY_TIMEOUT_S = 5.0
+"""How long /readyz waits for each dependency to answer."""
 
 
 def create_app(settings: Settings, temporal: Client | None = None) -> web.Application:
@@ -38,6 +44,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
     else:
         app.cleanup_ctx.append(_temporal_ctx)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
     for module in (
         routes_apps,
         routes_endpoints,
@@ -61,4 +68,32 @@ async def _temporal_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _healthz(_request: web.Request) -> web.Response:
+    """The process is up."""
     return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """Temporal and the database both answer (each within READY_TIMEOUT_S); 503 otherwise."""
+    checks = {
+        "database": _answers(request.app[REGISTRY].ping()),
+        "temporal": _answers(
+            request.app[TEMPORAL].workflow_service.get_system_info(
+                GetSystemInfoRequest(), timeout=timedelta(seconds=READY_TIMEOUT_S)
+            )
+        ),
+    }
+    results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
+    ready = all(results.values())
+    body = {
+        "status": "ready" if ready else "unavailable",
+        "checks": {name: "ok" if ok else "unreachable" for name, ok in results.items()},
+    }
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def _answers(check: Awaitable[object]) -> bool:
+    try:
+        await asyncio.wait_for(check, READY_TIMEOUT_S)
+    except Exception:  # any failure to answer means not ready; the reason is not the caller's
+        return False
+    return True

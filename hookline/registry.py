@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, event, insert, select, update
+from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -157,6 +157,11 @@ class Registry:
     async def create_schema(self) -> None:
         """Create the schema, or migrate it to this version's (see ``hookline.schema``)."""
         await migrate_schema(self._engine)
+
+    async def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        async with self._engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
 
     # Apps
 

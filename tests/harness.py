@@ -89,7 +89,8 @@ class Receiver:
         receiver = cls()
         app = web.Application()
         app.router.add_post("/{tail:.*}", receiver._handle)
-        runner = web.AppRunner(app, access_log=None)
+        # shutdown_timeout: a handler stalling on purpose must not hold the teardown.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
