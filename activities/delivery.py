@@ -257,6 +257,15 @@ class DeliveryActivities:
             attempt.endpoint_id or "callback",
             record.error or f"HTTP {record.status_code}",
             record.duration_ms,
+            extra={
+                "delivery_id": attempt.delivery_id,
+                "endpoint_id": attempt.endpoint_id,
+                "event_id": attempt.event_id,
+                "attempt": record.attempt,
+                "status_code": record.status_code,
+                "duration_ms": record.duration_ms,
+                "outcome": "delivered" if record.error is None else "failed",
+            },
         )
         try:
             await self._registry.attempts.record(

@@ -19,6 +19,7 @@ from temporalio.client import Client
 
 from api.app import create_app
 from hookline.dev_server import start_dev_server, stop_dev_server
+from hookline.log_setup import configure_logging
 from hookline.registry import opened_registry
 from hookline.secret_box import SecretBoxError, generate_key, secret_box_for
 from hookline.settings import Settings
@@ -56,11 +57,11 @@ def main(argv: list[str] | None = None) -> None:
         print(generate_key())
         return
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = Settings()
     except ValidationError as err:
         sys.exit(f"hookline: invalid settings:\n{err}")
+    configure_logging(settings)
     if args.command == "dev":
         settings = settings.model_copy(
             update={

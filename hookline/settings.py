@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
 
+    log_format: Literal["json", "text"] | None = None
+    """``json`` (one object per line) or ``text``; default: json in production, text in
+    development."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     temporal_address: str = "localhost:7233"
     temporal_namespace: str = "default"
     temporal_tls: bool | None = None
@@ -114,6 +119,13 @@ class Settings(BaseSettings):
         for network in value:
             ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
         return value
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "text"]:
+        """The log format, defaulting by mode."""
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.mode == "production" else "text"
 
     @property
     def resolved_database_url(self) -> str:
