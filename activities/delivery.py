@@ -47,6 +47,8 @@ class AttemptInput(BaseModel):
     """A per-job callback URL, signed with the app's own secret, instead of an endpoint."""
     schedule_s: list[float] | None = None
     """An explicit retry schedule: delays before attempts 2, 3, ... of this series."""
+    event_type: str = ""
+    """For metrics only."""
 
 
 class AttemptRecord(BaseModel):
@@ -267,6 +269,7 @@ class DeliveryActivities:
                 "outcome": "delivered" if record.error is None else "failed",
             },
         )
+        _count_attempt(attempt, record)
         try:
             await self._registry.attempts.record(
                 LoggedAttempt(
@@ -289,6 +292,23 @@ class DeliveryActivities:
                 record.attempt,
                 type(err).__name__,
             )
+
+
+def _count_attempt(attempt: AttemptInput, record: AttemptRecord) -> None:
+    """Hookline's attempt metrics, served with the SDK's (see ``metrics_runtime``)."""
+    meter = activity.metric_meter()
+    code = record.status_code
+    labels = {
+        "outcome": "delivered" if record.error is None else "failed",
+        "status_class": f"{code // 100}xx" if code else "none",
+        "event_type": attempt.event_type,
+    }
+    meter.create_counter(
+        "hookline_delivery_attempts", "Delivery attempts, by outcome and HTTP status class"
+    ).add(1, labels)
+    meter.create_histogram_float(
+        "hookline_attempt_duration_seconds", "How long attempts took, connect to answer", "s"
+    ).record(record.duration_ms / 1000, {"outcome": labels["outcome"]})
 
 
 async def _heartbeating(work: Awaitable[T]) -> T:

@@ -14,6 +14,7 @@ from api import routes_apps, routes_deliveries, routes_endpoints, routes_events,
 from api.auth import auth_middleware
 from api.errors import error_middleware
 from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
+from api.metrics import METRICS, ApiMetrics, metrics_middleware, serve_metrics
 from api.requests import nul_free_paths
 from hookline.destination_policy import DestinationPolicy
 from hookline.registry import opened_registry
@@ -32,7 +33,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
         temporal: A connected client to use; by default one is connected at startup.
     """
     app = web.Application(
-        middlewares=[error_middleware, nul_free_paths, auth_middleware],
+        # Metrics outermost: errors are timed too, as the status the client saw.
+        middlewares=[metrics_middleware, error_middleware, nul_free_paths, auth_middleware],
         # A request must be able to carry a payload at the configured limit, plus its envelope.
         client_max_size=max(settings.max_request_bytes, settings.max_payload_bytes + 64 * 1024),
     )
@@ -45,6 +47,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
         app.cleanup_ctx.append(_temporal_ctx)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app[METRICS] = ApiMetrics()
+    app.router.add_get("/metrics", serve_metrics)
     for module in (
         routes_apps,
         routes_endpoints,

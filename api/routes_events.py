@@ -15,6 +15,7 @@ from api.cursors import cursor_key, decode_cursor, encode_cursor
 from api.errors import ApiError, endpoint_disabled, not_found
 from api.fan_out import AcceptedEvent, Target, accept_event
 from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
+from api.metrics import METRICS
 from api.requests import parse_body, path_app, query_limit
 from api.routes_endpoints import path_endpoint
 from api.schemas import EVENT_TYPE_RE, EventCreate, TestSend, as_utc
@@ -114,7 +115,7 @@ async def _accept(
             "payload_too_large",
             f"payload is over the limit of {settings.max_payload_bytes} bytes",
         )
-    return await accept_event(
+    accepted = await accept_event(
         settings=settings,
         registry=request.app[REGISTRY],
         client=request.app[TEMPORAL],
@@ -124,6 +125,11 @@ async def _accept(
         body=body,
         targets=targets,
     )
+    metrics = request.app[METRICS]
+    metrics.events.labels(str(accepted.duplicate).lower()).inc()
+    if not accepted.duplicate:
+        metrics.deliveries.inc(len(accepted.record.deliveries))
+    return accepted
 
 
 async def _accepted_json(request: web.Request, accepted: AcceptedEvent) -> dict[str, Any]:

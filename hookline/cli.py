@@ -23,7 +23,11 @@ from hookline.log_setup import configure_logging
 from hookline.registry import opened_registry
 from hookline.secret_box import SecretBoxError, generate_key, secret_box_for
 from hookline.settings import Settings
-from hookline.temporal_client import TemporalUnreachableError, connect_temporal
+from hookline.temporal_client import (
+    TemporalUnreachableError,
+    connect_temporal,
+    metrics_runtime,
+)
 from hookline.worker import running_worker
 
 log = logging.getLogger("hookline")
@@ -126,7 +130,10 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _worker(settings: Settings) -> None:
-    client = await connect_temporal(settings)
+    runtime = None
+    if settings.worker_metrics_address:
+        runtime = metrics_runtime(settings.worker_metrics_address)
+    client = await connect_temporal(settings, runtime)
     async with running_worker(settings, client):
         await asyncio.Event().wait()
 
@@ -148,7 +155,10 @@ async def _dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
         settings = settings.model_copy(update={"api_keys": [_dev_api_key(settings.data_dir)]})
     server = await start_dev_server(temporal_port, ui_port, settings.data_dir / "temporal.db")
     try:
-        client = await connect_temporal(settings)
+        runtime = None
+        if settings.worker_metrics_address:
+            runtime = metrics_runtime(settings.worker_metrics_address)
+        client = await connect_temporal(settings, runtime)
         async with running_worker(settings, client):
             api = asyncio.ensure_future(_api(settings, client))
             print(

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     operator_webhook_secret: str | None = Field(default=None, repr=False)
     """The ``whsec_`` secret those events are signed with (required with the URL)."""
 
+    worker_metrics_address: str | None = None
+    """Where a worker serves Prometheus metrics (Temporal SDK's and Hookline's) at
+    ``/metrics``, e.g. ``127.0.0.1:9464``; unset serves none."""
+
     worker_max_concurrent_attempts: int = Field(default=200, ge=1)
     """How many POSTs one worker process has in flight at once."""
     worker_graceful_shutdown_s: float = Field(default=35.0, ge=0)

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from hookline.settings import Settings
+
+
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime serving Prometheus metrics at ``http://{bind_address}/metrics``:
+    the SDK's own and those Hookline records through ``activity/workflow.metric_meter()``."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(
+                bind_address=bind_address, counters_total_suffix=True, durations_as_seconds=True
+            )
+        )
+    )
 
 
 class TemporalUnreachableError(RuntimeError):
     """Temporal did not answer at the configured address."""
 
 
-async def connect_temporal(settings: Settings) -> Client:
+async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A Temporal client for ``settings``' address and namespace, with the pydantic converter.
 
     Raises:
@@ -25,6 +38,7 @@ async def connect_temporal(settings: Settings) -> Client:
             api_key=settings.temporal_api_key,
             tls=settings.temporal_tls,
             data_converter=pydantic_data_converter,
+            runtime=runtime,
         )
     except RuntimeError as err:
         raise TemporalUnreachableError(

@@ -124,6 +124,7 @@ class DeliveryWorkflow:
                     attempts_before=attempts_before,
                     callback_url=delivery.callback_url,
                     schedule_s=schedule,
+                    event_type=delivery.event_type,
                 ),
                 schedule_to_close_timeout=window,
                 start_to_close_timeout=start_to_close,
@@ -204,7 +205,14 @@ async def _report_outcome(
 
 
 def _finish(status: str, attempts: int, last: AttemptRecord | None) -> DeliveryResult:
-    """Record the outcome where operators and the API look: search attribute and memo."""
+    """Record the outcome where operators and the API look: search attribute, memo, metrics."""
+    meter = workflow.metric_meter()
+    meter.create_counter("hookline_deliveries", "Deliveries that ended, by outcome").add(
+        1, {"outcome": status}
+    )
+    meter.create_histogram("hookline_attempts_per_delivery", "Attempts a delivery took").record(
+        attempts, {"outcome": status}
+    )
     workflow.upsert_search_attributes([STATUS.value_set(status)])
     workflow.upsert_memo({PROGRESS_MEMO: _progress(status, attempts, last)})
     return DeliveryResult(status=status, attempts=attempts, last_attempt=last)

@@ -1,0 +1,79 @@
+"""Prometheus metrics: the worker's (Temporal SDK's and Hookline's) and the API's."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+from temporalio.client import Client
+
+from hookline.settings import Settings
+from hookline.temporal_client import connect_temporal, metrics_runtime
+from hookline.worker import running_worker
+from tests.conftest import free_port
+from tests.harness import Hookline, Receiver, wait_for
+
+
+async def _scrape(url: str) -> str:
+    async with aiohttp.ClientSession() as http, http.get(url) as response:
+        assert response.status == 200
+        return await response.text()
+
+
+def _value(text: str, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        match = re.match(rf"^{name}(?:\{{(.*)\}})? (\S+)$", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
+
+
+async def test_worker_serves_sdk_and_delivery_metrics(
+    hookline: Hookline, settings: Settings, receiver: Receiver
+) -> None:
+    await hookline.stop_worker()
+    address = f"127.0.0.1:{free_port()}"
+    client: Client = await connect_temporal(settings, metrics_runtime(address))
+    receiver.respond(503)
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(app_id, receiver.url)
+
+    async with running_worker(settings, client):
+        event = await hookline.send_event(app_id, "batch.completed", {})
+        await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
+
+        async def scraped() -> str | None:
+            text = await _scrape(f"http://{address}/metrics")
+            return text if _value(text, "hookline_deliveries_total") >= 1 else None
+
+        text = await wait_for(scraped, what="delivery metrics")
+
+    attempts = "hookline_delivery_attempts_total"
+    assert _value(text, attempts, outcome="failed", status_class="5xx") == 1
+    assert _value(text, attempts, outcome="delivered", event_type="batch.completed") == 1
+    assert _value(text, "hookline_deliveries_total", outcome="succeeded") == 1
+    assert _value(text, "hookline_attempt_duration_seconds_count") == 2
+    assert "temporal_activity_execution_latency" in text
+
+
+async def test_api_serves_request_and_ingest_metrics(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(app_id, receiver.url)
+    await hookline.send_event(app_id, "batch.completed", {}, id="evt_m")
+    await hookline.send_event(app_id, "batch.completed", {}, id="evt_m")
+    await hookline.call("GET", f"/v1/apps/{app_id}/deliveries/dlv_unknown")
+
+    text = await _scrape(hookline.api_url + "/metrics")  # no key needed
+
+    assert _value(text, "hookline_events_accepted_total", duplicate="false") == 1
+    assert _value(text, "hookline_events_accepted_total", duplicate="true") == 1
+    assert _value(text, "hookline_deliveries_started_total") == 1
+    route = "/v1/apps/{app_id}/deliveries/{delivery_id}"
+    assert (
+        _value(text, "hookline_api_request_duration_seconds_count", route=route, status="404") == 1
+    )
+    assert app_id not in text
