@@ -5,6 +5,8 @@ Each test checks that every accepted event arrived: nothing may be lost.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import aiohttp
 from temporalio.client import Client
 
 from hookline.dev_server import start_dev_server, stop_dev_server
@@ -113,3 +116,88 @@ async def test_temporal_restarted_on_its_file_loses_nothing(
         stop_dev_server(server)
     delivered = {r.body for r in receiver.requests}
     assert {f'{{"n":{n}}}'.encode() for n in range(5)} <= delivered
+
+
+@contextmanager
+def api_process(settings: Settings, port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``hookline api`` as its own process, on ``settings``."""
+    env = {
+        **os.environ,
+        "HOOKLINE_TEMPORAL_ADDRESS": settings.temporal_address,
+        "HOOKLINE_TASK_QUEUE": settings.task_queue,
+        "HOOKLINE_DATA_DIR": str(settings.data_dir),
+        "HOOKLINE_API_KEYS": API_KEY,
+        "HOOKLINE_API_PORT": str(port),
+    }
+    env.pop("HOOKLINE_DATABASE_URL", None)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "hookline"), "api"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+async def test_api_killed_mid_fan_out_is_completed_by_the_client_retry(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    endpoints = 300
+    app_id = await hookline.create_app()
+    for n in range(endpoints):
+        await hookline.create_endpoint(app_id, receiver.url_for(f"/e{n}"))
+    body = {"id": "evt_killed", "type": "batch.completed", "payload": {"big": True}}
+    query = f'HooklineEventId = "evt_killed" AND HooklineAppId = "{app_id}"'
+    port = free_port()
+    headers = {"authorization": f"Bearer {API_KEY}"}
+    url = f"http://127.0.0.1:{port}/v1/apps/{app_id}/events"
+
+    with api_process(hookline.settings, port) as api:
+        await wait_for(lambda: _answers(port), what="the API process")
+        posting = asyncio.ensure_future(_post(url, body, headers))
+        # Kill it once some, not all, of the deliveries have been started.
+        await wait_for(
+            lambda: _started(hookline.temporal, query, 1), interval=0.01, what="a first start"
+        )
+        api.send_signal(signal.SIGKILL)
+        with contextlib.suppress(aiohttp.ClientError):
+            await posting
+    started_before_retry = (await hookline.temporal.count_workflows(query)).count
+    assert started_before_retry > 0
+
+    with api_process(hookline.settings, port):
+        await wait_for(lambda: _answers(port), what="the restarted API")
+        status, accepted = await _post(url, body, headers)
+    assert status == 202 and len(accepted["deliveries"]) == endpoints
+    # Killed before it recorded the event, the API had answered nothing: the retry is new.
+    assert accepted["duplicate"] is False, started_before_retry
+
+    for delivery in accepted["deliveries"]:
+        await hookline.wait_status(app_id, delivery["id"], "succeeded", 90)
+    paths = [r.path for r in receiver.requests]
+    assert sorted(set(paths)) == sorted(f"/e{n}" for n in range(endpoints))  # nothing lost
+    assert len(paths) == endpoints  # nothing twice
+
+
+async def _answers(port: int) -> bool:
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as response:
+                return response.status == 200
+    except aiohttp.ClientError:
+        return False
+
+
+async def _post(url: str, body: object, headers: dict[str, str]) -> tuple[int, dict]:
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(url, json=body) as response:
+            return response.status, await response.json()
+
+
+async def _started(client: Client, query: str, at_least: int) -> bool:
+    return (await client.count_workflows(query)).count >= at_least
