@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, FailureError
 
+from activities.endpoint_slots import EndpointSlots
 from activities.guarded_connector import DestinationRefusedError
 from activities.retry_timing import RETRY_AFTER_STATUSES, retry_after_delay, scheduled_delay
 from activities.signing import InvalidSecretError, signature_headers
@@ -100,12 +101,14 @@ class DeliveryActivities:
         max_response_bytes: int,
         operator_secret: str | None = None,
         require_https: bool = False,
+        per_endpoint_concurrency: int = 10,
     ) -> None:
         self._session = session
         self._registry = registry
         self._max_response_bytes = max_response_bytes
         self._operator_secret = operator_secret
         self._require_https = require_https
+        self._slots = EndpointSlots(per_endpoint_concurrency)
 
     @activity.defn(name="post_signed")
     async def post_signed(self, attempt: AttemptInput) -> AttemptRecord:
@@ -134,9 +137,7 @@ class DeliveryActivities:
             raise await self._failed(attempt, record, "DestinationRefused")
         response_body = ""
         try:
-            code, retry_after, response_body = await _heartbeating(
-                self._post(target, attempt, int(started))
-            )
+            code, retry_after, response_body = await _heartbeating(self._post(target, attempt))
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = _record(number, started, None, f"timed out after {attempt.timeout_s:g} s")
             raise await self._failed(attempt, record, "Timeout") from None
@@ -187,7 +188,13 @@ class DeliveryActivities:
             disabled=endpoint.disabled,
         )
 
-    async def _post(
+    async def _post(self, target: _Target, attempt: AttemptInput) -> tuple[int, str | None, str]:
+        # One of the endpoint's slots first: a slow receiver is not sent more than
+        # endpoint_max_concurrent_attempts POSTs at once by this worker.
+        async with self._slots.slot(attempt.endpoint_id or target.url):
+            return await self._post_now(target, attempt, int(time.time()))
+
+    async def _post_now(
         self, target: _Target, attempt: AttemptInput, timestamp: int
     ) -> tuple[int, str | None, str]:
         body = attempt.body.encode()

@@ -15,6 +15,7 @@ from api.auth import auth_middleware
 from api.errors import error_middleware
 from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
 from api.metrics import METRICS, ApiMetrics, metrics_middleware, serve_metrics
+from api.rate_limits import RATE_LIMITER, KeyRateLimiter, rate_limit_middleware
 from api.requests import nul_free_paths
 from hookline.destination_policy import DestinationPolicy
 from hookline.registry import opened_registry
@@ -34,11 +35,20 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
     """
     app = web.Application(
         # Metrics outermost: errors are timed too, as the status the client saw.
-        middlewares=[metrics_middleware, error_middleware, nul_free_paths, auth_middleware],
+        middlewares=[
+            metrics_middleware,
+            error_middleware,
+            nul_free_paths,
+            auth_middleware,
+            rate_limit_middleware,
+        ],
         # A request must be able to carry a payload at the configured limit, plus its envelope.
         client_max_size=max(settings.max_request_bytes, settings.max_payload_bytes + 64 * 1024),
     )
     app[SETTINGS] = settings
+    app[RATE_LIMITER] = KeyRateLimiter(
+        settings.api_rate_limit_per_s or 1.0, settings.api_rate_limit_burst
+    )
     app[DESTINATIONS] = DestinationPolicy(settings.mode, settings.allowed_networks)
     app.cleanup_ctx.append(_registry_ctx)
     if temporal is not None:

@@ -21,7 +21,10 @@ class Settings(BaseSettings):
 
     # hide_input_in_errors: a bad setting must not print the values (API keys, secrets) around it.
     model_config = SettingsConfigDict(
-        env_prefix="HOOKLINE_", env_nested_delimiter="__", hide_input_in_errors=True
+        env_prefix="HOOKLINE_",
+        env_nested_delimiter="__",
+        env_parse_none_str="none",
+        hide_input_in_errors=True,
     )
 
     data_dir: Path = Path(".hookline")
@@ -95,6 +98,14 @@ class Settings(BaseSettings):
     """How many POSTs one worker process has in flight at once."""
     worker_graceful_shutdown_s: float = Field(default=35.0, ge=0)
     """On shutdown, how long in-flight attempts get to finish before they are handed back."""
+
+    api_rate_limit_per_s: float | None = Field(default=100.0, gt=0)
+    """Requests per second one API key may make, per API process (429 with Retry-After past
+    it); ``none`` turns the limit off."""
+    api_rate_limit_burst: int = Field(default=200, ge=1)
+    """Requests a key may make at once before the rate applies."""
+    endpoint_max_concurrent_attempts: int = Field(default=10, ge=1)
+    """POSTs to one endpoint in flight at once, per worker process (more wait their turn)."""
 
     list_page_size: int = Field(default=50, ge=1, le=1000)
     """Default page size of list endpoints (``?limit=`` may ask for up to 1000)."""

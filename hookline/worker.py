@@ -46,6 +46,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             settings.max_response_bytes,
             settings.operator_webhook_secret,
             require_https=policy.requires_https,
+            per_endpoint_concurrency=settings.endpoint_max_concurrent_attempts,
         )
         health = EndpointHealthActivities(registry, client, settings)
         maintenance = MaintenanceActivities(

@@ -77,6 +77,7 @@ def settings(tmp_path: Path, temporal_address: str) -> Settings:
             initial_interval_s=1, backoff_coefficient=1, max_interval_s=1, window_s=60
         ),
         attempt_timeout_s=5,
+        api_rate_limit_per_s=None,  # tests call fast; tests/test_rate_limits.py sets one
         worker_graceful_shutdown_s=1,
     )
 
