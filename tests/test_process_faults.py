@@ -27,20 +27,21 @@ from tests.harness import Hookline, Receiver, wait_for
 
 
 @contextmanager
-def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
-    """``hookline worker`` as its own process, on ``settings``."""
-    env = {
+def hookline_process(
+    command: str, settings: Settings, **env: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``hookline worker`` or ``hookline api`` as its own process, on ``settings``."""
+    environment = {
         **os.environ,
         "HOOKLINE_TEMPORAL_ADDRESS": settings.temporal_address,
         "HOOKLINE_TASK_QUEUE": settings.task_queue,
         "HOOKLINE_DATA_DIR": str(settings.data_dir),
-        "HOOKLINE_RETRY__INITIAL_INTERVAL_S": "1",
-        "HOOKLINE_RETRY__MAX_INTERVAL_S": "1",
+        **env,
     }
-    env.pop("HOOKLINE_DATABASE_URL", None)
+    environment.pop("HOOKLINE_DATABASE_URL", None)
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "hookline"), "worker"],
-        env=env,
+        [str(Path(sys.executable).parent / "hookline"), command],
+        env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -50,6 +51,23 @@ def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
         if process.poll() is None:
             process.kill()
         process.wait()
+
+
+def worker_process(
+    settings: Settings,
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    return hookline_process(
+        "worker",
+        settings,
+        HOOKLINE_RETRY__INITIAL_INTERVAL_S="1",
+        HOOKLINE_RETRY__MAX_INTERVAL_S="1",
+    )
+
+
+def api_process(
+    settings: Settings, port: int
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    return hookline_process("api", settings, HOOKLINE_API_KEYS=API_KEY, HOOKLINE_API_PORT=str(port))
 
 
 async def test_readyz_reports_dependencies(hookline: Hookline) -> None:
@@ -116,32 +134,6 @@ async def test_temporal_restarted_on_its_file_loses_nothing(
         stop_dev_server(server)
     delivered = {r.body for r in receiver.requests}
     assert {f'{{"n":{n}}}'.encode() for n in range(5)} <= delivered
-
-
-@contextmanager
-def api_process(settings: Settings, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """``hookline api`` as its own process, on ``settings``."""
-    env = {
-        **os.environ,
-        "HOOKLINE_TEMPORAL_ADDRESS": settings.temporal_address,
-        "HOOKLINE_TASK_QUEUE": settings.task_queue,
-        "HOOKLINE_DATA_DIR": str(settings.data_dir),
-        "HOOKLINE_API_KEYS": API_KEY,
-        "HOOKLINE_API_PORT": str(port),
-    }
-    env.pop("HOOKLINE_DATABASE_URL", None)
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "hookline"), "api"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
 
 
 async def test_api_killed_mid_fan_out_is_completed_by_the_client_retry(
