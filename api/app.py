@@ -10,7 +10,14 @@ from aiohttp import web
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-from api import routes_apps, routes_deliveries, routes_endpoints, routes_events, routes_recoveries
+from api import (
+    routes_apps,
+    routes_codec,
+    routes_deliveries,
+    routes_endpoints,
+    routes_events,
+    routes_recoveries,
+)
 from api.auth import auth_middleware
 from api.errors import error_middleware
 from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
@@ -61,6 +68,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
     app.router.add_get("/metrics", serve_metrics)
     for module in (
         routes_apps,
+        routes_codec,
         routes_endpoints,
         routes_events,
         routes_deliveries,

@@ -19,7 +19,7 @@ KEY_SCOPE = web.RequestKey("key_scope", str)
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse, with 401, any request without ``Authorization: Bearer <key>`` naming a key of
     ``HOOKLINE_API_KEYS`` (admin) or a live key made with ``hookline keys create``."""
-    if request.path in PUBLIC_PATHS:
+    if request.path in PUBLIC_PATHS or _is_open_codec_call(request):
         return await handler(request)
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
     presented = presented.strip()
@@ -32,6 +32,14 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if key.app_id is not None:
             request[KEY_SCOPE] = key.app_id
     return await handler(request)
+
+
+def _is_open_codec_call(request: web.Request) -> bool:
+    # A browser's CORS preflight carries no credentials; and in development the local UI
+    # calls the codec without an API key. In production the codec needs a key like any call.
+    if not request.path.startswith("/codec/"):
+        return False
+    return request.method == "OPTIONS" or request.app[SETTINGS].mode == "development"
 
 
 def require_admin(request: web.Request) -> None:

@@ -153,7 +153,10 @@ async def _dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.api_keys:
         settings = settings.model_copy(update={"api_keys": [_dev_api_key(settings.data_dir)]})
-    server = await start_dev_server(temporal_port, ui_port, settings.data_dir / "temporal.db")
+    codec = f"http://127.0.0.1:{settings.api_port}/codec" if settings.payload_keys else None
+    server = await start_dev_server(
+        temporal_port, ui_port, settings.data_dir / "temporal.db", ui_codec_endpoint=codec
+    )
     try:
         runtime = None
         if settings.worker_metrics_address:

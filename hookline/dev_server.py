@@ -39,7 +39,11 @@ def temporal_cli() -> str:
 
 
 def dev_server_command(
-    port: int, ui_port: int | None, db_file: Path | None, log_level: str = "error"
+    port: int,
+    ui_port: int | None,
+    db_file: Path | None,
+    log_level: str = "error",
+    ui_codec_endpoint: str | None = None,
 ) -> list[str]:
     """The command line of a dev server with Hookline's search attributes registered.
 
@@ -48,6 +52,7 @@ def dev_server_command(
         ui_port: The Web UI port, or ``None`` for no UI.
         db_file: The SQLite file to persist to, or ``None`` to keep everything in memory.
         log_level: The server's log level.
+        ui_codec_endpoint: Where the UI decodes encrypted payloads (Hookline's ``/codec``).
     """
     command = [
         temporal_cli(), "server", "start-dev",
@@ -59,6 +64,8 @@ def dev_server_command(
         command.append("--headless")
     else:
         command += ["--ui-port", str(ui_port), "--ui-ip", "127.0.0.1"]
+        if ui_codec_endpoint:
+            command += ["--ui-codec-endpoint", ui_codec_endpoint]
     if db_file is not None:
         command += ["--db-filename", str(db_file)]
         for pragma in SQLITE_PRAGMAS:
@@ -69,7 +76,7 @@ def dev_server_command(
 
 
 async def start_dev_server(
-    port: int, ui_port: int | None, db_file: Path | None
+    port: int, ui_port: int | None, db_file: Path | None, ui_codec_endpoint: str | None = None
 ) -> subprocess.Popen[bytes]:
     """Start a dev server and wait until it accepts clients.
 
@@ -81,7 +88,8 @@ async def start_dev_server(
     # Popen returns at once; the server is then polled without blocking the loop. In its own
     # session, a Ctrl-C reaches only Hookline, which stops its worker before the server.
     process = subprocess.Popen(  # noqa: ASYNC220
-        dev_server_command(port, ui_port, db_file), start_new_session=True
+        dev_server_command(port, ui_port, db_file, ui_codec_endpoint=ui_codec_endpoint),
+        start_new_session=True,
     )
     deadline = asyncio.get_running_loop().time() + STARTUP_TIMEOUT_S
     while True:

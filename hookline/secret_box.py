@@ -28,6 +28,27 @@ def generate_key() -> str:
     return f"{key_id}:{base64.b64encode(os.urandom(32)).decode()}"
 
 
+def parse_keys(keys: list[str]) -> dict[str, bytes]:
+    """``<id>:<base64 of 32 bytes>`` entries as ``{id: key}``, in their order (current first).
+
+    Raises:
+        SecretBoxError: no key, or a malformed one (the message names only the key id).
+    """
+    if not keys:
+        raise SecretBoxError("at least one key is required")
+    parsed: dict[str, bytes] = {}
+    for entry in keys:
+        key_id, _, encoded = entry.partition(":")
+        try:
+            raw = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise SecretBoxError(f"key {key_id!r} is not base64") from None
+        if not key_id or not key_id.isalnum() or len(raw) != 32:
+            raise SecretBoxError(f"key {key_id!r} must be '<alphanumeric id>:<base64 of 32 bytes>'")
+        parsed[key_id] = raw
+    return parsed
+
+
 class SecretBox:
     """Encrypts with the first key; decrypts with whichever key a stored value names."""
 
@@ -39,20 +60,7 @@ class SecretBox:
         Raises:
             SecretBoxError: no key, or a malformed one.
         """
-        if not keys:
-            raise SecretBoxError("at least one secrets key is required")
-        self._keys: dict[str, AESGCM] = {}
-        for entry in keys:
-            key_id, _, encoded = entry.partition(":")
-            try:
-                raw = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                raise SecretBoxError(f"secrets key {key_id!r} is not base64") from None
-            if not key_id or not key_id.isalnum() or len(raw) != 32:
-                raise SecretBoxError(
-                    f"secrets key {key_id!r} must be '<alphanumeric id>:<base64 of 32 bytes>'"
-                )
-            self._keys[key_id] = AESGCM(raw)
+        self._keys = {key_id: AESGCM(raw) for key_id, raw in parse_keys(keys).items()}
         self._current = next(iter(self._keys))
 
     def seal(self, plaintext: str) -> str:

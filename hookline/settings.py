@@ -38,6 +38,15 @@ class Settings(BaseSettings):
 
     mode: Literal["development", "production"] = "development"
     """``production`` refuses to start without ``secrets_keys`` (no silent plaintext)."""
+    payload_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    """Keys that encrypt what Hookline stores in Temporal (event bodies, URLs, memos,
+    summaries), ``<id>:<base64 of 32 bytes>``, comma-separated, current first; every worker
+    and API process needs the same. Unset stores them in clear. ``hookline secrets-key``
+    makes one."""
+    codec_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
+    )
+    """Origins (the Temporal UI's) allowed to call the codec endpoints, comma-separated."""
     allowed_networks: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """CIDR networks webhooks may go to even when internal (comma-separated), e.g. a
     receiver on 10.20.0.0/16. Production otherwise refuses every non-public address and
@@ -112,7 +121,14 @@ class Settings(BaseSettings):
     recovery_rate_per_s: float = Field(default=10.0, gt=0, le=1000)
     """How many failed deliveries a bulk recovery retries per second, at most."""
 
-    @field_validator("api_keys", "secrets_keys", "allowed_networks", mode="before")
+    @field_validator(
+        "api_keys",
+        "secrets_keys",
+        "allowed_networks",
+        "payload_keys",
+        "codec_cors_origins",
+        mode="before",
+    )
     @classmethod
     def _split_api_keys(cls, value: object) -> object:
         if isinstance(value, str):

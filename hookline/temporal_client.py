@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from hookline.payload_codec import EncryptionCodec
 from hookline.settings import Settings
 
 
@@ -31,13 +34,18 @@ async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -
     Raises:
         TemporalUnreachableError: the connection failed.
     """
+    converter = pydantic_data_converter
+    if settings.payload_keys:
+        converter = dataclasses.replace(
+            converter, payload_codec=EncryptionCodec(settings.payload_keys)
+        )
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
             api_key=settings.temporal_api_key,
             tls=settings.temporal_tls,
-            data_converter=pydantic_data_converter,
+            data_converter=converter,
             runtime=runtime,
         )
     except RuntimeError as err:

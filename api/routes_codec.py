@@ -1,0 +1,53 @@
+"""``/codec/encode`` and ``/codec/decode``: the Temporal UI's remote codec, so an operator can
+read encrypted payloads in the UI (``temporal server start-dev --ui-codec-endpoint``)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads
+
+from api.errors import ApiError
+from api.keys import SETTINGS, TEMPORAL
+from hookline.payload_codec import EncryptionCodec, PayloadKeyError
+
+routes = web.RouteTableDef()
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Methods": "POST",
+    "Access-Control-Allow-Headers": "content-type,x-namespace,authorization",
+    "Access-Control-Allow-Credentials": "true",
+}
+
+
+@routes.route("OPTIONS", "/codec/{action:encode|decode}")
+async def preflight(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers=_cors(request))
+
+
+@routes.post("/codec/{action:encode|decode}")
+async def transcode(request: web.Request) -> web.Response:
+    codec = request.app[TEMPORAL].data_converter.payload_codec
+    if not isinstance(codec, EncryptionCodec):
+        raise ApiError(404, "not_found", "payload encryption is off (HOOKLINE_PAYLOAD_KEYS)")
+    payloads = Payloads()
+    try:
+        json_format.Parse(await request.text(), payloads)
+    except json_format.ParseError:
+        raise ApiError(422, "invalid_json", 'expected {"payloads": [...]}') from None
+    try:
+        if request.match_info["action"] == "encode":
+            result = await codec.encode(payloads.payloads)
+        else:
+            result = await codec.decode(payloads.payloads)
+    except PayloadKeyError as err:
+        raise ApiError(422, "validation_error", str(err)) from None
+    body = json_format.MessageToDict(Payloads(payloads=result))
+    return web.json_response(body, headers=_cors(request))
+
+
+def _cors(request: web.Request) -> dict[str, str]:
+    origin = request.headers.get("origin")
+    if origin and origin in request.app[SETTINGS].codec_cors_origins:
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin", **CORS_HEADERS}
+    return {}
