@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from api.app import create_app
+from hookline import people_cli
 from hookline.dev_server import start_dev_server, stop_dev_server
 from hookline.log_setup import configure_logging
 from hookline.registry import opened_registry
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     keys.add_parser("list", help="list keys (never the keys themselves)")
     revoke = keys.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id")
+    people_cli.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command == "secrets-key":
         print(generate_key())
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as err:
         sys.exit(f"hookline: invalid settings:\n{err}")
     configure_logging(settings)
+    if args.command in ("apps", "endpoints", "events", "deliveries"):
+        sys.exit(people_cli.run(args, settings))
     if args.command == "dev":
         settings = settings.model_copy(
             update={
