@@ -99,8 +99,9 @@ async def test_worker_killed_mid_attempt_is_replaced_and_delivers(
 
     bodies = [r.body for r in receiver.requests]
     assert {b'{"n":0}', b'{"n":1}', b'{"n":2}'} <= set(bodies)  # nothing lost
-    # The killed attempt is made again (at-least-once): one body may arrive twice, no more.
-    assert len(bodies) - len(set(bodies)) <= 1
+    # At least once: an attempt the killed worker made (answered or not) but had not reported
+    # is made again by the new worker; so each event arrives at most twice, once per worker.
+    assert all(bodies.count(body) <= 2 for body in set(bodies)), bodies
     # Heartbeats (10 s timeout) notice the dead worker in seconds, not after start-to-close.
     assert detected_after < 40, detected_after
 
