@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
 from api.manual_retry import retry_delivery
+from hookline.delivery_runs import FAILED_RUNS, is_latest_run
 from hookline.delivery_starts import CREATED_MEMO
 from hookline.settings import Settings
 from workflows import search_attributes as sa
@@ -82,8 +83,7 @@ def failed_deliveries_query(request: FailedPageRequest) -> str:
             'WorkflowType = "DeliveryWorkflow"',
             f'{sa.ENDPOINT_ID.name} = "{request.endpoint_id}"',
             f'{sa.APP_ID.name} = "{request.app_id}"',
-            # As the deliveries API counts them: ended by an operator counts as failed too.
-            'ExecutionStatus != "Running" AND ExecutionStatus != "Completed"',
+            FAILED_RUNS,  # as the deliveries API counts them: operator-ended ones too
             f'StartTime >= "{_rfc3339(request.since)}"',
         )
     )
@@ -127,7 +127,7 @@ class RecoveryActivities:
             for execution in executions.current_page or []
             if request.since <= await _created_at(execution) < request.until
         ]
-        latest = await _gathered(self._is_latest_run, in_window)
+        latest = await _gathered(lambda e: is_latest_run(self._client, e), in_window)
         next_token = executions.next_page_token
         return FailedPage(
             deliveries=[
@@ -154,15 +154,6 @@ class RecoveryActivities:
             skipped=results.count("skipped"),
             errors=results.count("error"),
         )
-
-    async def _is_latest_run(self, execution: WorkflowExecution) -> bool:
-        try:
-            description = await self._client.get_workflow_handle(execution.id).describe()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                return False  # gone past retention since it was listed
-            raise
-        return description.run_id == execution.run_id
 
     async def _retry_one(self, delivery: FailedDelivery) -> Retried:
         try:

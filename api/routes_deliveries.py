@@ -14,6 +14,7 @@ from api.errors import ApiError, endpoint_disabled, not_found
 from api.keys import REGISTRY, SETTINGS, TEMPORAL
 from api.manual_retry import retry_delivery
 from api.requests import path_app, query_limit
+from hookline.delivery_runs import FAILED_RUNS, is_latest_run
 from hookline.ids import delivery_workflow_id
 from hookline.registry import DeliveryRef
 from workflows import search_attributes as sa
@@ -25,7 +26,7 @@ _EXECUTION_STATUS_CLAUSES = {
     "pending": 'ExecutionStatus = "Running"',
     "retrying": 'ExecutionStatus = "Running"',
     "succeeded": 'ExecutionStatus = "Completed"',
-    "failed": 'ExecutionStatus != "Running" AND ExecutionStatus != "Completed"',
+    "failed": FAILED_RUNS,
 }
 MAX_CONCURRENT_DESCRIBES = 16
 
@@ -82,13 +83,13 @@ async def retry(request: web.Request) -> web.Response:
     endpoint = await registry.get_endpoint(ref.endpoint_id, ref.app_id)
     if endpoint is not None and endpoint.disabled:
         raise endpoint_disabled()
-    logged = await registry.attempts.list_for(ref.app_id, ref.id)
+    logged = await registry.attempts.last_attempt_number(ref.app_id, ref.id)
     workflow_id = delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
     await retry_delivery(
         client,
         request.app[SETTINGS],
         workflow_id,
-        logged_attempts=max((a.attempt for a in logged), default=0),
+        logged_attempts=logged,
     )
     description = await client.get_workflow_handle(workflow_id).describe()
     return web.json_response(await delivery_view(client, description), status=202)
@@ -147,10 +148,8 @@ async def _views(client: Client, executions: list[WorkflowExecution]) -> list[di
             if execution.status not in (
                 WorkflowExecutionStatus.RUNNING,
                 WorkflowExecutionStatus.COMPLETED,
-            ):
-                latest = await client.get_workflow_handle(execution.id).describe()
-                if latest.run_id != execution.run_id:
-                    return None
+            ) and not await is_latest_run(client, execution):
+                return None
             return await delivery_view(client, execution)
 
     views = await asyncio.gather(*(view(execution) for execution in executions))

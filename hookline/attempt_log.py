@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hookline import registry_tables as t
@@ -53,6 +53,14 @@ class AttemptLog:
         return [
             LoggedAttempt(**{k: v for k, v in row._mapping.items() if k != "id"}) for row in rows
         ]
+
+    async def last_attempt_number(self, app_id: str, delivery_id: str) -> int:
+        """The highest attempt number logged for a delivery, 0 if none."""
+        query = select(func.max(t.attempts.c.attempt)).where(
+            t.attempts.c.app_id == app_id, t.attempts.c.delivery_id == delivery_id
+        )
+        async with self._engine.connect() as conn:
+            return (await conn.execute(query)).scalar() or 0
 
     async def purge_before(self, cutoff: datetime) -> int:
         """Delete attempts made before ``cutoff``; how many went."""
