@@ -57,8 +57,9 @@ def parse_retry_after(value: str, now: datetime) -> float | None:
 
 def _within_window(seconds: float, info: activity.Info) -> timedelta | None:
     """``seconds`` as a delay that leaves room for the next attempt before the window closes;
-    ``None`` (the policy decides, and ends the series) when there is no such room."""
-    if info.schedule_to_close_timeout:
+    ``None`` (the policy decides, and ends the series) when there is no such room. A local
+    attempt (a run's first) runs alone: its workflow weighs the delay against the window."""
+    if info.schedule_to_close_timeout and not info.is_local:
         deadline = info.scheduled_time + info.schedule_to_close_timeout
         attempt = (info.start_to_close_timeout or timedelta()).total_seconds()
         room = (deadline - datetime.now(UTC)).total_seconds() - attempt

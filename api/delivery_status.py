@@ -67,7 +67,11 @@ async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[st
 async def _running_progress(
     client: Client, description: WorkflowExecutionDescription, progress: DeliveryResult
 ) -> tuple[DeliveryResult, datetime | None]:
-    attempts, last, next_attempt_at = progress.attempts, progress.last_attempt, None
+    attempts, last = progress.attempts, progress.last_attempt
+    # Between a run's first attempt and the activity that retries it, the memo says when.
+    next_attempt_at = (
+        None if description.raw_description.pending_activities else (progress.next_attempt_at)
+    )
     for pending in description.raw_description.pending_activities:
         if pending.HasField("last_failure"):
             record = attempt_record_in(

@@ -67,6 +67,8 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
                 recovery.retry_deliveries,
             ],
             max_concurrent_activities=settings.worker_max_concurrent_attempts,
+            # A run's first attempt is a local activity (see DeliveryWorkflow).
+            max_concurrent_local_activities=settings.worker_max_concurrent_attempts,
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
         )
         try:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from workflows.retry_settings import RetrySettings
+from workflows.retry_settings import NON_RETRYABLE_ERRORS, RetrySettings
 from workflows.search_attributes import STATUS
 
 with workflow.unsafe.imports_passed_through():
@@ -67,11 +67,14 @@ class RetryRequest(BaseModel):
 
 
 class DeliveryResult(BaseModel):
-    """How a delivery ended: the workflow's result, or the details of its failure."""
+    """How a delivery ended: the workflow's result, or the details of its failure. Also its
+    progress while it runs (in the memo)."""
 
     status: str
     attempts: int
     last_attempt: AttemptRecord | None
+    next_attempt_at: datetime | None = None
+    """While waiting between attempts outside an activity's retries: when the next is due."""
 
 
 @workflow.defn
@@ -83,6 +86,8 @@ class DeliveryWorkflow:
     def __init__(self) -> None:
         self._retry_requested = False
         self._seen_by_caller = RetryRequest()
+        self._first_attempt: AttemptRecord | None = None
+        """The run's first attempt, when it failed and the attempts went on."""
 
     @workflow.signal
     def retry_now(self, request: RetryRequest) -> None:
@@ -112,38 +117,17 @@ class DeliveryWorkflow:
             window = deadline - workflow.now()
             if retried_by_hand:  # the window may be spent: still make the attempt asked for
                 window = max(window, start_to_close + timedelta(seconds=1))
-            handle = workflow.start_activity_method(
-                DeliveryActivities.post_signed,
-                AttemptInput(
-                    delivery_id=delivery.delivery_id,
-                    app_id=delivery.app_id,
-                    event_id=delivery.event_id,
-                    endpoint_id=delivery.endpoint_id,
-                    body=delivery.body,
-                    timeout_s=delivery.timeout_s,
-                    attempts_before=attempts_before,
-                    callback_url=delivery.callback_url,
-                    schedule_s=schedule,
-                    event_type=delivery.event_type,
-                ),
-                schedule_to_close_timeout=window,
-                start_to_close_timeout=start_to_close,
-                heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                retry_policy=delivery.retry.to_policy(),
-                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                summary=f"POST {without_query(delivery.url)}",
-            )
-            await workflow.wait_condition(
-                lambda handle=handle: handle.done() or self._retry_requested  # type: ignore[misc]
-            )
-            if not handle.done():
-                handle.cancel()
+                series = self._series(delivery, attempts_before, 0, window, start_to_close)
+            else:
+                series = self._first_series(delivery, attempts_before, deadline, start_to_close)
             try:
-                last = await handle
-            except ActivityError as err:
-                last = attempt_record_in(err) or last
+                last = await series
+            except FailureError as err:  # an activity's, or a local activity's own failure
+                # A series ended before its first attempt failed carries no record: then the
+                # last is the run's first attempt, or the one before the manual retry.
+                last = attempt_record_in(err) or self._first_attempt or last
+                cause = _attempt_failure(err)
                 if not self._retry_requested:
-                    cause = err.cause
                     gone = isinstance(cause, ApplicationError) and cause.type == "EndpointGone"
                     await _report_outcome(delivery, succeeded=False, gone=gone, error=str(cause))
                 if self._retry_requested:  # before or while the outcome was being reported
@@ -153,10 +137,11 @@ class DeliveryWorkflow:
                         {PROGRESS_MEMO: _progress("retrying", attempts_before, last)}
                     )
                     retried_by_hand = True
+                    self._first_attempt = None
                     continue
                 result = _finish("failed", last.attempt if last else attempts_before, last)
                 raise ApplicationError(
-                    f"delivery failed: {err.cause or err}",
+                    f"delivery failed: {cause}",
                     result,
                     type="DeliveryFailed",
                     non_retryable=True,
@@ -164,6 +149,79 @@ class DeliveryWorkflow:
             if last.endpoint_was_failing:
                 await _report_outcome(delivery, succeeded=True)
             return _finish("succeeded", last.attempt, last)
+
+    async def _first_series(
+        self,
+        delivery: DeliveryInput,
+        attempts_before: int,
+        deadline: datetime,
+        start_to_close: timedelta,
+    ) -> AttemptRecord:
+        """A run's attempts: the first as a local activity, inside the workflow task that
+        started the run (most deliveries succeed at once, and then the whole delivery takes
+        one workflow task and no activity task), then, after its backoff, the rest as an
+        activity under the retry policy.
+
+        Raises:
+            FailureError: the last attempt failed and no other is due, or a manual retry
+                cut the first backoff short (a local attempt's failure comes unwrapped).
+        """
+        try:
+            return await workflow.execute_local_activity_method(
+                DeliveryActivities.post_signed,
+                _attempt_input(delivery, attempts_before, delivery.retry.schedule_s),
+                start_to_close_timeout=start_to_close,
+                retry_policy=delivery.retry.first_attempt_policy(),
+                summary=f"POST {without_query(delivery.url)}",
+            )
+        except FailureError as err:
+            delay = _delay_after_first_attempt(err, delivery.retry)
+            # Like an activity's retries: the next attempt must start inside the window.
+            if delay is None or workflow.now() + delay >= deadline:
+                raise
+            self._first_attempt = attempt_record_in(err)
+            made = self._first_attempt.attempt if self._first_attempt else attempts_before + 1
+            next_at = workflow.now() + delay
+            workflow.upsert_memo(
+                {PROGRESS_MEMO: _progress("retrying", made, self._first_attempt, next_at)}
+            )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await workflow.wait_condition(lambda: self._retry_requested, timeout=delay)
+            if self._retry_requested:
+                raise
+        window = max(deadline - workflow.now(), timedelta(seconds=1))
+        return await self._series(delivery, made, 1, window, start_to_close)
+
+    async def _series(
+        self,
+        delivery: DeliveryInput,
+        attempts_before: int,
+        made_in_series: int,
+        window: timedelta,
+        start_to_close: timedelta,
+    ) -> AttemptRecord:
+        """Attempts as an activity that Temporal retries with backoff until one succeeds, one
+        fails for good, the window closes, or a manual retry cancels them.
+
+        Args:
+            made_in_series: Attempts of the retry schedule already made (by the first attempt).
+        """
+        handle = workflow.start_activity_method(
+            DeliveryActivities.post_signed,
+            _attempt_input(
+                delivery, attempts_before, delivery.retry.schedule_after(made_in_series)
+            ),
+            schedule_to_close_timeout=window,
+            start_to_close_timeout=start_to_close,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
+            retry_policy=delivery.retry.to_policy(made_in_series),
+            cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+            summary=f"POST {without_query(delivery.url)}",
+        )
+        await workflow.wait_condition(lambda: handle.done() or self._retry_requested)
+        if not handle.done():
+            handle.cancel()
+        return await handle
 
     def _attempts_so_far(
         self, attempts_before: int, last: AttemptRecord | None
@@ -218,7 +276,43 @@ def _finish(status: str, attempts: int, last: AttemptRecord | None) -> DeliveryR
     return DeliveryResult(status=status, attempts=attempts, last_attempt=last)
 
 
-def _progress(status: str, attempts: int, last: AttemptRecord | None) -> dict[str, object]:
-    return DeliveryResult(status=status, attempts=attempts, last_attempt=last).model_dump(
-        mode="json"
+def _progress(
+    status: str, attempts: int, last: AttemptRecord | None, next_at: datetime | None = None
+) -> dict[str, object]:
+    return DeliveryResult(
+        status=status, attempts=attempts, last_attempt=last, next_attempt_at=next_at
+    ).model_dump(mode="json")
+
+
+def _attempt_input(
+    delivery: DeliveryInput, attempts_before: int, schedule_s: list[float] | None
+) -> AttemptInput:
+    return AttemptInput(
+        delivery_id=delivery.delivery_id,
+        app_id=delivery.app_id,
+        event_id=delivery.event_id,
+        endpoint_id=delivery.endpoint_id,
+        body=delivery.body,
+        timeout_s=delivery.timeout_s,
+        attempts_before=attempts_before,
+        callback_url=delivery.callback_url,
+        schedule_s=schedule_s,
+        event_type=delivery.event_type,
     )
+
+
+def _attempt_failure(err: FailureError) -> BaseException:
+    """What made an attempt fail: an activity's failure wraps it, a local activity's is it."""
+    return (err.cause or err) if isinstance(err, ActivityError) else err
+
+
+def _delay_after_first_attempt(err: FailureError, retry: RetrySettings) -> timedelta | None:
+    """How long to wait after a failed first attempt: what the attempt named (``Retry-After``,
+    the explicit schedule), else the policy's first backoff; ``None`` if it was the last."""
+    cause = _attempt_failure(err)
+    if isinstance(cause, ApplicationError):
+        if cause.non_retryable or cause.type in NON_RETRYABLE_ERRORS:
+            return None
+        if cause.next_retry_delay:
+            return cause.next_retry_delay
+    return retry.delay_after_first_attempt()

@@ -50,23 +50,49 @@ class RetrySettings(BaseModel):
         merged.check()
         return merged
 
-    def to_policy(self) -> RetryPolicy:
+    def to_policy(self, attempts_made: int = 0) -> RetryPolicy:
         """The Temporal retry policy of the delivery activity: unlimited attempts in the window,
-        or, with an explicit schedule, one attempt per entry (the activity sets each delay)."""
+        or, with an explicit schedule, one attempt per entry (the activity sets each delay).
+
+        Args:
+            attempts_made: Attempts of this schedule already made (the first attempt runs on
+                its own, as a local activity): the policy continues the backoff after them.
+        """
         if self.schedule_s is not None:
             return RetryPolicy(
                 initial_interval=timedelta(seconds=1),
                 backoff_coefficient=1.0,
-                maximum_attempts=len(self.schedule_s),
+                maximum_attempts=max(1, len(self.schedule_s) - attempts_made),
                 non_retryable_error_types=NON_RETRYABLE_ERRORS,
             )
+        initial = self.initial_interval_s * self.backoff_coefficient**attempts_made
         return RetryPolicy(
-            initial_interval=timedelta(seconds=self.initial_interval_s),
+            initial_interval=timedelta(seconds=min(initial, self.max_interval_s)),
             backoff_coefficient=self.backoff_coefficient,
             maximum_interval=timedelta(seconds=self.max_interval_s),
             maximum_attempts=0,
             non_retryable_error_types=NON_RETRYABLE_ERRORS,
         )
+
+    def first_attempt_policy(self) -> RetryPolicy:
+        """The policy of a series' first attempt, made alone: the backoff it would wait (so
+        ``Retry-After`` is weighed against it), and no retry of its own."""
+        policy = self.to_policy()
+        policy.maximum_attempts = 1
+        return policy
+
+    def schedule_after(self, attempts_made: int) -> list[float] | None:
+        """The explicit schedule's delays still ahead after ``attempts_made`` attempts."""
+        return None if self.schedule_s is None else self.schedule_s[attempts_made:]
+
+    def delay_after_first_attempt(self) -> timedelta | None:
+        """The wait before the second attempt, when the first failed without naming one;
+        ``None`` when the schedule allows no second attempt."""
+        if self.schedule_s is None:
+            return timedelta(seconds=self.initial_interval_s)
+        if len(self.schedule_s) < 2:
+            return None
+        return timedelta(seconds=max(1.0, self.schedule_s[1]))
 
     def window(self, attempt_timeout_s: float) -> timedelta:
         """How long the attempts of one series may take, from the first to the last."""
