@@ -16,7 +16,7 @@ from temporalio.client import (
 from activities.delivery import AttemptRecord, attempt_record_in
 from hookline.delivery_starts import CREATED_MEMO, URL_MEMO
 from workflows import search_attributes as sa
-from workflows.delivery import PROGRESS_MEMO, DeliveryResult
+from workflows.delivery_types import PROGRESS_MEMO, DeliveryResult
 
 STATUSES = ("pending", "retrying", "succeeded", "failed")
 

@@ -12,7 +12,7 @@ from hookline.delivery_starts import start_delivery
 from hookline.ids import CALLBACK_ENDPOINT_ID, delivery_id
 from hookline.registry import App, DeliveryRef, Endpoint, EventRecord, Registry
 from hookline.settings import Settings
-from workflows.delivery import DeliveryInput
+from workflows.delivery_types import DeliveryInput
 from workflows.retry_settings import RetrySettings
 
 # Starts in flight at once for one event: enough to fan out to 1,000 endpoints quickly

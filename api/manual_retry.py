@@ -9,7 +9,8 @@ from api.delivery_status import delivery_view, progress_of
 from api.errors import ApiError
 from hookline.delivery_starts import start_delivery
 from hookline.settings import Settings
-from workflows.delivery import DeliveryInput, DeliveryWorkflow, RetryRequest
+from workflows.delivery import DeliveryWorkflow
+from workflows.delivery_types import DeliveryInput, RetryRequest
 
 
 async def retry_delivery(

@@ -15,13 +15,8 @@ from activities.delivery import AttemptRecord
 from hookline.ids import delivery_workflow_id
 from hookline.settings import Settings
 from workflows import search_attributes as sa
-from workflows.delivery import (
-    PROGRESS_MEMO,
-    DeliveryInput,
-    DeliveryResult,
-    DeliveryWorkflow,
-    without_query,
-)
+from workflows.delivery import DeliveryWorkflow
+from workflows.delivery_types import PROGRESS_MEMO, DeliveryInput, DeliveryResult, without_query
 
 URL_MEMO = "url"
 CREATED_MEMO = "created_at"

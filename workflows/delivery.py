@@ -6,14 +6,12 @@ import asyncio
 import contextlib
 from datetime import datetime, timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from workflows.retry_settings import NON_RETRYABLE_ERRORS, RetrySettings
-from workflows.search_attributes import STATUS
-
+# Passed through: the sandbox would otherwise build these modules' pydantic models again for
+# every workflow run, which costs more CPU than the rest of a delivery's workflow code.
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import (
         AttemptInput,
@@ -22,59 +20,20 @@ with workflow.unsafe.imports_passed_through():
         attempt_record_in,
     )
     from activities.endpoint_health import EndpointHealthActivities, Outcome
+    from workflows.delivery_types import (
+        PROGRESS_MEMO,
+        DeliveryInput,
+        DeliveryResult,
+        RetryRequest,
+        without_query,
+    )
+    from workflows.retry_settings import NON_RETRYABLE_ERRORS, RetrySettings
+    from workflows.search_attributes import STATUS
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 OUTCOME_TIMEOUT = timedelta(seconds=30)
 OUTCOME_ATTEMPTS = 10
 START_TO_CLOSE_MARGIN = timedelta(seconds=10)
-PROGRESS_MEMO = "progress"
-
-
-def without_query(url: str) -> str:
-    """A URL for summaries shown in the Temporal UI: its query may carry a token."""
-    return url.split("?", 1)[0].split("#", 1)[0]
-
-
-class DeliveryInput(BaseModel):
-    """Everything a delivery needs except the secret, which is read at attempt time."""
-
-    delivery_id: str
-    app_id: str
-    event_id: str
-    event_type: str
-    endpoint_id: str
-    url: str
-    """For the UI summary only: each attempt posts to the endpoint's URL at that time."""
-    body: str
-    retry: RetrySettings
-    timeout_s: float
-    attempts_before: int = 0
-    """Attempts made by an earlier run of this delivery (when a failed delivery is retried)."""
-    callback_url: str | None = None
-    """A per-job callback URL to deliver to instead of an endpoint (then ``endpoint_id`` is
-    ``callback``), signed with the app's own secret."""
-
-
-class RetryRequest(BaseModel):
-    """A manual retry, carrying what the caller saw of the attempts so far.
-
-    An attempt series cancelled while backing off reports no attempt count to the workflow,
-    so the API, which reads it from the pending activity, passes it along.
-    """
-
-    attempts_made: int = 0
-    last_attempt: AttemptRecord | None = None
-
-
-class DeliveryResult(BaseModel):
-    """How a delivery ended: the workflow's result, or the details of its failure. Also its
-    progress while it runs (in the memo)."""
-
-    status: str
-    attempts: int
-    last_attempt: AttemptRecord | None
-    next_attempt_at: datetime | None = None
-    """While waiting between attempts outside an activity's retries: when the next is due."""
 
 
 @workflow.defn
