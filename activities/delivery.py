@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, FailureError
 
+from activities.endpoint_cache import EndpointCache
 from activities.endpoint_slots import EndpointSlots
 from activities.guarded_connector import DestinationRefusedError
 from activities.retry_timing import RETRY_AFTER_STATUSES, retry_after_delay, scheduled_delay
@@ -102,9 +103,11 @@ class DeliveryActivities:
         operator_secret: str | None = None,
         require_https: bool = False,
         per_endpoint_concurrency: int = 10,
+        endpoints: EndpointCache | None = None,
     ) -> None:
         self._session = session
         self._registry = registry
+        self._endpoints = endpoints or EndpointCache(registry, ttl_s=0)
         self._max_response_bytes = max_response_bytes
         self._operator_secret = operator_secret
         self._require_https = require_https
@@ -175,7 +178,7 @@ class DeliveryActivities:
             return _Target(
                 attempt.callback_url, {}, "standard", None, secrets.signing_secrets(_now())
             )
-        endpoint = await self._registry.get_endpoint(attempt.endpoint_id, attempt.app_id)
+        endpoint = await self._endpoints.get(attempt.app_id, attempt.endpoint_id)
         if endpoint is None:
             return None
         return _Target(
@@ -291,7 +294,7 @@ class DeliveryActivities:
                     response_body=response_body,
                 )
             )
-        except SQLAlchemyError as err:
+        except (SQLAlchemyError, OSError) as err:
             # The attempt happened whatever the log says: failing it now would POST again.
             log.warning(
                 "attempt log unavailable, delivery %s attempt %d not logged: %s",

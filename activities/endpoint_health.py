@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
+from activities.endpoint_cache import EndpointCache
 from hookline.ids import (
     CALLBACK_ENDPOINT_ID,
     OPERATOR_APP_ID,
@@ -37,10 +38,17 @@ class Outcome(BaseModel):
 class EndpointHealthActivities:
     """Keeps endpoints' health in the registry and emits operational events."""
 
-    def __init__(self, registry: Registry, client: Client, settings: Settings) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        client: Client,
+        settings: Settings,
+        endpoints: EndpointCache | None = None,
+    ) -> None:
         self._registry = registry
         self._client = client
         self._settings = settings
+        self._endpoints = endpoints
 
     @activity.defn(name="record_outcome")
     async def record_outcome(self, outcome: Outcome) -> None:
@@ -56,6 +64,9 @@ class EndpointHealthActivities:
         if outcome.endpoint_id == CALLBACK_ENDPOINT_ID:
             return
         before = await self._registry.record_outcome(outcome.endpoint_id, outcome.succeeded)
+        if self._endpoints is not None:
+            # This worker's next attempts see the endpoint failing (or not) at once.
+            self._endpoints.forget(outcome.app_id, outcome.endpoint_id)
         if before is None:
             return
         if outcome.succeeded:
@@ -71,6 +82,8 @@ class EndpointHealthActivities:
         ):
             reason = f"every delivery failed since {failing_since.isoformat()}"
         if reason and await self._registry.disable_endpoint(outcome.endpoint_id, reason):
+            if self._endpoints is not None:
+                self._endpoints.forget(outcome.app_id, outcome.endpoint_id)
             activity.logger.warning("endpoint %s disabled: %s", outcome.endpoint_id, reason)
             await self._tell_operator("endpoint.disabled", {**_ids(outcome), "reason": reason})
 
@@ -80,7 +93,7 @@ class EndpointHealthActivities:
             return
         # Imported here: the delivery workflow imports this module for its activity.
         from hookline.delivery_starts import start_delivery
-        from workflows.delivery import DeliveryInput
+        from workflows.delivery_types import DeliveryInput
 
         # The same id however often this activity is retried: receivers can dedupe on it.
         event_id = f"{event_type}:{data['delivery_id']}:{activity.info().workflow_run_id}"

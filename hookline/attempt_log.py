@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,15 +33,44 @@ class AttemptLog:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._queued: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def record(self, attempt: LoggedAttempt) -> None:
-        """Append one attempt."""
+        """Append one attempt; return once it is committed.
+
+        Attempts recorded while an earlier write is committing are written together in the
+        next transaction (a group commit): under load, one commit serves many attempts.
+
+        Raises:
+            SQLAlchemyError: the write failed.
+        """
         body = attempt.response_body
         # PostgreSQL text cannot hold NUL, which a receiver may well send.
         body = body[:RESPONSE_BODY_CHARS].replace("\x00", "\ufffd") if body else None
-        values = attempt.__dict__ | {"response_body": body}
-        async with self._engine.begin() as conn:
-            await conn.execute(insert(t.attempts).values(**values))
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queued.append((attempt.__dict__ | {"response_body": body}, committed))
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write_queued())
+        await committed
+
+    async def _write_queued(self) -> None:
+        try:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    async with self._engine.begin() as conn:
+                        await conn.execute(insert(t.attempts), [values for values, _ in batch])
+                except Exception as err:  # handed to every waiting writer
+                    for _, committed in batch:
+                        if not committed.done():
+                            committed.set_exception(err)
+                else:
+                    for _, committed in batch:
+                        if not committed.done():
+                            committed.set_result(None)
+        finally:
+            self._writer = None
 
     async def list_for(self, app_id: str, delivery_id: str) -> list[LoggedAttempt]:
         """Every logged attempt of a delivery, first to last."""

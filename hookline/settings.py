@@ -115,6 +115,11 @@ class Settings(BaseSettings):
     """Requests a key may make at once before the rate applies."""
     endpoint_max_concurrent_attempts: int = Field(default=10, ge=1)
     """POSTs to one endpoint in flight at once, per worker process (more wait their turn)."""
+    endpoint_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)
+    """How long a worker uses an endpoint's configuration (URL, headers, secrets, state)
+    before reading it again: changes made through the API reach attempts within this time.
+    0 reads it for every attempt. With the registry unreachable, workers go on with the last
+    configuration they read, however old."""
 
     list_page_size: int = Field(default=50, ge=1, le=1000)
     """Default page size of list endpoints (``?limit=`` may ask for up to 1000)."""

@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.delivery import USER_AGENT, DeliveryActivities
+from activities.endpoint_cache import EndpointCache
 from activities.endpoint_health import EndpointHealthActivities
 from activities.guarded_connector import GuardedConnector
 from activities.maintenance import MaintenanceActivities
@@ -40,6 +41,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
         opened_registry(settings) as registry,
         aiohttp.ClientSession(connector=connector, headers={"user-agent": USER_AGENT}) as session,
     ):
+        endpoints = EndpointCache(registry, settings.endpoint_cache_ttl_s)
         activities = DeliveryActivities(
             session,
             registry,
@@ -47,8 +49,9 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             settings.operator_webhook_secret,
             require_https=policy.requires_https,
             per_endpoint_concurrency=settings.endpoint_max_concurrent_attempts,
+            endpoints=endpoints,
         )
-        health = EndpointHealthActivities(registry, client, settings)
+        health = EndpointHealthActivities(registry, client, settings, endpoints)
         maintenance = MaintenanceActivities(
             registry, timedelta(days=settings.attempt_log_retention_days)
         )

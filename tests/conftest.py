@@ -78,6 +78,8 @@ def settings(tmp_path: Path, temporal_address: str) -> Settings:
         ),
         attempt_timeout_s=5,
         api_rate_limit_per_s=None,  # tests call fast; tests/test_rate_limits.py sets one
+        # Attempts see endpoint changes at once; tests/test_endpoint_cache.py covers the cache.
+        endpoint_cache_ttl_s=0,
         worker_graceful_shutdown_s=1,
     )
 

@@ -1,18 +1,21 @@
-"""The registry's database going away: the API answers 503 with the error JSON, then recovers."""
+"""The registry's database going away: the API answers 503 with the error JSON, then recovers;
+the worker goes on delivering with the endpoint configuration it last read."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import make_url
+from standardwebhooks import Webhook
 from temporalio.client import Client
 
 from hookline.settings import Settings
 from tests.conftest import API_KEY
-from tests.harness import Hookline
+from tests.harness import Hookline, Receiver
 
 
 class TcpProxy:
@@ -98,3 +101,27 @@ async def test_database_outage_is_a_503_then_service_resumes(
 
     await proxy.start()
     assert (await hookline.ok("GET", f"/v1/apps/{app_id}"))["id"] == app_id
+
+
+async def test_worker_keeps_delivering_with_cached_endpoints_during_an_outage(
+    proxied: tuple[Hookline, TcpProxy], receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    hookline, proxy = proxied
+    receiver.respond(503)  # the first attempt fails: the second comes during the outage
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(
+        app_id, receiver.url, retry={"initial_interval_s": 2, "max_interval_s": 2}
+    )
+    event = await hookline.send_event(app_id, "batch.completed", {"n": 1})
+    view = await hookline.wait_status(app_id, event["deliveries"][0]["id"], "retrying")
+
+    with caplog.at_level(logging.WARNING):
+        await proxy.cut()
+        handle = hookline.temporal.get_workflow_handle(view["workflow_id"])
+        result = await asyncio.wait_for(handle.result(), 30)
+
+    assert result["status"] == "succeeded" and result["attempts"] == 2
+    assert len(receiver.requests) == 2
+    Webhook(endpoint["secret"]).verify(receiver.requests[1].body, receiver.requests[1].headers)
+    said = [r.getMessage() for r in caplog.records if r.name == "activities.endpoint_cache"]
+    assert said and endpoint["id"] in said[0] and "registry unreachable" in said[0]
