@@ -15,6 +15,7 @@ from temporalio.client import (
 
 from activities.delivery import AttemptRecord, attempt_record_in
 from hookline.delivery_starts import CREATED_MEMO, URL_MEMO
+from hookline.registry import DeliveryRef
 from workflows import search_attributes as sa
 from workflows.delivery_types import PROGRESS_MEMO, DeliveryResult
 
@@ -61,6 +62,27 @@ async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[st
         "created_at": memo.get(CREATED_MEMO) or execution.start_time.isoformat(),
         "finished_at": execution.close_time.isoformat() if execution.close_time else None,
         "workflow_id": execution.id,
+    }
+
+
+def not_started_view(
+    ref: DeliveryRef, event_type: str | None, url: str | None, workflow_id: str
+) -> dict[str, Any]:
+    """The API's JSON for an accepted delivery whose workflow its event's fan-out has yet to
+    start: ``pending``, no attempts."""
+    return {
+        "id": ref.id,
+        "event_id": ref.event_id,
+        "endpoint_id": ref.endpoint_id,
+        "event_type": event_type,
+        "url": url,
+        "status": "pending",
+        "attempts": 0,
+        "last_attempt": None,
+        "next_attempt_at": None,
+        "created_at": ref.created_at.isoformat(),
+        "finished_at": None,
+        "workflow_id": workflow_id,
     }
 
 

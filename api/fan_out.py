@@ -1,23 +1,18 @@
-"""Accepting an event: one delivery workflow per subscribed endpoint, started idempotently."""
+"""Accepting an event: one delivery workflow per subscribed endpoint, started idempotently,
+by the API itself or, for an event with many endpoints, by a fan-out workflow."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from hookline.delivery_starts import start_delivery
+from hookline.delivery_starts import start_deliveries, start_fan_out
 from hookline.ids import CALLBACK_ENDPOINT_ID, delivery_id
 from hookline.registry import App, DeliveryRef, Endpoint, EventRecord, Registry
 from hookline.settings import Settings
-from workflows.delivery_types import DeliveryInput
-from workflows.retry_settings import RetrySettings
-
-# Starts in flight at once for one event: enough to fan out to 1,000 endpoints quickly
-# without flooding the Temporal frontend.
-MAX_CONCURRENT_STARTS = 50
+from workflows.delivery_types import EventDeliveries, Target
 
 
 @dataclass(frozen=True)
@@ -26,28 +21,25 @@ class AcceptedEvent:
     duplicate: bool
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where one delivery of an event goes, and under which retry schedule."""
+def endpoint_target(endpoint: Endpoint, settings: Settings) -> Target:
+    """Where a delivery to ``endpoint`` goes, under the endpoint's retry schedule."""
+    return Target(
+        endpoint_id=endpoint.id,
+        url=endpoint.url,
+        retry=settings.retry.merged(endpoint.retry),
+        timeout_s=endpoint.timeout_s or settings.attempt_timeout_s,
+    )
 
-    endpoint_id: str
-    url: str
-    retry: RetrySettings
-    timeout_s: float
-    callback_url: str | None = None
 
-    @classmethod
-    def endpoint(cls, endpoint: Endpoint, settings: Settings) -> Target:
-        return cls(
-            endpoint.id,
-            endpoint.url,
-            settings.retry.merged(endpoint.retry),
-            endpoint.timeout_s or settings.attempt_timeout_s,
-        )
-
-    @classmethod
-    def callback(cls, url: str, settings: Settings) -> Target:
-        return cls(CALLBACK_ENDPOINT_ID, url, settings.retry, settings.attempt_timeout_s, url)
+def callback_target(url: str, settings: Settings) -> Target:
+    """A delivery to an event's own callback URL, signed with the app's secret."""
+    return Target(
+        endpoint_id=CALLBACK_ENDPOINT_ID,
+        url=url,
+        retry=settings.retry,
+        timeout_s=settings.attempt_timeout_s,
+        callback_url=url,
+    )
 
 
 async def subscribed_targets(
@@ -55,7 +47,7 @@ async def subscribed_targets(
 ) -> list[Target]:
     """Every enabled endpoint of ``app`` that subscribes to ``event_type``."""
     return [
-        Target.endpoint(endpoint, settings)
+        endpoint_target(endpoint, settings)
         for endpoint in await registry.list_endpoints(app.id)
         if not endpoint.disabled and endpoint.subscribes_to(event_type)
     ]
@@ -77,42 +69,32 @@ async def accept_event(
 
     An event id seen before answers with the deliveries it made then and starts nothing new.
     Workflows are started before the event is recorded: a crash in between leaves no record,
-    so the caller's retry with the same id starts (idempotently) whatever is missing.
+    so the caller's retry with the same id starts (idempotently) whatever is missing. For
+    more than ``fan_out_inline_max`` targets, one fan-out workflow starts the deliveries in
+    the background (retrying until all are started) and the event is accepted at once.
     """
     existing = await registry.get_event(app.id, event_id)
     if existing is not None:
         return AcceptedEvent(existing, duplicate=True)
     if targets is None:
         targets = await subscribed_targets(registry, settings, app, event_type)
-    refs: list[DeliveryRef] = []
+    event = EventDeliveries(
+        app_id=app.id, event_id=event_id, event_type=event_type, body=body, targets=targets
+    )
+    if len(targets) > settings.fan_out_inline_max:
+        await start_fan_out(client, settings, event)
+    else:
+        await start_deliveries(client, settings, event.deliveries())
     now = datetime.now(UTC)
-    semaphore = asyncio.Semaphore(MAX_CONCURRENT_STARTS)
-
-    async def start(target: Target) -> None:
-        ref = DeliveryRef(
-            id=delivery_id(app.id, event_id, target.endpoint_id),
+    refs = [
+        DeliveryRef(
+            id=delivery_id(app.id, event_id, endpoint_id),
             app_id=app.id,
             event_id=event_id,
-            endpoint_id=target.endpoint_id,
+            endpoint_id=endpoint_id,
             created_at=now,
         )
-        delivery = DeliveryInput(
-            delivery_id=ref.id,
-            app_id=app.id,
-            event_id=event_id,
-            event_type=event_type,
-            endpoint_id=target.endpoint_id,
-            url=target.url,
-            body=body,
-            retry=target.retry,
-            timeout_s=target.timeout_s,
-            callback_url=target.callback_url,
-        )
-        async with semaphore:
-            await start_delivery(client, settings, delivery)
-        refs.append(ref)
-
-    await asyncio.gather(*(start(target) for target in targets))
-    refs.sort(key=lambda ref: ref.endpoint_id)
+        for endpoint_id in sorted(target.endpoint_id for target in targets)
+    ]
     record, created = await registry.record_event(app.id, event_id, event_type, refs, body)
     return AcceptedEvent(record, duplicate=not created)

@@ -7,9 +7,10 @@ import re
 
 from aiohttp import web
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.cursors import cursor_key, decode_cursor, encode_cursor
-from api.delivery_status import STATUSES, delivery_view
+from api.delivery_status import STATUSES, delivery_view, not_started_view
 from api.errors import ApiError, endpoint_disabled, not_found
 from api.keys import REGISTRY, SETTINGS, TEMPORAL
 from api.manual_retry import retry_delivery
@@ -39,16 +40,30 @@ async def _delivery(request: web.Request) -> DeliveryRef:
     return ref
 
 
-async def _workflow_id(request: web.Request) -> str:
-    ref = await _delivery(request)
-    return delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
-
-
 @routes.get("/v1/apps/{app_id}/deliveries/{delivery_id}")
 async def get_delivery(request: web.Request) -> web.Response:
     client = request.app[TEMPORAL]
-    description = await client.get_workflow_handle(await _workflow_id(request)).describe()
+    ref = await _delivery(request)
+    workflow_id = delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # Accepted, and about to be started by its event's fan-out workflow.
+        return web.json_response(await _not_started_view(request, ref, workflow_id))
     return web.json_response(await delivery_view(client, description))
+
+
+async def _not_started_view(
+    request: web.Request, ref: DeliveryRef, workflow_id: str
+) -> dict[str, object]:
+    registry = request.app[REGISTRY]
+    event = await registry.get_event(ref.app_id, ref.event_id)
+    endpoint = await registry.get_endpoint(ref.endpoint_id, ref.app_id)
+    return not_started_view(
+        ref, event.type if event else None, endpoint.url if endpoint else None, workflow_id
+    )
 
 
 @routes.get("/v1/apps/{app_id}/deliveries/{delivery_id}/attempts")
@@ -85,12 +100,14 @@ async def retry(request: web.Request) -> web.Response:
         raise endpoint_disabled()
     logged = await registry.attempts.last_attempt_number(ref.app_id, ref.id)
     workflow_id = delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
-    await retry_delivery(
-        client,
-        request.app[SETTINGS],
-        workflow_id,
-        logged_attempts=logged,
-    )
+    try:
+        await retry_delivery(client, request.app[SETTINGS], workflow_id, logged_attempts=logged)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise ApiError(
+            409, "not_started", "this delivery has not started yet: its first attempt is due"
+        ) from None
     description = await client.get_workflow_handle(workflow_id).describe()
     return web.json_response(await delivery_view(client, description), status=202)
 

@@ -13,7 +13,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from api.cursors import cursor_key, decode_cursor, encode_cursor
 from api.errors import ApiError, endpoint_disabled, not_found
-from api.fan_out import AcceptedEvent, Target, accept_event
+from api.fan_out import AcceptedEvent, accept_event, callback_target, endpoint_target
 from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
 from api.metrics import METRICS
 from api.requests import parse_body, path_app, query_limit
@@ -23,6 +23,7 @@ from api.url_rules import checked_endpoint_url, ensure_destination_allowed
 from hookline.ids import EVENT_ID_PATTERN, new_id
 from hookline.registry import App, EventRecord
 from workflows import search_attributes as sa
+from workflows.delivery_types import Target
 
 routes = web.RouteTableDef()
 
@@ -40,7 +41,7 @@ async def create_event(request: web.Request) -> web.Response:
     if event.callback_url is not None:
         url = checked_endpoint_url(event.callback_url, settings.max_url_length)
         await ensure_destination_allowed(url, request.app[DESTINATIONS])
-        targets = [Target.callback(url, settings)]
+        targets = [callback_target(url, settings)]
     accepted = await _accept(request, app, event_id, event.type, event.payload, targets)
     return web.json_response(await _accepted_json(request, accepted), status=202)
 
@@ -53,7 +54,7 @@ async def send_test(request: web.Request) -> web.Response:
     app = await path_app(request)
     body = await parse_body(request, TestSend, empty_ok=True)
     payload = body.payload if body.payload is not None else {"type": TEST_EVENT_TYPE}
-    target = Target.endpoint(endpoint, request.app[SETTINGS])
+    target = endpoint_target(endpoint, request.app[SETTINGS])
     accepted = await _accept(request, app, new_id("evt"), TEST_EVENT_TYPE, payload, [target])
     return web.json_response(await _accepted_json(request, accepted), status=202)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio.client import Client
 from temporalio.common import (
     SearchAttributePair,
@@ -12,12 +14,22 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.delivery import AttemptRecord
-from hookline.ids import delivery_workflow_id
+from hookline.ids import delivery_workflow_id, fan_out_workflow_id
 from hookline.settings import Settings
 from workflows import search_attributes as sa
 from workflows.delivery import DeliveryWorkflow
-from workflows.delivery_types import PROGRESS_MEMO, DeliveryInput, DeliveryResult, without_query
+from workflows.delivery_types import (
+    PROGRESS_MEMO,
+    DeliveryInput,
+    DeliveryResult,
+    EventDeliveries,
+    without_query,
+)
 
+FAN_OUT_WORKFLOW = "FanOutWorkflow"
+MAX_CONCURRENT_STARTS = 50
+"""Starts in flight at once for one event: enough to fan out to 1,000 endpoints quickly
+without flooding the Temporal frontend."""
 URL_MEMO = "url"
 CREATED_MEMO = "created_at"
 """Set on a delivery's later runs: when its first run started."""
@@ -70,6 +82,36 @@ async def start_delivery(
             ),
             memo=memo,
             static_summary=f"{delivery.event_type} → {without_query(delivery.url)}",
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+
+
+async def start_deliveries(
+    client: Client, settings: Settings, deliveries: list[DeliveryInput]
+) -> None:
+    """Start each delivery's workflow (see ``start_delivery``), up to
+    ``MAX_CONCURRENT_STARTS`` at once."""
+    semaphore = asyncio.Semaphore(MAX_CONCURRENT_STARTS)
+
+    async def start(delivery: DeliveryInput) -> None:
+        async with semaphore:
+            await start_delivery(client, settings, delivery)
+
+    await asyncio.gather(*(start(delivery) for delivery in deliveries))
+
+
+async def start_fan_out(client: Client, settings: Settings, event: EventDeliveries) -> None:
+    """Start the workflow that starts the event's deliveries, unless it exists already."""
+    try:
+        await client.start_workflow(
+            FAN_OUT_WORKFLOW,  # by name: workflows.fan_out imports this module (via its activity)
+            event,
+            id=fan_out_workflow_id(event.app_id, event.event_id),
+            task_queue=settings.task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"{event.event_type} → {len(event.targets)} endpoints",
         )
     except WorkflowAlreadyStartedError:
         pass

@@ -33,5 +33,10 @@ def delivery_workflow_id(app_id: str, event_id: str, endpoint_id: str) -> str:
     return f"delivery:{app_id}:{event_id}:{endpoint_id}"
 
 
+def fan_out_workflow_id(app_id: str, event_id: str) -> str:
+    """The workflow id of an event's fan-out, readable in the UI: ``fan-out:{app}:{event}``."""
+    return f"fan-out:{app_id}:{event_id}"
+
+
 def _b32(raw: bytes) -> str:
     return base64.b32encode(raw).decode().rstrip("=").lower()

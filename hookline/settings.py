@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     """Requests a key may make at once before the rate applies."""
     endpoint_max_concurrent_attempts: int = Field(default=10, ge=1)
     """POSTs to one endpoint in flight at once, per worker process (more wait their turn)."""
+    fan_out_inline_max: int = Field(default=20, ge=0)
+    """An event for at most this many endpoints has its deliveries started by the API before
+    it answers; one for more is answered after a single start, of a fan-out workflow that
+    starts the deliveries within moments (``fan-out:{app}:{event}`` in the Temporal UI)."""
     endpoint_cache_ttl_s: float = Field(default=5.0, ge=0, le=300)
     """How long a worker uses an endpoint's configuration (URL, headers, secrets, state)
     before reading it again: changes made through the API reach attempts within this time.

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from activities.delivery import USER_AGENT, DeliveryActivities
 from activities.endpoint_cache import EndpointCache
 from activities.endpoint_health import EndpointHealthActivities
+from activities.fan_out import FanOutActivities
 from activities.guarded_connector import GuardedConnector
 from activities.maintenance import MaintenanceActivities
 from activities.recovery import RecoveryActivities
@@ -23,6 +24,7 @@ from hookline.schedules import ensure_schedules
 from hookline.settings import Settings
 from workflows.attempt_log_purge import PurgeAttemptLogWorkflow
 from workflows.delivery import DeliveryWorkflow
+from workflows.fan_out import FanOutWorkflow
 from workflows.recovery import RecoveryWorkflow
 
 log = logging.getLogger(__name__)
@@ -56,14 +58,16 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             registry, timedelta(days=settings.attempt_log_retention_days)
         )
         recovery = RecoveryActivities(client, settings)
+        fan_out = FanOutActivities(client, settings)
         await ensure_schedules(client, settings)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[DeliveryWorkflow, PurgeAttemptLogWorkflow, RecoveryWorkflow],
+            workflows=[DeliveryWorkflow, FanOutWorkflow, PurgeAttemptLogWorkflow, RecoveryWorkflow],
             activities=[
                 activities.post_signed,
                 health.record_outcome,
+                fan_out.start_deliveries,
                 maintenance.purge_attempt_log,
                 maintenance.drop_expired_secrets,
                 recovery.find_failed_deliveries,

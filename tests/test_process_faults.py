@@ -65,9 +65,11 @@ def worker_process(
 
 
 def api_process(
-    settings: Settings, port: int
+    settings: Settings, port: int, **env: str
 ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
-    return hookline_process("api", settings, HOOKLINE_API_KEYS=API_KEY, HOOKLINE_API_PORT=str(port))
+    return hookline_process(
+        "api", settings, HOOKLINE_API_KEYS=API_KEY, HOOKLINE_API_PORT=str(port), **env
+    )
 
 
 async def test_readyz_reports_dependencies(hookline: Hookline) -> None:
@@ -150,7 +152,9 @@ async def test_api_killed_mid_fan_out_is_completed_by_the_client_retry(
     headers = {"authorization": f"Bearer {API_KEY}"}
     url = f"http://127.0.0.1:{port}/v1/apps/{app_id}/events"
 
-    with api_process(hookline.settings, port) as api:
+    # The API starts every delivery itself here (no fan-out workflow): the case to kill.
+    inline = {"HOOKLINE_FAN_OUT_INLINE_MAX": str(endpoints)}
+    with api_process(hookline.settings, port, **inline) as api:
         await wait_for(lambda: _answers(port), what="the API process")
         posting = asyncio.ensure_future(_post(url, body, headers))
         # Kill it once some, not all, of the deliveries have been started.
@@ -163,7 +167,7 @@ async def test_api_killed_mid_fan_out_is_completed_by_the_client_retry(
     started_before_retry = (await hookline.temporal.count_workflows(query)).count
     assert started_before_retry > 0
 
-    with api_process(hookline.settings, port):
+    with api_process(hookline.settings, port, **inline):
         await wait_for(lambda: _answers(port), what="the restarted API")
         status, accepted = await _post(url, body, headers)
     assert status == 202 and len(accepted["deliveries"]) == endpoints

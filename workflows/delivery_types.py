@@ -11,6 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from activities.delivery import AttemptRecord
+from hookline.ids import delivery_id
 from workflows.retry_settings import RetrySettings
 
 PROGRESS_MEMO = "progress"
@@ -61,3 +62,41 @@ class DeliveryResult(BaseModel):
     last_attempt: AttemptRecord | None
     next_attempt_at: datetime | None = None
     """While waiting between attempts outside an activity's retries: when the next is due."""
+
+
+class Target(BaseModel):
+    """Where one delivery of an event goes, and under which retry schedule."""
+
+    endpoint_id: str
+    url: str
+    retry: RetrySettings
+    timeout_s: float
+    callback_url: str | None = None
+
+
+class EventDeliveries(BaseModel):
+    """An event and the targets it is to be delivered to: what a fan-out starts."""
+
+    app_id: str
+    event_id: str
+    event_type: str
+    body: str
+    targets: list[Target]
+
+    def deliveries(self) -> list[DeliveryInput]:
+        """The input of each target's delivery workflow."""
+        return [
+            DeliveryInput(
+                delivery_id=delivery_id(self.app_id, self.event_id, target.endpoint_id),
+                app_id=self.app_id,
+                event_id=self.event_id,
+                event_type=self.event_type,
+                endpoint_id=target.endpoint_id,
+                url=target.url,
+                body=self.body,
+                retry=target.retry,
+                timeout_s=target.timeout_s,
+                callback_url=target.callback_url,
+            )
+            for target in self.targets
+        ]
