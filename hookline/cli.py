@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValidationError as err:
         sys.exit(f"hookline: invalid settings:\n{err}")
     configure_logging(settings)
-    if args.command in ("apps", "endpoints", "events", "deliveries"):
+    if args.command in people_cli.COMMANDS:
         sys.exit(people_cli.run(args, settings))
     if args.command == "dev":
         settings = settings.model_copy(

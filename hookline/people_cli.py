@@ -1,4 +1,5 @@
-"""``hookline apps|endpoints|events|deliveries``: the HTTP API for people, as tables or JSON."""
+"""``hookline apps|endpoints|events|deliveries|recoveries``: the HTTP API for people, as tables
+or JSON."""
 
 from __future__ import annotations
 
@@ -11,13 +12,18 @@ from typing import Any
 
 import aiohttp
 
+from hookline import recovery_cli
+from hookline.api_client import ApiCallError, ApiClient
 from hookline.settings import Settings
+
+COMMANDS = ("apps", "endpoints", "events", "deliveries", "recoveries")
 
 TABLES: dict[str, list[str]] = {
     "app": ["id", "uid", "name", "created_at"],
     "endpoint": ["id", "url", "event_types", "disabled", "signature_scheme"],
     "event": ["id", "type", "created_at", "duplicate"],
     "delivery": ["id", "status", "attempts", "event_type", "endpoint_id", "created_at"],
+    "recovery": ["id", "endpoint_id", "status", "found", "retried", "skipped", "errors"],
 }
 
 
@@ -36,7 +42,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
     create.add_argument("--uid")
     apps.add_parser("show", parents=[common]).add_argument("app")
 
-    endpoints = _group(commands, "endpoints", "list and create endpoints")
+    endpoints = _group(commands, "endpoints", "list, create and recover endpoints")
     endpoints.add_parser("list", parents=[common]).add_argument("app")
     add = endpoints.add_parser("create", parents=[common])
     add.add_argument("app")
@@ -59,6 +65,9 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         one = deliveries.add_parser(action, parents=[common])
         one.add_argument("app")
         one.add_argument("delivery")
+    recovery_cli.add_commands(
+        endpoints, _group(commands, "recoveries", "show and cancel bulk recoveries"), common
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -70,17 +79,16 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     method, path, body, kind = _request(args)
     url = (args.api_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
     headers = {"authorization": f"Bearer {_api_key(args, settings)}"}
-    async with (
-        aiohttp.ClientSession(headers=headers) as http,
-        http.request(method, url + path, json=body) as response,
-    ):
-        data = await response.json(content_type=None)
-    if response.status >= 400:
-        error = (data or {}).get("error", {})
-        print(
-            f"error {response.status} {error.get('code')}: {error.get('message')}", file=sys.stderr
-        )
-        return 1
+    code = 0
+    async with aiohttp.ClientSession(headers=headers) as http:
+        api = ApiClient(http, url)
+        try:
+            data = await api.call(method, path, body)
+            if recovery_cli.follows(args):
+                code, data = await recovery_cli.follow(api, args, data)
+        except ApiCallError as err:
+            print(err, file=sys.stderr)
+            return 1
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -88,12 +96,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         print(_table(rows, TABLES[kind]))
         if kind == "event" and data.get("deliveries") is not None:
             print(_table(data["deliveries"], ["id", "endpoint_id", "status"]))
-    return 0
+    return code
 
 
 def _request(args: argparse.Namespace) -> tuple[str, str, Any, str]:
     """The API call a command makes: method, path, body and the kind of thing it answers."""
     group, action = args.command, getattr(args, f"{args.command}_command")
+    if group == "recoveries" or action == "recover":
+        return recovery_cli.request(args)
     if group == "apps":
         if action == "create":
             return "POST", "/v1/apps", {"name": args.name, "uid": args.uid}, "app"

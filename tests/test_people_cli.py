@@ -1,21 +1,29 @@
-"""``hookline apps|endpoints|events|deliveries``: the API from a terminal, tables or JSON."""
+"""``hookline apps|endpoints|events|deliveries|recoveries``: the API from a terminal, tables or
+JSON, and bulk recovery followed with a progress bar."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
+import signal
 import sys
 from pathlib import Path
 
+from temporalio.client import Client
+
+from hookline.settings import Settings
 from tests.conftest import API_KEY
-from tests.harness import Hookline, Receiver
+from tests.harness import Hookline, Receiver, wait_for
 
 CLI = str(Path(sys.executable).parent / "hookline")
+# Two attempts a second apart, then the delivery fails.
+TWO_ATTEMPTS = {"schedule_s": [0, 1]}
 
 
-async def hookline_cli(hookline: Hookline, *args: str) -> tuple[int, str, str]:
-    """Run the CLI against the test API (without blocking the worker in this event loop)."""
-    process = await asyncio.create_subprocess_exec(
+async def start_cli(hookline: Hookline, *args: str) -> asyncio.subprocess.Process:
+    """Start the CLI against the test API (without blocking the worker in this event loop)."""
+    return await asyncio.create_subprocess_exec(
         CLI,
         *args,
         "--api-url",
@@ -25,9 +33,56 @@ async def hookline_cli(hookline: Hookline, *args: str) -> tuple[int, str, str]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+
+
+async def finished(process: asyncio.subprocess.Process, err: bytes = b"") -> tuple[int, str, str]:
+    """Wait for the CLI to exit: its exit code, stdout, and stderr (after ``err``)."""
+    out, rest = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return process.returncode, out.decode(), (err + rest).decode()
+
+
+async def hookline_cli(hookline: Hookline, *args: str) -> tuple[int, str, str]:
+    """Run the CLI against the test API: its exit code, stdout and stderr."""
+    return await finished(await start_cli(hookline, *args))
+
+
+async def failed_deliveries(
+    hookline: Hookline, receiver: Receiver, count: int
+) -> tuple[str, str, list[str]]:
+    """An app and an endpoint whose receiver answers 500, with ``count`` deliveries failed and
+    listed in visibility (where a recovery finds them); then the receiver answers 200.
+
+    Returns:
+        The app id, the endpoint id and the event ids.
+    """
+    app_id = await hookline.create_app()
+    receiver.default = (500, {})
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, retry=TWO_ATTEMPTS)
+    events = [
+        await hookline.send_event(app_id, "batch.completed", {"n": n}, id=f"evt_{n}")
+        for n in range(count)
+    ]
+    for event in events:
+        await hookline.wait_status(app_id, event["deliveries"][0]["id"], "failed")
+    query = f"/v1/apps/{app_id}/deliveries?status=failed&endpoint_id={endpoint['id']}"
+
+    async def all_listed() -> bool:
+        return len((await hookline.ok("GET", query))["data"]) == count
+
+    await wait_for(all_listed, what="visibility to list the failed deliveries")
+    receiver.default = (200, {})
+    return app_id, endpoint["id"], [event["id"] for event in events]
+
+
+async def redelivered(receiver: Receiver, event_ids: list[str]) -> None:
+    """Wait until the receiver has answered 200 to each of the events once more."""
+
+    def probe() -> bool:
+        seen = [r.headers["webhook-id"] for r in receiver.requests]
+        return all(seen.count(event_id) >= 3 for event_id in event_ids)  # 2 failed, 1 more
+
+    await wait_for(probe, what="the recovered deliveries at the receiver")
 
 
 async def test_people_cli_walks_through_a_delivery(hookline: Hookline, receiver: Receiver) -> None:
@@ -60,3 +115,97 @@ async def test_people_cli_reports_errors_plainly(hookline: Hookline) -> None:
     assert code == 1 and "404 not_found" in err
     code, _, err = await hookline_cli(hookline, "events", "send", "x", "a.b", "{not json")
     assert code != 0 and "payload must be JSON" in err
+
+
+async def test_recover_follows_the_recovery_to_the_end(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id, endpoint_id, event_ids = await failed_deliveries(hookline, receiver, 3)
+
+    code, out, err = await hookline_cli(
+        hookline, "endpoints", "recover", app_id, endpoint_id, "--since", "10m"
+    )
+
+    assert code == 0, err
+    header, row = out.splitlines()
+    assert header.split() == [
+        "ID",
+        "ENDPOINT_ID",
+        "STATUS",
+        "FOUND",
+        "RETRIED",
+        "SKIPPED",
+        "ERRORS",
+    ]
+    assert row.split()[1:] == [endpoint_id, "completed", "3", "3", "0", "0"]
+    recovery_id = row.split()[0]
+    assert f"recovery {recovery_id} started: Ctrl-C cancels it" in err
+    # Off a terminal the bar is drawn once, as it stood at the end.
+    assert re.search(r"completed .* 3/3 retried 3, skipped 0, errors 0", err), err
+    await redelivered(receiver, event_ids)
+
+    code, out, _ = await hookline_cli(hookline, "recoveries", "show", app_id, recovery_id)
+    assert code == 0 and out.splitlines()[1].split()[2:4] == ["completed", "3"]
+    code, _, err = await hookline_cli(hookline, "recoveries", "cancel", app_id, recovery_id)
+    assert code == 1 and "409 already_finished" in err
+
+
+async def test_recover_json_and_no_wait(hookline: Hookline, receiver: Receiver) -> None:
+    app_id, endpoint_id, event_ids = await failed_deliveries(hookline, receiver, 2)
+
+    code, out, err = await hookline_cli(
+        hookline, "endpoints", "recover", app_id, endpoint_id, "--since", "1h", "--json"
+    )
+
+    assert code == 0, err
+    done = json.loads(out)
+    assert (done["status"], done["found"], done["retried"]) == ("completed", 2, 2)
+    assert done["finished_at"] is not None
+    assert "━" not in err  # no bar with --json
+    await redelivered(receiver, event_ids)
+
+    # A window ahead of now finds nothing; --no-wait prints the recovery as it started.
+    ahead = ["--since", "2099-01-01T00:00:00Z", "--until", "2099-01-02T00:00:00Z"]
+    code, out, err = await hookline_cli(
+        hookline, "endpoints", "recover", app_id, endpoint_id, *ahead, "--no-wait", "--json"
+    )
+    assert code == 0, err
+    started = json.loads(out)
+    assert (started["status"], started["since"]) == ("running", "2099-01-01T00:00:00+00:00")
+
+    code, _, err = await hookline_cli(
+        hookline, "endpoints", "recover", app_id, endpoint_id, "--since", "2026-01-01T00:00:00"
+    )
+    assert code == 1 and "422 validation_error" in err
+
+
+async def test_ctrl_c_cancels_the_recovery(
+    settings: Settings, temporal_client: Client, receiver: Receiver
+) -> None:
+    # Half a delivery a second: a batch of one, then two seconds until the next.
+    paced = settings.model_copy(update={"recovery_rate_per_s": 0.5})
+    async with Hookline.running(paced, temporal_client, API_KEY) as hookline:
+        app_id, endpoint_id, _ = await failed_deliveries(hookline, receiver, 5)
+        process = await start_cli(
+            hookline, "endpoints", "recover", app_id, endpoint_id, "--since", "10m"
+        )
+        assert process.stderr is not None
+        started = await asyncio.wait_for(process.stderr.readline(), 30)
+        assert started.startswith(b"recovery rcv_"), started
+        recovery_id = started.decode().split()[1]
+        path = f"/v1/apps/{app_id}/recoveries/{recovery_id}"
+
+        async def retried() -> bool:
+            return bool((await hookline.ok("GET", path))["retried"] >= 1)
+
+        await wait_for(retried, what="the first retry")
+        process.send_signal(signal.SIGINT)
+        code, out, err = await finished(process, started)
+
+        assert code == 130, err
+        assert "cancelling: the recovery stops after the batch in flight" in err
+        row = out.splitlines()[1].split()
+        assert row[:3] == [recovery_id, endpoint_id, "cancelled"] and row[3] == "5", out
+        assert 1 <= int(row[4]) < 5, out
+        view = await hookline.ok("GET", path)
+        assert view["status"] == "cancelled" and view["retried"] == int(row[4])
