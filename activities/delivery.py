@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -125,6 +126,10 @@ class DeliveryActivities:
                 ``EndpointGone`` (HTTP 410), ``EndpointDeleted`` and ``ScheduleExhausted``
                 are not retried.
         """
+        with _in_flight():
+            return await self._attempt(attempt)
+
+    async def _attempt(self, attempt: AttemptInput) -> AttemptRecord:
         info = activity.info()
         number = attempt.attempts_before + info.attempt
         started = time.time()
@@ -302,6 +307,25 @@ class DeliveryActivities:
                 record.attempt,
                 type(err).__name__,
             )
+
+
+_attempts_in_flight = 0
+
+
+@contextlib.contextmanager
+def _in_flight() -> Iterator[None]:
+    """Keep ``hookline_attempts_in_flight`` (this worker's attempts under way) up to date."""
+    global _attempts_in_flight
+    gauge = activity.metric_meter().create_gauge(
+        "hookline_attempts_in_flight", "Delivery attempts under way in this worker"
+    )
+    _attempts_in_flight += 1
+    gauge.set(_attempts_in_flight)
+    try:
+        yield
+    finally:
+        _attempts_in_flight -= 1
+        gauge.set(_attempts_in_flight)
 
 
 def _count_attempt(attempt: AttemptInput, record: AttemptRecord) -> None:

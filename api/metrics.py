@@ -1,13 +1,20 @@
-"""The API's Prometheus metrics: requests by route and status, events and deliveries accepted."""
+"""The API's Prometheus metrics: requests by route and status, events and deliveries accepted,
+and the deliveries waiting for their next attempt (counted in Temporal at each scrape)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import generate_latest
+from temporalio.service import RPCError
+
+from api.keys import SETTINGS, TEMPORAL
+from workflows import search_attributes as sa
 
 
 class ApiMetrics:
@@ -32,6 +39,11 @@ class ApiMetrics:
             "Deliveries started by accepted events",
             registry=self.registry,
         )
+        self.backing_off = Gauge(
+            "hookline_deliveries_backing_off",
+            "Deliveries of this task queue waiting for their next attempt after a failed one",
+            registry=self.registry,
+        )
 
     def exposition(self) -> web.Response:
         return web.Response(
@@ -40,6 +52,8 @@ class ApiMetrics:
 
 
 METRICS = web.AppKey("metrics", ApiMetrics)
+COUNT_TIMEOUT_S = 5.0
+log = logging.getLogger(__name__)
 
 
 @web.middleware
@@ -57,4 +71,16 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 async def serve_metrics(request: web.Request) -> web.Response:
     """``GET /metrics`` in Prometheus' text format."""
-    return request.app[METRICS].exposition()
+    metrics = request.app[METRICS]
+    query = (
+        f'{sa.STATUS.name} = "retrying" AND ExecutionStatus = "Running" '
+        f'AND TaskQueue = "{request.app[SETTINGS].task_queue}"'
+    )
+    try:
+        counted = await asyncio.wait_for(
+            request.app[TEMPORAL].count_workflows(query), COUNT_TIMEOUT_S
+        )
+        metrics.backing_off.set(counted.count)
+    except (RPCError, TimeoutError) as err:  # the other metrics are still worth serving
+        log.warning("could not count deliveries backing off: %s", type(err).__name__)
+    return metrics.exposition()

@@ -169,9 +169,9 @@ def _event_id(body_id: str | None, idempotency_key: str | None) -> str:
 async def _statuses(request: web.Request, record: EventRecord) -> dict[str, str]:
     """Statuses of an event's deliveries, from one visibility query.
 
-    Running deliveries read as ``pending`` here (telling ``retrying`` apart would take one
-    describe each). One missing from visibility is either just started (visibility lags by
-    moments) or past the namespace's retention, when its outcome is ``unknown``.
+    Running deliveries read as ``retrying`` once an attempt has failed, else ``pending``.
+    One missing from visibility is either just started (visibility lags by moments) or past
+    the namespace's retention, when its outcome is ``unknown``.
     """
     if not record.deliveries:
         return {}
@@ -191,7 +191,7 @@ async def _statuses(request: web.Request, record: EventRecord) -> dict[str, str]
 def _listed_status(status: WorkflowExecutionStatus | None, recorded: str | None) -> str:
     """A delivery's status as visibility has it; ended by an operator counts as failed."""
     if status == WorkflowExecutionStatus.RUNNING:
-        return "pending"
+        return "retrying" if recorded == "retrying" else "pending"
     if status == WorkflowExecutionStatus.COMPLETED:
         return "succeeded"
     return "failed" if status is not None else recorded or "pending"

@@ -53,8 +53,12 @@ async def test_worker_serves_sdk_and_delivery_metrics(
     attempts = "hookline_delivery_attempts_total"
     assert _value(text, attempts, outcome="failed", status_class="5xx") == 1
     assert _value(text, attempts, outcome="delivered", event_type="batch.completed") == 1
-    assert _value(text, "hookline_deliveries_total", outcome="succeeded") == 1
+    deliveries = "hookline_deliveries_total"
+    assert _value(text, deliveries, outcome="succeeded", event_type="batch.completed") == 1
+    assert _value(text, "hookline_attempts_per_delivery_sum", outcome="succeeded") == 2
     assert _value(text, "hookline_attempt_duration_seconds_count") == 2
+    assert _value(text, "hookline_endpoint_cache_lookups_total", outcome="miss") == 2
+    assert re.search(r"^hookline_attempts_in_flight(\{.*\})? 0$", text, re.M), "in flight"
     assert "temporal_activity_execution_latency" in text
 
 
@@ -77,3 +81,23 @@ async def test_api_serves_request_and_ingest_metrics(
         _value(text, "hookline_api_request_duration_seconds_count", route=route, status="404") == 1
     )
     assert app_id not in text
+
+
+async def test_api_counts_deliveries_backing_off(hookline: Hookline, receiver: Receiver) -> None:
+    receiver.default = (503, {})
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(
+        app_id,
+        receiver.url,
+        retry={"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200},
+    )
+    event = await hookline.send_event(app_id, "batch.completed", {})
+    await hookline.wait_status(app_id, event["deliveries"][0]["id"], "retrying")
+
+    async def counted() -> str | None:  # visibility lags the workflow by moments
+        text = await _scrape(hookline.api_url + "/metrics")
+        return text if _value(text, "hookline_deliveries_backing_off") == 1 else None
+
+    await wait_for(counted, what="one delivery backing off")
+    listed = await hookline.ok("GET", f"/v1/apps/{app_id}/events/{event['id']}")
+    assert [d["status"] for d in listed["deliveries"]] == ["retrying"]

@@ -44,8 +44,8 @@ DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
 HOUR = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 """An endpoint's retry override that keeps a failing delivery retrying through the test."""
 EVENT_TYPES = {"succeeded": "order.paid", "retrying": "invoice.overdue", "failed": "user.deleted"}
-STATUS_ATTRIBUTE = {"succeeded": "succeeded", "retrying": "pending", "failed": "failed"}
-"""The ``HooklineStatus`` of a delivery in each API status: ``pending`` while attempts go on."""
+STATUS_ATTRIBUTE = {"succeeded": "succeeded", "retrying": "retrying", "failed": "failed"}
+"""The ``HooklineStatus`` of a delivery in each API status."""
 
 
 @dataclass(frozen=True)

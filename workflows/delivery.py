@@ -98,7 +98,9 @@ class DeliveryWorkflow:
                     retried_by_hand = True
                     self._first_attempt = None
                     continue
-                result = _finish("failed", last.attempt if last else attempts_before, last)
+                result = _finish(
+                    delivery, "failed", last.attempt if last else attempts_before, last
+                )
                 raise ApplicationError(
                     f"delivery failed: {cause}",
                     result,
@@ -107,7 +109,7 @@ class DeliveryWorkflow:
                 ) from None
             if last.endpoint_was_failing:
                 await _report_outcome(delivery, succeeded=True)
-            return _finish("succeeded", last.attempt, last)
+            return _finish(delivery, "succeeded", last.attempt, last)
 
     async def _first_series(
         self,
@@ -144,6 +146,7 @@ class DeliveryWorkflow:
             workflow.upsert_memo(
                 {PROGRESS_MEMO: _progress("retrying", made, self._first_attempt, next_at)}
             )
+            workflow.upsert_search_attributes([STATUS.value_set("retrying")])
             with contextlib.suppress(asyncio.TimeoutError):
                 await workflow.wait_condition(lambda: self._retry_requested, timeout=delay)
             if self._retry_requested:
@@ -221,12 +224,14 @@ async def _report_outcome(
         workflow.logger.warning("could not record the outcome of %s: %s", delivery.delivery_id, err)
 
 
-def _finish(status: str, attempts: int, last: AttemptRecord | None) -> DeliveryResult:
+def _finish(
+    delivery: DeliveryInput, status: str, attempts: int, last: AttemptRecord | None
+) -> DeliveryResult:
     """Record the outcome where operators and the API look: search attribute, memo, metrics."""
     meter = workflow.metric_meter()
-    meter.create_counter("hookline_deliveries", "Deliveries that ended, by outcome").add(
-        1, {"outcome": status}
-    )
+    meter.create_counter(
+        "hookline_deliveries", "Deliveries that ended, by outcome and event type"
+    ).add(1, {"outcome": status, "event_type": delivery.event_type})
     meter.create_histogram("hookline_attempts_per_delivery", "Attempts a delivery took").record(
         attempts, {"outcome": status}
     )

@@ -10,6 +10,7 @@ EVENT_TYPE = SearchAttributeKey.for_keyword("HooklineEventType")
 EVENT_ID = SearchAttributeKey.for_keyword("HooklineEventId")
 DELIVERY_ID = SearchAttributeKey.for_keyword("HooklineDeliveryId")
 STATUS = SearchAttributeKey.for_keyword("HooklineStatus")
-"""``pending`` while attempts go on, then ``succeeded`` or ``failed``."""
+"""``pending`` until an attempt fails, ``retrying`` while the next is awaited, then
+``succeeded`` or ``failed``."""
 
 ALL = (APP_ID, ENDPOINT_ID, EVENT_TYPE, EVENT_ID, DELIVERY_ID, STATUS)
