@@ -120,13 +120,25 @@ class EventRecord:
     body: str | None = field(default=None, repr=False)
 
 
+KNOWN_APPS = 10_000
+"""Apps a registry remembers by id or uid (``Registry.get_app``) before starting afresh."""
+
+
 def create_engine(database_url: str) -> AsyncEngine:
-    """An async engine for the registry; SQLite gets its folder made, foreign keys and WAL."""
+    """An async engine for the registry.
+
+    SQLite gets its folder made, foreign keys, and WAL with ``synchronous=NORMAL`` (as the
+    embedded Temporal dev server has): a commit does not wait for the disk, so a power cut
+    (not a crash of Hookline) can lose the last moments of writes, never corrupt the file.
+    PostgreSQL connections are pinged when taken from the pool, so a restarted server is
+    reconnected to; a SQLite file needs no ping.
+    """
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+    sqlite = url.get_backend_name() == "sqlite"
+    if sqlite and url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     # hide_parameters: a failing statement must not print its values (secrets) in a log.
-    engine = create_async_engine(database_url, pool_pre_ping=True, hide_parameters=True)
+    engine = create_async_engine(database_url, pool_pre_ping=not sqlite, hide_parameters=True)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -134,6 +146,7 @@ def create_engine(database_url: str) -> AsyncEngine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
 
@@ -153,6 +166,7 @@ class Registry:
         self._box = box
         self.attempts = AttemptLog(engine)
         self.keys = ApiKeyStore(engine)
+        self._known_apps: dict[str, App] = {}
 
     async def create_schema(self) -> None:
         """Create the schema, or migrate it to this version's (see ``hookline.schema``)."""
@@ -182,7 +196,14 @@ class Registry:
         return app
 
     async def get_app(self, id_or_uid: str) -> App | None:
-        """The app with this id or, failing that, this uid."""
+        """The app with this id or, failing that, this uid.
+
+        An app's id, uid and name never change and apps are not deleted, so the apps found
+        are remembered (up to ``KNOWN_APPS``): most API requests then read no app row.
+        """
+        known = self._known_apps.get(id_or_uid)
+        if known is not None:
+            return known
         query = select(t.apps.c.id, t.apps.c.uid, t.apps.c.name, t.apps.c.created_at).where(
             (t.apps.c.id == id_or_uid) | (t.apps.c.uid == id_or_uid)
         )
@@ -190,7 +211,13 @@ class Registry:
             rows = (await conn.execute(query)).all()
         # An id match wins over a uid match (uids cannot look like ids, but be exact anyway).
         rows.sort(key=lambda row: row.id != id_or_uid)
-        return App(**rows[0]._mapping) if rows else None
+        if not rows:
+            return None
+        app = App(**rows[0]._mapping)
+        if len(self._known_apps) >= KNOWN_APPS:
+            self._known_apps.clear()
+        self._known_apps[id_or_uid] = app
+        return app
 
     # Endpoints
 

@@ -87,7 +87,7 @@ async def test_database_outage_is_a_503_then_service_resumes(
     await proxy.cut()
     for method, path, body in (
         ("POST", "/v1/apps", {"name": "Down"}),
-        ("GET", f"/v1/apps/{app_id}", None),
+        ("GET", f"/v1/apps/{app_id}/endpoints", None),
         ("POST", f"/v1/apps/{app_id}/events", {"type": "a.b", "payload": {}}),
     ):
         status, reply = await asyncio.wait_for(hookline.call(method, path, body), 30)
