@@ -36,7 +36,12 @@ OUTCOME_ATTEMPTS = 10
 START_TO_CLOSE_MARGIN = timedelta(seconds=10)
 
 
-@workflow.defn
+# Not sandboxed: the sandbox re-imports a workflow's module for every run, which cost a third
+# of the worker's CPU per delivery. This module stays deterministic (no I/O, clock or
+# randomness outside ``workflow.*``); tests/test_workflow_replay.py replays real histories of
+# every path through it inside the sandbox, which fails on any such call or on a change that
+# no longer replays what earlier runs recorded.
+@workflow.defn(sandboxed=False)
 class DeliveryWorkflow:
     """Runs the signing-and-POST activity under the delivery's retry policy until it succeeds,
     the receiver answers 410 Gone, or the retry window closes. A ``retry_now`` signal cuts a

@@ -1,0 +1,75 @@
+"""Delivery workflow histories replay, inside the workflow sandbox, on the current code.
+
+``DeliveryWorkflow`` runs unsandboxed in workers (for speed): this replay is what holds it to
+determinism. It records real runs through each path (first attempt succeeds; fails then
+succeeds; a manual retry cuts a backoff short; 410 Gone fails it; an explicit schedule runs
+out) and replays them with the sandbox on, which fails on non-deterministic code and on calls
+the sandbox forbids (I/O, clocks, randomness outside ``workflow.*``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+from tests.harness import Hookline, Receiver
+from workflows.delivery import DeliveryWorkflow
+
+LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
+
+
+async def _history(hookline: Hookline, app_id: str, delivery_id: str) -> WorkflowHistory:
+    view = await hookline.delivery(app_id, delivery_id)
+    return await hookline.temporal.get_workflow_handle(view["workflow_id"]).fetch_history()
+
+
+async def test_every_delivery_path_replays_in_the_sandbox(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url)
+    endpoint_path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+
+    async def delivery(answers: list[int], retry: dict[str, object] | None = None) -> str:
+        """A delivery to the endpoint, whose receiver first answers ``answers``."""
+        # Enabled again after 410 Gone disabled it; this path's retry schedule.
+        await hookline.ok("PATCH", endpoint_path, {"retry": retry, "disabled": False})
+        receiver.respond(*answers)
+        event = await hookline.send_event(app_id, "replay.path", {"answers": answers})
+        return event["deliveries"][0]["id"]
+
+    paths: dict[str, str] = {}
+    paths["at_once"] = await delivery([])
+    await hookline.wait_status(app_id, paths["at_once"], "succeeded")
+    paths["fails_then_succeeds"] = await delivery([503])
+    await hookline.wait_status(app_id, paths["fails_then_succeeds"], "succeeded")
+    paths["gone"] = await delivery([410])
+    await hookline.wait_status(app_id, paths["gone"], "failed")
+    paths["schedule_runs_out"] = await delivery([500, 500], {"schedule_s": [0, 1]})
+    await hookline.wait_status(app_id, paths["schedule_runs_out"], "failed")
+    paths["by_hand"] = await delivery([500], LONG_BACKOFF)
+    await hookline.wait_status(app_id, paths["by_hand"], "retrying")
+    await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{paths['by_hand']}/retry")
+    await hookline.wait_status(app_id, paths["by_hand"], "succeeded")
+    histories = [await _history(hookline, app_id, d) for d in paths.values()]
+
+    replayer = Replayer(
+        workflows=[DeliveryWorkflow],
+        data_converter=hookline.temporal.data_converter,
+        # DeliveryWorkflow is defined unsandboxed: replay it in the sandbox all the same.
+        unsandboxed_workflow_runner=SandboxedWorkflowRunner(),
+    )
+
+    async def each() -> AsyncIterator[WorkflowHistory]:
+        for history in histories:
+            yield history
+
+    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+
+    run_ids = {history.run_id: path for path, history in zip(paths, histories, strict=True)}
+    failures = {run_ids[run_id]: str(err) for run_id, err in results.replay_failures.items()}
+    assert len(run_ids) == len(paths) == 5
+    assert failures == {}
