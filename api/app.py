@@ -16,6 +16,7 @@ from api import (
     routes_deliveries,
     routes_endpoints,
     routes_events,
+    routes_openapi,
     routes_recoveries,
 )
 from api.auth import auth_middleware
@@ -73,6 +74,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
         routes_events,
         routes_deliveries,
         routes_recoveries,
+        routes_openapi,
     ):
         app.add_routes(module.routes)
     return app

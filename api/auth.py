@@ -10,7 +10,7 @@ from aiohttp.typedefs import Handler
 from api.errors import ApiError
 from api.keys import REGISTRY, SETTINGS
 
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
 KEY_SCOPE = web.RequestKey("key_scope", str)
 """Set on requests made with an app-scoped key: the one app id they may act on."""
 

@@ -32,8 +32,9 @@ async def transcode(request: web.Request) -> web.Response:
         raise ApiError(404, "not_found", "payload encryption is off (HOOKLINE_PAYLOAD_KEYS)")
     payloads = Payloads()
     try:
-        json_format.Parse(await request.text(), payloads)
-    except json_format.ParseError:
+        # Bytes, not text(): JSON is UTF-8, whatever charset the request's content-type names.
+        json_format.Parse(await request.read(), payloads)
+    except (json_format.ParseError, UnicodeDecodeError):
         raise ApiError(422, "invalid_json", 'expected {"payloads": [...]}') from None
     try:
         if request.match_info["action"] == "encode":
