@@ -30,6 +30,10 @@ from workflows.retry_settings import NON_RETRYABLE_ERRORS
 USER_AGENT = "Hookline-Webhooks/0.1 (+https://github.com/hookline)"
 HEARTBEAT_EVERY_S = 2.0
 NON_RETRYABLE = frozenset(NON_RETRYABLE_ERRORS)
+LOG_TIMEOUT_S = 3.0
+"""How long an attempt waits for its attempt-log row to commit before going on without."""
+ENDPOINT_BUSY = "EndpointBusy"
+"""A local first attempt found every slot of its endpoint taken, and sent nothing."""
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -131,6 +135,12 @@ class DeliveryActivities:
 
     async def _attempt(self, attempt: AttemptInput) -> AttemptRecord:
         info = activity.info()
+        if info.is_local and self._slots.all_taken(attempt.endpoint_id):
+            # A local attempt holds its workflow's task: it must not queue behind a slow
+            # endpoint. Nothing is sent; the workflow makes the attempt as an activity.
+            raise ApplicationError(
+                "endpoint busy in this worker", type=ENDPOINT_BUSY, non_retryable=True
+            )
         number = attempt.attempts_before + info.attempt
         started = time.time()
         target = await self._target(attempt)

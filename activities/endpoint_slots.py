@@ -14,6 +14,11 @@ class EndpointSlots:
         self._per_endpoint = per_endpoint
         self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
 
+    def all_taken(self, endpoint_id: str) -> bool:
+        """Whether an attempt to the endpoint would have to wait for a slot now."""
+        held = self._slots.get(endpoint_id)
+        return held is not None and held[0].locked()
+
     @asynccontextmanager
     async def slot(self, endpoint_id: str) -> AsyncIterator[None]:
         """Hold one of the endpoint's slots for the ``async with`` block (waiting for one)."""

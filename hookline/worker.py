@@ -28,6 +28,8 @@ from workflows.fan_out import FanOutWorkflow
 from workflows.recovery import RecoveryWorkflow
 
 log = logging.getLogger(__name__)
+WORKFLOW_TASKS_BESIDE_ATTEMPTS = 100
+"""Workflow-task slots beyond those first attempts (local activities) can hold."""
 
 
 @asynccontextmanager
@@ -58,7 +60,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             registry, timedelta(days=settings.attempt_log_retention_days)
         )
         recovery = RecoveryActivities(client, settings)
-        fan_out = FanOutActivities(client, settings)
+        fan_out = FanOutActivities(client, settings, registry)
         await ensure_schedules(client, settings)
         worker = Worker(
             client,
@@ -74,8 +76,11 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
                 recovery.retry_deliveries,
             ],
             max_concurrent_activities=settings.worker_max_concurrent_attempts,
-            # A run's first attempt is a local activity (see DeliveryWorkflow).
+            # A run's first attempt is a local activity (see DeliveryWorkflow), which holds its
+            # workflow task: keep room for the workflow tasks of signals, timers and results.
             max_concurrent_local_activities=settings.worker_max_concurrent_attempts,
+            max_concurrent_workflow_tasks=settings.worker_max_concurrent_attempts
+            + WORKFLOW_TASKS_BESIDE_ATTEMPTS,
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
         )
         try:

@@ -8,12 +8,18 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    is_cancelled_exception,
+)
 
 # Passed through: the sandbox would otherwise build these modules' pydantic models again for
 # every workflow run, which costs more CPU than the rest of a delivery's workflow code.
 with workflow.unsafe.imports_passed_through():
     from activities.delivery import (
+        ENDPOINT_BUSY,
         AttemptInput,
         AttemptRecord,
         DeliveryActivities,
@@ -34,6 +40,9 @@ HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 OUTCOME_TIMEOUT = timedelta(seconds=30)
 OUTCOME_ATTEMPTS = 10
 START_TO_CLOSE_MARGIN = timedelta(seconds=10)
+LOCAL_FIRST_ATTEMPT = "local-first-attempt"
+"""Patch id: runs started before a run's first attempt became a local activity replay
+without it. Deprecate it once no such run is open (3 days after deploying, by default)."""
 
 
 # Not sandboxed: the sandbox re-imports a workflow's module for every run, which cost a third
@@ -82,8 +91,10 @@ class DeliveryWorkflow:
             if retried_by_hand:  # the window may be spent: still make the attempt asked for
                 window = max(window, start_to_close + timedelta(seconds=1))
                 series = self._series(delivery, attempts_before, 0, window, start_to_close)
-            else:
+            elif workflow.patched(LOCAL_FIRST_ATTEMPT):
                 series = self._first_series(delivery, attempts_before, deadline, start_to_close)
+            else:  # a run started before first attempts were local replays as it ran
+                series = self._series(delivery, attempts_before, 0, window, start_to_close)
             try:
                 last = await series
             except FailureError as err:  # an activity's, or a local activity's own failure
@@ -141,7 +152,19 @@ class DeliveryWorkflow:
                 summary=f"POST {without_query(delivery.url)}",
             )
         except FailureError as err:
+            if is_cancelled_exception(err):
+                raise  # the workflow was cancelled: no more attempts
+            if _failure_type(err) == ENDPOINT_BUSY:
+                # No POST was made: the endpoint's slots in this worker were all taken. The
+                # attempt waits its turn as an activity, outside this workflow task.
+                window = max(deadline - workflow.now(), timedelta(seconds=1))
+                return await self._series(delivery, attempts_before, 0, window, start_to_close)
             delay = _delay_after_first_attempt(err, delivery.retry)
+            if delay is not None and _failure_named_delay(err):
+                # Like Retry-After on an activity: shortened to leave room for the attempt.
+                room = deadline - workflow.now() - start_to_close
+                if room >= timedelta(seconds=1):
+                    delay = min(delay, room)
             # Like an activity's retries: the next attempt must start inside the window.
             if delay is None or workflow.now() + delay >= deadline:
                 raise
@@ -273,6 +296,16 @@ def _attempt_input(
 def _attempt_failure(err: FailureError) -> BaseException:
     """What made an attempt fail: an activity's failure wraps it, a local activity's is it."""
     return (err.cause or err) if isinstance(err, ActivityError) else err
+
+
+def _failure_type(err: FailureError) -> str | None:
+    cause = _attempt_failure(err)
+    return cause.type if isinstance(cause, ApplicationError) else None
+
+
+def _failure_named_delay(err: FailureError) -> bool:
+    cause = _attempt_failure(err)
+    return isinstance(cause, ApplicationError) and cause.next_retry_delay is not None
 
 
 def _delay_after_first_attempt(err: FailureError, retry: RetrySettings) -> timedelta | None:
