@@ -296,20 +296,10 @@ class DeliveryActivities:
         )
         _count_attempt(attempt, record)
         try:
-            await self._registry.attempts.record(
-                LoggedAttempt(
-                    app_id=attempt.app_id,
-                    delivery_id=attempt.delivery_id,
-                    endpoint_id=attempt.endpoint_id,
-                    attempt=record.attempt,
-                    at=record.at,
-                    status_code=record.status_code,
-                    duration_ms=record.duration_ms,
-                    error=record.error,
-                    response_body=response_body,
-                )
-            )
-        except (SQLAlchemyError, OSError) as err:
+            # Bounded: the attempt is over, and a stalled database must not hold it until its
+            # heartbeat times out (Temporal would then make the attempt again).
+            await asyncio.wait_for(self._log_attempt(attempt, record, response_body), LOG_TIMEOUT_S)
+        except (SQLAlchemyError, OSError) as err:  # TimeoutError is an OSError
             # The attempt happened whatever the log says: failing it now would POST again.
             log.warning(
                 "attempt log unavailable, delivery %s attempt %d not logged: %s",
@@ -317,6 +307,23 @@ class DeliveryActivities:
                 record.attempt,
                 type(err).__name__,
             )
+
+    async def _log_attempt(
+        self, attempt: AttemptInput, record: AttemptRecord, response_body: str
+    ) -> None:
+        await self._registry.attempts.record(
+            LoggedAttempt(
+                app_id=attempt.app_id,
+                delivery_id=attempt.delivery_id,
+                endpoint_id=attempt.endpoint_id,
+                attempt=record.attempt,
+                at=record.at,
+                status_code=record.status_code,
+                duration_ms=record.duration_ms,
+                error=record.error,
+                response_body=response_body,
+            )
+        )
 
 
 _attempts_in_flight = 0

@@ -10,6 +10,7 @@ whatever its age, and the worker logs that it does.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -23,6 +24,8 @@ from hookline.registry import Endpoint, Registry
 
 log = logging.getLogger(__name__)
 
+REGISTRY_TIMEOUT_S = 5.0
+"""How long a read may stall before a stalled registry counts as unreachable."""
 MAX_ENTRIES = 10_000
 """Endpoints remembered at once; the least recently used are forgotten first."""
 
@@ -68,8 +71,10 @@ class EndpointCache:
             _count("hit")
             return entry.endpoint
         try:
-            endpoint = await self._registry.get_endpoint(endpoint_id, app_id)
-        except (SQLAlchemyError, OSError) as err:
+            endpoint = await asyncio.wait_for(
+                self._registry.get_endpoint(endpoint_id, app_id), REGISTRY_TIMEOUT_S
+            )
+        except (SQLAlchemyError, OSError) as err:  # TimeoutError is an OSError
             if entry is None:
                 raise
             _count("stale")

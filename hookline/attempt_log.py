@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,6 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hookline import registry_tables as t
 
 RESPONSE_BODY_CHARS = 1024
+MAX_BATCH = 500
+"""Rows one group commit writes at most."""
+MAX_QUEUED = 10_000
+"""Rows that may wait for a stalled database; more are dropped (and said so by the caller)."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,11 @@ class AttemptLog:
 
         Raises:
             SQLAlchemyError: the write failed.
+            OSError: the database is unreachable, or ``MAX_QUEUED`` rows already wait for it
+                (the row is then dropped).
         """
+        if len(self._queued) >= MAX_QUEUED:
+            raise OSError(f"attempt log: {MAX_QUEUED} rows already wait for the database")
         body = attempt.response_body
         # PostgreSQL text cannot hold NUL, which a receiver may well send.
         body = body[:RESPONSE_BODY_CHARS].replace("\x00", "\ufffd") if body else None
@@ -55,22 +64,39 @@ class AttemptLog:
         await committed
 
     async def _write_queued(self) -> None:
+        batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
         try:
             while self._queued:
-                batch, self._queued = self._queued, []
+                batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
                 try:
-                    async with self._engine.begin() as conn:
-                        await conn.execute(insert(t.attempts), [values for values, _ in batch])
-                except Exception as err:  # handed to every waiting writer
-                    for _, committed in batch:
-                        if not committed.done():
-                            committed.set_exception(err)
+                    await self._insert([values for values, _ in batch])
+                except Exception:
+                    # One bad row must not lose the others: write them one at a time.
+                    for values, committed in batch:
+                        await self._settle(committed, self._insert([values]))
                 else:
                     for _, committed in batch:
-                        if not committed.done():
-                            committed.set_result(None)
+                        _resolve(committed, None)
+                batch = []
         finally:
+            # Cancelled (the loop is closing): nobody is left waiting forever.
+            for _, committed in batch + self._queued:
+                _resolve(committed, OSError("attempt log writer stopped"))
+            self._queued = []
             self._writer = None
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(insert(t.attempts), rows)
+
+    @staticmethod
+    async def _settle(committed: asyncio.Future[None], write: Awaitable[None]) -> None:
+        try:
+            await write
+        except Exception as err:
+            _resolve(committed, err)
+        else:
+            _resolve(committed, None)
 
     async def list_for(self, app_id: str, delivery_id: str) -> list[LoggedAttempt]:
         """Every logged attempt of a delivery, first to last."""
@@ -98,3 +124,13 @@ class AttemptLog:
         async with self._engine.begin() as conn:
             result = await conn.execute(delete(t.attempts).where(t.attempts.c.at < cutoff))
         return result.rowcount
+
+
+def _resolve(committed: asyncio.Future[None], error: BaseException | None) -> None:
+    """Settle a writer's future, unless its writer gave up waiting (cancelled)."""
+    if committed.done():
+        return
+    if error is None:
+        committed.set_result(None)
+    else:
+        committed.set_exception(error)
