@@ -16,7 +16,7 @@ from api.keys import REGISTRY, SETTINGS, TEMPORAL
 from api.manual_retry import retry_delivery
 from api.requests import path_app, query_limit
 from hookline.delivery_runs import FAILED_RUNS, is_latest_run
-from hookline.ids import delivery_workflow_id
+from hookline.ids import delivery_workflow_id, fan_out_workflow_id
 from hookline.registry import DeliveryRef
 from workflows import search_attributes as sa
 
@@ -48,11 +48,24 @@ async def get_delivery(request: web.Request) -> web.Response:
     try:
         description = await client.get_workflow_handle(workflow_id).describe()
     except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
-        # Accepted, and about to be started by its event's fan-out workflow.
+        if not await _fan_out_pending(client, err, ref):
+            raise  # past Temporal's retention: 404
         return web.json_response(await _not_started_view(request, ref, workflow_id))
     return web.json_response(await delivery_view(client, description))
+
+
+async def _fan_out_pending(client: Client, err: RPCError, ref: DeliveryRef) -> bool:
+    """Whether a delivery Temporal does not know (``err``) is one its event's fan-out workflow
+    has yet to start, rather than one past the namespace's retention."""
+    if err.status != RPCStatusCode.NOT_FOUND:
+        return False
+    fan_out = client.get_workflow_handle(fan_out_workflow_id(ref.app_id, ref.event_id))
+    try:
+        return (await fan_out.describe()).status == WorkflowExecutionStatus.RUNNING
+    except RPCError as fan_out_err:
+        if fan_out_err.status != RPCStatusCode.NOT_FOUND:
+            raise
+        return False
 
 
 async def _not_started_view(
@@ -103,7 +116,7 @@ async def retry(request: web.Request) -> web.Response:
     try:
         await retry_delivery(client, request.app[SETTINGS], workflow_id, logged_attempts=logged)
     except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
+        if not await _fan_out_pending(client, err, ref):
             raise
         raise ApiError(
             409, "not_started", "this delivery has not started yet: its first attempt is due"

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 from temporalio.client import Client
 
-from hookline.ids import fan_out_workflow_id
+from hookline.ids import delivery_id, fan_out_workflow_id
+from hookline.registry import DeliveryRef, opened_registry
 from hookline.settings import Settings
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
@@ -73,3 +75,27 @@ async def test_a_delivery_not_yet_started_reads_as_pending(
     await fanning.start_worker()
     await fanning.wait_status(app_id, delivery_id, "succeeded")
     await wait_for(lambda: len(receiver.requests) == ENDPOINTS, what="every delivery")
+
+
+async def test_a_delivery_temporal_no_longer_has_is_not_found(
+    fanning: Hookline, receiver: Receiver
+) -> None:
+    app_id = await fanning.create_app()
+    endpoint = await fanning.create_endpoint(app_id, receiver.url)
+    # An event recorded with a delivery that Temporal does not know and no fan-out will
+    # start: what a delivery past the namespace's retention looks like.
+    ref = DeliveryRef(
+        id=delivery_id(app_id, "evt_gone", endpoint["id"]),
+        app_id=app_id,
+        event_id="evt_gone",
+        endpoint_id=endpoint["id"],
+        created_at=datetime.now(UTC),
+    )
+    async with opened_registry(fanning.settings) as registry:
+        await registry.record_event(app_id, "evt_gone", "batch.completed", [ref], "{}")
+
+    status, body = await fanning.call("GET", f"/v1/apps/{app_id}/deliveries/{ref.id}")
+    retry_status, _ = await fanning.call("POST", f"/v1/apps/{app_id}/deliveries/{ref.id}/retry")
+
+    assert status == 404 and body["error"]["code"] == "not_found"
+    assert retry_status == 404
