@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
+import logging
+
 from temporalio import activity
 from temporalio.client import Client
 
-from hookline.delivery_starts import start_deliveries
+from hookline.delivery_starts import endpoint_target, start_deliveries
+from hookline.registry import Registry
 from hookline.settings import Settings
-from workflows.delivery_types import EventDeliveries
+from workflows.delivery_types import EventDeliveries, EventFanOut
+
+log = logging.getLogger(__name__)
 
 
 class FanOutActivities:
     """Starts delivery workflows for the fan-out workflow, with the worker's client."""
 
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(self, client: Client, settings: Settings, registry: Registry) -> None:
         self._client = client
         self._settings = settings
+        self._registry = registry
 
     @activity.defn(name="start_deliveries")
-    async def start_deliveries(self, event: EventDeliveries) -> None:
-        """Start each target's delivery of ``event``; those already started are left as they
-        are (a retried batch starts only what is missing)."""
-        await start_deliveries(self._client, self._settings, event.deliveries())
+    async def start_deliveries(self, event: EventFanOut) -> None:
+        """Start the event's delivery to each of its endpoints in this batch, as they are
+        configured now; those already started are left as they are (a retried batch starts
+        only what is missing). An endpoint deleted since the event was accepted is skipped."""
+        endpoints = {e.id: e for e in await self._registry.list_endpoints(event.app_id)}
+        targets = [
+            endpoint_target(endpoints[endpoint_id], self._settings)
+            for endpoint_id in event.endpoint_ids
+            if endpoint_id in endpoints
+        ]
+        if len(targets) < len(event.endpoint_ids):
+            log.warning(
+                "event %s: %d endpoints deleted before their delivery started",
+                event.event_id,
+                len(event.endpoint_ids) - len(targets),
+            )
+        deliveries = EventDeliveries(
+            app_id=event.app_id,
+            event_id=event.event_id,
+            event_type=event.event_type,
+            body=event.body,
+            targets=targets,
+        )
+        await start_deliveries(self._client, self._settings, deliveries.deliveries())

@@ -8,38 +8,17 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from hookline.delivery_starts import start_deliveries, start_fan_out
-from hookline.ids import CALLBACK_ENDPOINT_ID, delivery_id
-from hookline.registry import App, DeliveryRef, Endpoint, EventRecord, Registry
+from hookline.delivery_starts import endpoint_target, start_deliveries, start_fan_out
+from hookline.ids import delivery_id
+from hookline.registry import App, DeliveryRef, EventRecord, Registry
 from hookline.settings import Settings
-from workflows.delivery_types import EventDeliveries, Target
+from workflows.delivery_types import EventDeliveries, EventFanOut, Target
 
 
 @dataclass(frozen=True)
 class AcceptedEvent:
     record: EventRecord
     duplicate: bool
-
-
-def endpoint_target(endpoint: Endpoint, settings: Settings) -> Target:
-    """Where a delivery to ``endpoint`` goes, under the endpoint's retry schedule."""
-    return Target(
-        endpoint_id=endpoint.id,
-        url=endpoint.url,
-        retry=settings.retry.merged(endpoint.retry),
-        timeout_s=endpoint.timeout_s or settings.attempt_timeout_s,
-    )
-
-
-def callback_target(url: str, settings: Settings) -> Target:
-    """A delivery to an event's own callback URL, signed with the app's secret."""
-    return Target(
-        endpoint_id=CALLBACK_ENDPOINT_ID,
-        url=url,
-        retry=settings.retry,
-        timeout_s=settings.attempt_timeout_s,
-        callback_url=url,
-    )
 
 
 async def subscribed_targets(
@@ -81,8 +60,10 @@ async def accept_event(
     event = EventDeliveries(
         app_id=app.id, event_id=event_id, event_type=event_type, body=body, targets=targets
     )
-    if len(targets) > settings.fan_out_inline_max:
-        await start_fan_out(client, settings, event)
+    if len(targets) > settings.fan_out_inline_max and all(t.callback_url is None for t in targets):
+        endpoint_ids = [target.endpoint_id for target in targets]
+        fan_out = EventFanOut(**event.model_dump(exclude={"targets"}), endpoint_ids=endpoint_ids)
+        await start_fan_out(client, settings, fan_out)
     else:
         await start_deliveries(client, settings, event.deliveries())
     now = datetime.now(UTC)

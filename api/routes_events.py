@@ -13,13 +13,14 @@ from temporalio.client import WorkflowExecutionStatus
 
 from api.cursors import cursor_key, decode_cursor, encode_cursor
 from api.errors import ApiError, endpoint_disabled, not_found
-from api.fan_out import AcceptedEvent, accept_event, callback_target, endpoint_target
+from api.fan_out import AcceptedEvent, accept_event
 from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
 from api.metrics import METRICS
 from api.requests import parse_body, path_app, query_limit
 from api.routes_endpoints import path_endpoint
 from api.schemas import EVENT_TYPE_RE, EventCreate, TestSend, as_utc
 from api.url_rules import checked_endpoint_url, ensure_destination_allowed
+from hookline.delivery_starts import callback_target, endpoint_target
 from hookline.ids import EVENT_ID_PATTERN, new_id
 from hookline.registry import App, EventRecord
 from workflows import search_attributes as sa

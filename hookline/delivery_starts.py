@@ -14,7 +14,8 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.delivery import AttemptRecord
-from hookline.ids import delivery_workflow_id, fan_out_workflow_id
+from hookline.ids import CALLBACK_ENDPOINT_ID, delivery_workflow_id, fan_out_workflow_id
+from hookline.registry import Endpoint
 from hookline.settings import Settings
 from workflows import search_attributes as sa
 from workflows.delivery import DeliveryWorkflow
@@ -22,7 +23,8 @@ from workflows.delivery_types import (
     PROGRESS_MEMO,
     DeliveryInput,
     DeliveryResult,
-    EventDeliveries,
+    EventFanOut,
+    Target,
     without_query,
 )
 
@@ -101,7 +103,7 @@ async def start_deliveries(
     await asyncio.gather(*(start(delivery) for delivery in deliveries))
 
 
-async def start_fan_out(client: Client, settings: Settings, event: EventDeliveries) -> None:
+async def start_fan_out(client: Client, settings: Settings, event: EventFanOut) -> None:
     """Start the workflow that starts the event's deliveries, unless it exists already."""
     try:
         await client.start_workflow(
@@ -111,7 +113,28 @@ async def start_fan_out(client: Client, settings: Settings, event: EventDeliveri
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            static_summary=f"{event.event_type} → {len(event.targets)} endpoints",
+            static_summary=f"{event.event_type} → {len(event.endpoint_ids)} endpoints",
         )
     except WorkflowAlreadyStartedError:
         pass
+
+
+def endpoint_target(endpoint: Endpoint, settings: Settings) -> Target:
+    """Where a delivery to ``endpoint`` goes, under the endpoint's retry schedule."""
+    return Target(
+        endpoint_id=endpoint.id,
+        url=endpoint.url,
+        retry=settings.retry.merged(endpoint.retry),
+        timeout_s=endpoint.timeout_s or settings.attempt_timeout_s,
+    )
+
+
+def callback_target(url: str, settings: Settings) -> Target:
+    """A delivery to an event's own callback URL, signed with the app's secret."""
+    return Target(
+        endpoint_id=CALLBACK_ENDPOINT_ID,
+        url=url,
+        retry=settings.retry,
+        timeout_s=settings.attempt_timeout_s,
+        callback_url=url,
+    )

@@ -100,3 +100,15 @@ class EventDeliveries(BaseModel):
             )
             for target in self.targets
         ]
+
+
+class EventFanOut(BaseModel):
+    """An event whose deliveries a fan-out workflow starts: its body once, and the ids of the
+    endpoints it goes to (their URLs and retry settings are read when each batch starts, so
+    the workflow's input stays small however many endpoints there are)."""
+
+    app_id: str
+    event_id: str
+    event_type: str
+    body: str
+    endpoint_ids: list[str]

@@ -10,7 +10,7 @@ from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.fan_out import FanOutActivities
-    from workflows.delivery_types import EventDeliveries
+    from workflows.delivery_types import EventFanOut
 
 START_BATCH = 100
 """Deliveries one activity starts; a batch retried after a fault starts only what is missing."""
@@ -24,15 +24,15 @@ class FanOutWorkflow:
     """Starts one delivery workflow per target of an event; returns how many."""
 
     @workflow.run
-    async def run(self, event: EventDeliveries) -> int:
-        targets = event.targets
-        for first in range(0, len(targets), START_BATCH):
-            batch = targets[first : first + START_BATCH]
+    async def run(self, event: EventFanOut) -> int:
+        endpoint_ids = event.endpoint_ids
+        for first in range(0, len(endpoint_ids), START_BATCH):
+            batch = endpoint_ids[first : first + START_BATCH]
             await workflow.execute_activity_method(
                 FanOutActivities.start_deliveries,
-                event.model_copy(update={"targets": batch}),
+                event.model_copy(update={"endpoint_ids": batch}),
                 start_to_close_timeout=BATCH_TIMEOUT,
                 retry_policy=BATCH_RETRY,
-                summary=f"start deliveries {first + 1}-{first + len(batch)} of {len(targets)}",
+                summary=f"start deliveries {first + 1}-{first + len(batch)} of {len(endpoint_ids)}",
             )
-        return len(targets)
+        return len(endpoint_ids)
