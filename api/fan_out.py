@@ -60,10 +60,10 @@ async def accept_event(
     event = EventDeliveries(
         app_id=app.id, event_id=event_id, event_type=event_type, body=body, targets=targets
     )
+    endpoint_ids = [target.endpoint_id for target in targets]
     if len(targets) > settings.fan_out_inline_max and all(t.callback_url is None for t in targets):
-        endpoint_ids = [target.endpoint_id for target in targets]
         fan_out = EventFanOut(**event.model_dump(exclude={"targets"}), endpoint_ids=endpoint_ids)
-        await start_fan_out(client, settings, fan_out)
+        endpoint_ids = await start_fan_out(client, settings, fan_out)
     else:
         await start_deliveries(client, settings, event.deliveries())
     now = datetime.now(UTC)
@@ -75,7 +75,7 @@ async def accept_event(
             endpoint_id=endpoint_id,
             created_at=now,
         )
-        for endpoint_id in sorted(target.endpoint_id for target in targets)
+        for endpoint_id in sorted(endpoint_ids)
     ]
     record, created = await registry.record_event(app.id, event_id, event_type, refs, body)
     return AcceptedEvent(record, duplicate=not created)

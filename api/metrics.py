@@ -41,7 +41,8 @@ class ApiMetrics:
         )
         self.backing_off = Gauge(
             "hookline_deliveries_backing_off",
-            "Deliveries of this task queue waiting for their next attempt after a failed one",
+            "Deliveries of this task queue that failed an attempt and go on (HooklineStatus "
+            "retrying): waiting for their next attempt, or making it",
             registry=self.registry,
         )
 

@@ -103,20 +103,31 @@ async def start_deliveries(
     await asyncio.gather(*(start(delivery) for delivery in deliveries))
 
 
-async def start_fan_out(client: Client, settings: Settings, event: EventFanOut) -> None:
-    """Start the workflow that starts the event's deliveries, unless it exists already."""
+async def start_fan_out(client: Client, settings: Settings, event: EventFanOut) -> list[str]:
+    """Start the workflow that starts the event's deliveries, unless it exists already.
+
+    Returns:
+        The endpoint ids the fan-out delivers to: ``event``'s, or, when an earlier request
+        with the same event id started it (and crashed before recording the event), those
+        it was started with, which the endpoints of now may no longer match.
+    """
+    workflow_id = fan_out_workflow_id(event.app_id, event.event_id)
     try:
         await client.start_workflow(
             FAN_OUT_WORKFLOW,  # by name: workflows.fan_out imports this module (via its activity)
             event,
-            id=fan_out_workflow_id(event.app_id, event.event_id),
+            id=workflow_id,
             task_queue=settings.task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             static_summary=f"{event.event_type} → {len(event.endpoint_ids)} endpoints",
         )
     except WorkflowAlreadyStartedError:
-        pass
+        async for first in client.get_workflow_handle(workflow_id).fetch_history_events():
+            payloads = first.workflow_execution_started_event_attributes.input.payloads
+            [started] = await client.data_converter.decode(payloads, [EventFanOut])
+            return list(started.endpoint_ids)
+    return event.endpoint_ids
 
 
 def endpoint_target(endpoint: Endpoint, settings: Settings) -> Target:

@@ -11,11 +11,13 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 from temporalio.client import Client
 
+from hookline.delivery_starts import start_fan_out
 from hookline.ids import delivery_id, fan_out_workflow_id
 from hookline.registry import DeliveryRef, opened_registry
 from hookline.settings import Settings
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
+from workflows.delivery_types import EventFanOut
 
 ENDPOINTS = 12
 
@@ -99,3 +101,33 @@ async def test_a_delivery_temporal_no_longer_has_is_not_found(
 
     assert status == 404 and body["error"]["code"] == "not_found"
     assert retry_status == 404
+
+
+async def test_a_retried_event_keeps_the_endpoints_its_fan_out_started_with(
+    fanning: Hookline, receiver: Receiver
+) -> None:
+    app_id = await fanning.create_app()
+    first = [await fanning.create_endpoint(app_id, receiver.url_for(f"/e{n}")) for n in range(4)]
+    # A first request started the fan-out, then died before recording the event ...
+    await start_fan_out(
+        fanning.temporal,
+        fanning.settings,
+        EventFanOut(
+            app_id=app_id,
+            event_id="evt_retried",
+            event_type="batch.completed",
+            body='{"n":1}',
+            endpoint_ids=[endpoint["id"] for endpoint in first],
+        ),
+    )
+    # ... and an endpoint was added before the client's retry.
+    await fanning.create_endpoint(app_id, receiver.url_for("/late"))
+
+    accepted = await fanning.send_event(app_id, "batch.completed", {"n": 1}, id="evt_retried")
+
+    assert sorted(d["endpoint_id"] for d in accepted["deliveries"]) == sorted(
+        endpoint["id"] for endpoint in first
+    )
+    for delivery in accepted["deliveries"]:
+        await fanning.wait_status(app_id, delivery["id"], "succeeded")
+    assert sorted(r.path for r in receiver.requests) == [f"/e{n}" for n in range(4)]
