@@ -108,6 +108,31 @@ async def test_worker_killed_mid_attempt_is_replaced_and_delivers(
     assert detected_after < 40, detected_after
 
 
+async def test_worker_killed_while_deliveries_back_off_loses_nothing(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    await hookline.stop_worker()  # the deliveries here are worked by separate processes
+    receiver.default = (503, {})  # every delivery fails its first attempt and backs off
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(
+        app_id, receiver.url, retry={"initial_interval_s": 3, "max_interval_s": 3}
+    )
+    events = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(5)]
+
+    with worker_process(hookline.settings) as first:
+        for event in events:
+            await hookline.wait_status(app_id, event["deliveries"][0]["id"], "retrying")
+        first.send_signal(signal.SIGKILL)
+    receiver.default = (200, {})
+    with worker_process(hookline.settings):
+        for event in events:
+            await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded", 60)
+
+    # Nothing lost: each event failed once before the kill, then was delivered after it.
+    bodies = [r.body for r in receiver.requests]
+    assert all(bodies.count(f'{{"n":{n}}}'.encode()) >= 2 for n in range(5)), bodies
+
+
 async def test_temporal_restarted_on_its_file_loses_nothing(
     settings: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
