@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 
 from hookline.dev_server import start_dev_server, stop_dev_server
+from hookline.registry import Registry, create_engine
+from hookline.secret_box import SecretBox, generate_key
 from hookline.settings import Settings
 from hookline.temporal_client import connect_temporal
 from tests.harness import Hookline, Receiver
@@ -82,6 +84,18 @@ def settings(tmp_path: Path, temporal_address: str) -> Settings:
         endpoint_cache_ttl_s=0,
         worker_graceful_shutdown_s=1,
     )
+
+
+@pytest.fixture
+async def sqlite_registry(tmp_path: Path) -> AsyncIterator[Registry]:
+    """A fresh registry on a SQLite file, its schema made, for tests of the registry alone."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
+    registry = Registry(engine, SecretBox([generate_key()]))
+    try:
+        await registry.create_schema()
+        yield registry
+    finally:
+        await engine.dispose()
 
 
 @pytest.fixture

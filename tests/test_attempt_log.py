@@ -4,27 +4,18 @@ row does not lose the others."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
 from hookline.attempt_log import LoggedAttempt
-from hookline.registry import Registry, create_engine
-from hookline.secret_box import SecretBox, generate_key
+from hookline.registry import Registry
 
 
 @pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
-    registry = Registry(engine, SecretBox([generate_key()]))
-    try:
-        await registry.create_schema()
-        yield registry
-    finally:
-        await engine.dispose()
+def registry(sqlite_registry: Registry) -> Registry:
+    return sqlite_registry
 
 
 def _attempt(n: int, app_id: str | None = "app_a") -> LoggedAttempt:

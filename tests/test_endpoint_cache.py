@@ -4,8 +4,6 @@ copy (with a warning) while the registry is unreachable."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import make_url
@@ -42,14 +40,8 @@ async def _endpoint_of(registry: Registry, url: str) -> tuple[str, str]:
 
 
 @pytest.fixture
-async def registry(tmp_path: Path) -> AsyncIterator[Registry]:
-    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
-    registry = Registry(engine, SecretBox([generate_key()]))
-    try:
-        await registry.create_schema()
-        yield registry
-    finally:
-        await engine.dispose()
+def registry(sqlite_registry: Registry) -> Registry:
+    return sqlite_registry
 
 
 async def test_a_change_reaches_attempts_once_the_ttl_has_passed(registry: Registry) -> None:
