@@ -27,8 +27,14 @@ class FanOutActivities:
     async def start_deliveries(self, event: EventFanOut) -> None:
         """Start the event's delivery to each of its endpoints in this batch, as they are
         configured now; those already started are left as they are (a retried batch starts
-        only what is missing). An endpoint deleted since the event was accepted is skipped."""
-        endpoints = {e.id: e for e in await self._registry.list_endpoints(event.app_id)}
+        only what is missing). An endpoint deleted or disabled since the event was accepted is
+        skipped: its delivery then reads as not found."""
+        wanted = set(event.endpoint_ids)
+        endpoints = {
+            endpoint.id: endpoint
+            for endpoint in await self._registry.list_endpoints(event.app_id)
+            if endpoint.id in wanted and not endpoint.disabled
+        }
         targets = [
             endpoint_target(endpoints[endpoint_id], self._settings)
             for endpoint_id in event.endpoint_ids
@@ -36,7 +42,7 @@ class FanOutActivities:
         ]
         if len(targets) < len(event.endpoint_ids):
             log.warning(
-                "event %s: %d endpoints deleted before their delivery started",
+                "event %s: %d endpoints deleted or disabled before their delivery started",
                 event.event_id,
                 len(event.endpoint_ids) - len(targets),
             )

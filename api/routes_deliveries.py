@@ -45,12 +45,15 @@ async def get_delivery(request: web.Request) -> web.Response:
     client = request.app[TEMPORAL]
     ref = await _delivery(request)
     workflow_id = delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
+    handle = client.get_workflow_handle(workflow_id)
     try:
-        description = await client.get_workflow_handle(workflow_id).describe()
+        description = await handle.describe()
     except RPCError as err:
-        if not await _fan_out_pending(client, err, ref):
-            raise  # past Temporal's retention: 404
-        return web.json_response(await _not_started_view(request, ref, workflow_id))
+        if await _fan_out_pending(client, err, ref):
+            return web.json_response(await _not_started_view(request, ref, workflow_id))
+        # The fan-out may have started it just now; else it is past retention (404), or its
+        # endpoint was deleted or disabled before the fan-out reached it.
+        description = await handle.describe()
     return web.json_response(await delivery_view(client, description))
 
 

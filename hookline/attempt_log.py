@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hookline import registry_tables as t
@@ -70,10 +71,13 @@ class AttemptLog:
                 batch, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
                 try:
                     await self._insert([values for values, _ in batch])
-                except Exception:
+                except (IntegrityError, DataError):
                     # One bad row must not lose the others: write them one at a time.
                     for values, committed in batch:
                         await self._settle(committed, self._insert([values]))
+                except Exception as err:  # the database is down: every row of the batch fails
+                    for _, committed in batch:
+                        _resolve(committed, err)
                 else:
                     for _, committed in batch:
                         _resolve(committed, None)

@@ -31,8 +31,11 @@ async def test_cancelling_a_delivery_during_its_first_attempt_stops_it(
         status = (await handle.describe()).status
         return status if status != WorkflowExecutionStatus.RUNNING else None
 
-    assert await wait_for(ended, what="the delivery to end") != WorkflowExecutionStatus.COMPLETED
+    assert await wait_for(ended, what="the delivery to end") == WorkflowExecutionStatus.CANCELED
     assert len(receiver.requests) == 1  # no attempt after the cancel
+    endpoint = (await hookline.ok("GET", f"/v1/apps/{app_id}/endpoints"))["data"][0]
+    assert endpoint["failing_since"] is None  # an operator's cancel is not the endpoint's fault
+    assert (await hookline.delivery(app_id, view["id"]))["status"] == "failed"
 
 
 @pytest.fixture

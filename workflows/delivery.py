@@ -98,6 +98,8 @@ class DeliveryWorkflow:
             try:
                 last = await series
             except FailureError as err:  # an activity's, or a local activity's own failure
+                if is_cancelled_exception(err) and not self._retry_requested:
+                    raise  # the workflow was cancelled (by an operator): it ends cancelled
                 # A series ended before its first attempt failed carries no record: then the
                 # last is the run's first attempt, or the one before the manual retry.
                 last = attempt_record_in(err) or self._first_attempt or last
