@@ -10,14 +10,17 @@ the sandbox forbids (I/O, clocks, randomness outside ``workflow.*``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from tests.harness import Hookline, Receiver
 from workflows.delivery import DeliveryWorkflow
 
+PREVIOUS_RELEASE = Path(__file__).parent / "histories" / "f8a8777"
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
@@ -73,3 +76,27 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     failures = {run_ids[run_id]: str(err) for run_id, err in results.replay_failures.items()}
     assert len(run_ids) == len(paths) == 5
     assert failures == {}
+
+
+async def test_runs_of_the_previous_release_replay_on_this_code() -> None:
+    """Histories recorded with the last release (f8a8777: every attempt an activity), one of
+    them still backing off: what a worker replays when it is upgraded under running
+    deliveries. ``workflow.patched`` keeps them on the path they took."""
+    histories = [
+        WorkflowHistory.from_json(path.stem, path.read_text())
+        for path in sorted(PREVIOUS_RELEASE.glob("*.json"))
+    ]
+    replayer = Replayer(
+        workflows=[DeliveryWorkflow],
+        data_converter=pydantic_data_converter,  # as hookline.temporal_client connects
+        unsandboxed_workflow_runner=SandboxedWorkflowRunner(),
+    )
+
+    async def each() -> AsyncIterator[WorkflowHistory]:
+        for history in histories:
+            yield history
+
+    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+
+    assert len(histories) == 3
+    assert {run_id: str(err) for run_id, err in results.replay_failures.items()} == {}
