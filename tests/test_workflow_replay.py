@@ -24,6 +24,23 @@ PREVIOUS_RELEASE = Path(__file__).parent / "histories" / "f8a8777"
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
+async def _replay_failures(histories: list[WorkflowHistory]) -> dict[str, str]:
+    """Replay ``histories`` on this code, ``DeliveryWorkflow`` in the sandbox (although it is
+    defined unsandboxed); the failures by run id."""
+    replayer = Replayer(
+        workflows=[DeliveryWorkflow],
+        data_converter=pydantic_data_converter,  # as hookline.temporal_client connects
+        unsandboxed_workflow_runner=SandboxedWorkflowRunner(),
+    )
+
+    async def each() -> AsyncIterator[WorkflowHistory]:
+        for history in histories:
+            yield history
+
+    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+    return {run_id: str(error) for run_id, error in results.replay_failures.items()}
+
+
 async def _history(hookline: Hookline, app_id: str, delivery_id: str) -> WorkflowHistory:
     view = await hookline.delivery(app_id, delivery_id)
     return await hookline.temporal.get_workflow_handle(view["workflow_id"]).fetch_history()
@@ -59,21 +76,10 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     await hookline.wait_status(app_id, paths["by_hand"], "succeeded")
     histories = [await _history(hookline, app_id, d) for d in paths.values()]
 
-    replayer = Replayer(
-        workflows=[DeliveryWorkflow],
-        data_converter=hookline.temporal.data_converter,
-        # DeliveryWorkflow is defined unsandboxed: replay it in the sandbox all the same.
-        unsandboxed_workflow_runner=SandboxedWorkflowRunner(),
-    )
-
-    async def each() -> AsyncIterator[WorkflowHistory]:
-        for history in histories:
-            yield history
-
-    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+    failed = await _replay_failures(histories)
 
     run_ids = {history.run_id: path for path, history in zip(paths, histories, strict=True)}
-    failures = {run_ids[run_id]: str(err) for run_id, err in results.replay_failures.items()}
+    failures = {run_ids[run_id]: error for run_id, error in failed.items()}
     assert len(run_ids) == len(paths) == 5
     assert failures == {}
 
@@ -86,17 +92,7 @@ async def test_runs_of_the_previous_release_replay_on_this_code() -> None:
         WorkflowHistory.from_json(path.stem, path.read_text())
         for path in sorted(PREVIOUS_RELEASE.glob("*.json"))
     ]
-    replayer = Replayer(
-        workflows=[DeliveryWorkflow],
-        data_converter=pydantic_data_converter,  # as hookline.temporal_client connects
-        unsandboxed_workflow_runner=SandboxedWorkflowRunner(),
-    )
-
-    async def each() -> AsyncIterator[WorkflowHistory]:
-        for history in histories:
-            yield history
-
-    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+    failed = await _replay_failures(histories)
 
     assert len(histories) == 3
-    assert {run_id: str(err) for run_id, err in results.replay_failures.items()} == {}
+    assert failed == {}
