@@ -57,14 +57,20 @@ async def accept_event(
         return AcceptedEvent(existing, duplicate=True)
     if targets is None:
         targets = await subscribed_targets(registry, settings, app, event_type)
-    event = EventDeliveries(
-        app_id=app.id, event_id=event_id, event_type=event_type, body=body, targets=targets
-    )
     endpoint_ids = [target.endpoint_id for target in targets]
     if len(targets) > settings.fan_out_inline_max and all(t.callback_url is None for t in targets):
-        fan_out = EventFanOut(**event.model_dump(exclude={"targets"}), endpoint_ids=endpoint_ids)
+        fan_out = EventFanOut(
+            app_id=app.id,
+            event_id=event_id,
+            event_type=event_type,
+            body=body,
+            endpoint_ids=endpoint_ids,
+        )
         endpoint_ids = await start_fan_out(client, settings, fan_out)
     else:
+        event = EventDeliveries(
+            app_id=app.id, event_id=event_id, event_type=event_type, body=body, targets=targets
+        )
         await start_deliveries(client, settings, event.deliveries())
     now = datetime.now(UTC)
     refs = [
