@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import aiohttp
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import PollerBehaviorAutoscaling, Worker
 
 from activities.delivery import USER_AGENT, DeliveryActivities
 from activities.endpoint_cache import EndpointCache
@@ -30,6 +30,14 @@ from workflows.recovery import RecoveryWorkflow
 log = logging.getLogger(__name__)
 WORKFLOW_TASKS_BESIDE_ATTEMPTS = 100
 """Workflow-task slots beyond those first attempts (local activities) can hold."""
+INITIAL_POLLERS = 10
+
+
+def _pollers(settings: Settings) -> PollerBehaviorAutoscaling:
+    return PollerBehaviorAutoscaling(
+        maximum=settings.worker_max_pollers,
+        initial=min(INITIAL_POLLERS, settings.worker_max_pollers),
+    )
 
 
 @asynccontextmanager
@@ -82,6 +90,10 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             max_concurrent_workflow_tasks=settings.worker_max_concurrent_attempts
             + WORKFLOW_TASKS_BESIDE_ATTEMPTS,
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
+            # Polls follow the work waiting on the server: with a fixed few, deliveries stall
+            # while the API starts many (docs/benchmarks.md).
+            workflow_task_poller_behavior=_pollers(settings),
+            activity_task_poller_behavior=_pollers(settings),
         )
         try:
             async with worker:
