@@ -105,11 +105,11 @@ class Settings(BaseSettings):
 
     worker_max_concurrent_attempts: int = Field(default=200, ge=1)
     """How many POSTs one worker process has in flight at once."""
-    worker_max_pollers: int = Field(default=100, ge=2, le=1000)
-    """Most long polls one worker process keeps open for each kind of task (workflow tasks,
-    activity tasks). The worker scales its polls between 1 and this by the work Temporal
-    reports waiting: a few polls fall behind a burst of events, and a task queue split into
-    partitions (4 by default) then hands tasks out slowly."""
+    worker_pollers: int = Field(default=40, ge=2, le=1000)
+    """Long polls one worker process keeps open for each kind of task (workflow tasks, four
+    in five of them on the task queue and the rest on the worker's own sticky queue; activity
+    tasks). The SDK's default of five falls behind a burst of events: deliveries stall while
+    the API starts them, then drain slowly from a task queue split into partitions."""
     worker_graceful_shutdown_s: float = Field(default=35.0, ge=0)
     """On shutdown, how long in-flight attempts get to finish before they are handed back."""
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import aiohttp
 from temporalio.client import Client
-from temporalio.worker import PollerBehaviorAutoscaling, Worker
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from activities.delivery import USER_AGENT, DeliveryActivities
 from activities.endpoint_cache import EndpointCache
@@ -30,14 +30,9 @@ from workflows.recovery import RecoveryWorkflow
 log = logging.getLogger(__name__)
 WORKFLOW_TASKS_BESIDE_ATTEMPTS = 100
 """Workflow-task slots beyond those first attempts (local activities) can hold."""
-INITIAL_POLLERS = 10
-
-
-def _pollers(settings: Settings) -> PollerBehaviorAutoscaling:
-    return PollerBehaviorAutoscaling(
-        maximum=settings.worker_max_pollers,
-        initial=min(INITIAL_POLLERS, settings.worker_max_pollers),
-    )
+TASK_QUEUE_POLL_SHARE = 0.8
+"""Of a worker's workflow-task polls, the share on the task queue rather than the worker's
+sticky queue: a delivery that succeeds at once is a single workflow task, from the queue."""
 
 
 @asynccontextmanager
@@ -90,10 +85,12 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             max_concurrent_workflow_tasks=settings.worker_max_concurrent_attempts
             + WORKFLOW_TASKS_BESIDE_ATTEMPTS,
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
-            # Polls follow the work waiting on the server: with a fixed few, deliveries stall
-            # while the API starts many (docs/benchmarks.md).
-            workflow_task_poller_behavior=_pollers(settings),
-            activity_task_poller_behavior=_pollers(settings),
+            # A fixed number, not autoscaled: the SDK's autoscaler cancels polls as it scales
+            # down, and a task the server had handed to a cancelled poll waits out its
+            # timeout (10 s for a workflow task). docs/benchmarks.md has the figures.
+            workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_pollers),
+            nonsticky_to_sticky_poll_ratio=TASK_QUEUE_POLL_SHARE,
+            activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_pollers),
         )
         try:
             async with worker:
