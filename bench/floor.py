@@ -1,7 +1,8 @@
 """The naive Temporal floor: one workflow running one activity that signs and POSTs.
 
-``python -m bench.floor ADDRESS TASK_QUEUE`` runs its worker. It is what anyone would write
-first, with no tuning, so Hookline's throughput can be compared with it on the same server.
+``python -m bench.floor ADDRESS TASK_QUEUE [POLLERS]`` runs its worker. It is what anyone
+would write first, with no tuning, so Hookline's throughput can be compared with it on the
+same server; with POLLERS, its worker polls as Hookline's does, to show what that alone buys.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
@@ -20,9 +22,10 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     import aiohttp
     from temporalio.client import Client
-    from temporalio.worker import Worker
+    from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
     from activities.signing import sign
+    from hookline.worker import TASK_QUEUE_POLL_SHARE
 
 
 @dataclass
@@ -71,13 +74,28 @@ class FloorWorkflow:
         )
 
 
-async def run_worker(address: str, task_queue: str) -> None:
+async def run_worker(address: str, task_queue: str, pollers: int | None) -> None:
+    """Run the floor's worker: the SDK's defaults, or ``pollers`` polls as Hookline's worker
+    has them."""
     client = await Client.connect(address)
+    tuning: dict[str, Any] = {}
+    if pollers is not None:
+        tuning = {
+            "workflow_task_poller_behavior": PollerBehaviorSimpleMaximum(pollers),
+            "nonsticky_to_sticky_poll_ratio": TASK_QUEUE_POLL_SHARE,
+            "activity_task_poller_behavior": PollerBehaviorSimpleMaximum(pollers),
+        }
     worker = Worker(
-        client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[floor_post]
+        client,
+        task_queue=task_queue,
+        workflows=[FloorWorkflow],
+        activities=[floor_post],
+        **tuning,
     )
     await worker.run()
 
 
 if __name__ == "__main__":
-    asyncio.run(run_worker(sys.argv[1], sys.argv[2]))
+    asyncio.run(
+        run_worker(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    )

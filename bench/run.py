@@ -19,8 +19,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from temporalio.client import Client
 from activities.signing import generate_secret, sign
 from bench.floor import FloorInput, FloorWorkflow
 from hookline.dev_server import dev_server_command, stop_dev_server
+from hookline.settings import Settings
 
 API_KEY = "bench-key"
 PHASE_DEADLINE_S = 600.0
@@ -53,6 +55,8 @@ class Result:
     cpu: dict[str, float] = field(default_factory=dict)
     peak_rss_mb: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    timeline: str = ""
+    """Submissions and receipts per second (``--timeline``)."""
 
     @property
     def rate(self) -> float:
@@ -207,13 +211,27 @@ async def raw_limit(receiver: Receiver, n: int) -> Result:
 def _result(name: str, sent: dict[str, float], received: dict[str, float], start: float) -> Result:
     latencies = [received[k] - t for k, t in sent.items() if k in received]
     end = max(received.values())
-    return Result(name, len(latencies), end - start, latencies)
+    timeline = (
+        f"  {name}, per second from the first submission:\n"
+        f"    submitted {_per_second(sent.values(), start, end)}\n"
+        f"    received  {_per_second(received.values(), start, end)}"
+    )
+    return Result(name, len(latencies), end - start, latencies, timeline=timeline)
 
 
-async def floor(address: str, receiver: Receiver, n: int, server_pid: int) -> Result:
+def _per_second(times: Iterable[float], start: float, end: float) -> str:
+    counts = Counter(int(t - start) for t in times)
+    return " ".join(f"{counts[second]:3d}" for second in range(int(end - start) + 1))
+
+
+async def floor(
+    address: str, receiver: Receiver, n: int, server_pid: int, pollers: int | None = None
+) -> Result:
+    """The floor's run: its worker with the SDK's defaults, or polling as Hookline's does."""
     await receiver.reset()
     queue = f"floor-{uuid.uuid4()}"
-    with process([sys.executable, "-m", "bench.floor", address, queue]) as worker:
+    tuning = [] if pollers is None else [str(pollers)]
+    with process([sys.executable, "-m", "bench.floor", address, queue, *tuning]) as worker:
         client = await Client.connect(address)
         secret = generate_secret()
         # Warm up: the clock starts once the worker process is up and polling.
@@ -240,7 +258,10 @@ async def floor(address: str, receiver: Receiver, n: int, server_pid: int) -> Re
         start = time.time()
         await bounded(n, 32, start_one)
         received = await receiver.wait_count(n)
-        result = _result("Temporal floor (1 workflow + 1 activity)", sent, received, start)
+        name = "Temporal floor (1 workflow + 1 activity)"
+        if pollers is not None:
+            name = f"Temporal floor, {pollers} pollers as Hookline's worker"
+        result = _result(name, sent, received, start)
         result.cpu, result.peak_rss_mb = sampler.stop()
     return result
 
@@ -395,64 +416,106 @@ async def waiting_cost(procs: HooklineProcs, receiver: Receiver, n: int, server_
     )
 
 
+@asynccontextmanager
+async def dev_server(db: Path | None) -> AsyncIterator[tuple[str, int]]:
+    """A fresh dev server (in memory, or on the SQLite file ``db``): its address and pid.
+
+    Every contender gets its own, so none pays for what the one before left behind (the
+    visibility records still being written, a larger database)."""
+    port = free_port()
+    if db is not None:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    with process(dev_server_command(port, None, db)) as server:
+        address = f"127.0.0.1:{port}"
+        await wait_until(lambda: _reachable(address), "the dev server", 30)
+        yield address, server.pid
+
+
+@asynccontextmanager
+async def running_hookline(address: str, data_dir: Path) -> AsyncIterator[HooklineProcs]:
+    """Hookline's worker and API on the dev server at ``address``, warmed up."""
+    with hookline(address, data_dir) as (api, pids):
+        async with aiohttp.ClientSession(headers={"authorization": f"Bearer {API_KEY}"}) as http:
+            procs = HooklineProcs(api, http, pids)
+            await wait_until(lambda: _api_up(procs), "the Hookline API", 30)
+            yield procs
+
+
 async def run_mode(
     mode: str, receiver: Receiver, args: argparse.Namespace, lines: list[str]
 ) -> None:
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="hookline-bench-") as tmp:
-        db = Path(tmp) / "temporal.db" if mode == "file" else None
-        command = dev_server_command(port, None, db)
-        with process(command) as server:
-            address = f"127.0.0.1:{port}"
-            await wait_until(lambda: _reachable(address), "the dev server", 30)
-            lines.append(f"\n### Dev server: {'SQLite file (WAL)' if db else 'in-memory'}\n")
-            lines.append(
-                "| run | deliveries | deliveries/s | latency p50 / p95 / p99 ms "
-                "| CPU per delivery | peak RSS | vs floor |"
-            )
-            lines.append("|---|---|---|---|---|---|---|")
-            floor_result = await floor(address, receiver, args.deliveries, server.pid)
-            lines.append(floor_result.row(None))
+    with tempfile.TemporaryDirectory(prefix="hookline-bench-") as tmp_dir:
+        tmp = Path(tmp_dir)
+
+        def db(name: str) -> Path | None:
+            return tmp / name / "temporal.db" if mode == "file" else None
+
+        lines.append(
+            f"\n### Dev server: {'SQLite file (WAL)' if mode == 'file' else 'in-memory'}\n"
+        )
+        lines.append(
+            "| run | deliveries | deliveries/s | latency p50 / p95 / p99 ms "
+            "| CPU per delivery | peak RSS | vs floor |"
+        )
+        lines.append("|---|---|---|---|---|---|---|")
+        async with dev_server(db("floor")) as (address, server_pid):
+            floor_result = await floor(address, receiver, args.deliveries, server_pid)
+        lines.append(floor_result.row(None))
+        print(lines[-1], flush=True)
+        pollers = Settings.model_fields["worker_pollers"].default
+        async with dev_server(db("tuned-floor")) as (address, server_pid):
+            tuned = await floor(address, receiver, args.deliveries, server_pid, pollers)
+        lines.append(tuned.row(floor_result.rate))
+        print(lines[-1], flush=True)
+        notes: list[str] = []
+        async with (
+            dev_server(db("one")) as (address, server_pid),
+            running_hookline(address, tmp / "hookline-one") as procs,
+        ):
+            await warm_up(procs, receiver)
+            one = await hookline_run(
+                procs, receiver, server_pid, name="Hookline, 1 endpoint",
+                endpoints=1, events=args.deliveries,
+            )  # fmt: skip
+            lines.append(one.row(floor_result.rate))
+            notes.append(f"1 endpoint: {one.note}")
             print(lines[-1], flush=True)
-            with hookline(address, Path(tmp) / "hookline") as (api, pids):
-                async with aiohttp.ClientSession(
-                    headers={"authorization": f"Bearer {API_KEY}"}
-                ) as http:
-                    procs = HooklineProcs(api, http, pids)
-                    await wait_until(lambda: _api_up(procs), "the Hookline API", 30)
-                    await warm_up(procs, receiver)
-                    notes: list[str] = []
-                    one = await hookline_run(
-                        procs, receiver, server.pid, name="Hookline, 1 endpoint",
-                        endpoints=1, events=args.deliveries,
-                    )  # fmt: skip
-                    lines.append(one.row(floor_result.rate))
-                    notes.append(f"1 endpoint: {one.note}")
+            half = await hookline_run(
+                procs, receiver, server_pid, name="Hookline at half saturation",
+                endpoints=1, events=max(20, args.deliveries // 2),
+                rate=one.rate / 2, concurrency=64,
+            )  # fmt: skip
+        async with (
+            dev_server(db("ten")) as (address, server_pid),
+            running_hookline(address, tmp / "hookline-ten") as procs,
+        ):
+            await warm_up(procs, receiver)
+            ten = await hookline_run(
+                procs, receiver, server_pid, name="Hookline, 10 endpoints",
+                endpoints=10, events=max(1, args.deliveries // 10),
+            )  # fmt: skip
+            lines.append(ten.row(floor_result.rate))
+            notes.append(f"10 endpoints: {ten.note}")
+            print(lines[-1], flush=True)
+            lines.append(half.row(floor_result.rate))
+            print(lines[-1], flush=True)
+            lines.append("")
+            notes.append(
+                "against the floor polling as Hookline does: "
+                f"{one.rate / tuned.rate:.2f}x (1 endpoint), "
+                f"{ten.rate / tuned.rate:.2f}x (10 endpoints)"
+            )
+            lines += [f"- {note}" for note in notes]
+            if mode == args.servers[0]:
+                lines.append(f"- {await fan_out(procs, receiver, args.fan_out)}")
+                print(lines[-1], flush=True)
+                if args.waiting:
+                    waiting = await waiting_cost(procs, receiver, args.waiting, server_pid)
+                    lines.append(f"- {waiting}")
                     print(lines[-1], flush=True)
-                    ten = await hookline_run(
-                        procs, receiver, server.pid, name="Hookline, 10 endpoints",
-                        endpoints=10, events=max(1, args.deliveries // 10),
-                    )  # fmt: skip
-                    lines.append(ten.row(floor_result.rate))
-                    notes.append(f"10 endpoints: {ten.note}")
-                    print(lines[-1], flush=True)
-                    half = await hookline_run(
-                        procs, receiver, server.pid, name="Hookline at half saturation",
-                        endpoints=1, events=max(20, args.deliveries // 2),
-                        rate=one.rate / 2, concurrency=64,
-                    )  # fmt: skip
-                    lines.append(half.row(floor_result.rate))
-                    print(lines[-1], flush=True)
-                    lines.append("")
-                    lines += [f"- {note}" for note in notes]
-                    if mode == args.servers[0]:
-                        lines.append(f"- {await fan_out(procs, receiver, args.fan_out)}")
-                        print(lines[-1], flush=True)
-                        if args.waiting:
-                            lines.append(
-                                f"- {await waiting_cost(procs, receiver, args.waiting, server.pid)}"
-                            )
-                            print(lines[-1], flush=True)
+        if args.timeline:
+            runs = (floor_result, tuned, one, ten, half)
+            lines += ["", "```", *(run.timeline for run in runs), "```"]
 
 
 async def _reachable(address: str) -> bool:
@@ -473,7 +536,7 @@ async def _api_up(procs: HooklineProcs) -> bool:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--deliveries", type=int, default=300, help="deliveries per run")
+    parser.add_argument("--deliveries", type=int, default=1000, help="deliveries per run")
     parser.add_argument("--raw", type=int, default=3000, help="POSTs in the raw-limit run")
     parser.add_argument("--fan-out", type=int, default=1000, help="endpoints in the fan-out run")
     parser.add_argument(
@@ -481,6 +544,11 @@ async def main() -> None:
     )
     parser.add_argument(
         "--servers", nargs="+", default=["memory", "file"], choices=["memory", "file"]
+    )
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="also print each run's submissions and receipts per second",
     )
     args = parser.parse_args()
 
