@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
     from activities.signing import sign
-    from hookline.worker import TASK_QUEUE_POLL_SHARE
+    from hookline.settings import TASK_QUEUE_POLL_SHARE
 
 
 @dataclass

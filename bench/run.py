@@ -213,8 +213,8 @@ def _result(name: str, sent: dict[str, float], received: dict[str, float], start
     end = max(received.values())
     timeline = (
         f"  {name}, per second from the first submission:\n"
-        f"    submitted {_per_second(sent.values(), start, end)}\n"
-        f"    received  {_per_second(received.values(), start, end)}"
+        f"    deliveries submitted {_per_second(sent.values(), start, end)}\n"
+        f"    deliveries received  {_per_second(received.values(), start, end)}"
     )
     return Result(name, len(latencies), end - start, latencies, timeline=timeline)
 
@@ -462,7 +462,9 @@ async def run_mode(
             floor_result = await floor(address, receiver, args.deliveries, server_pid)
         lines.append(floor_result.row(None))
         print(lines[-1], flush=True)
-        pollers = Settings.model_fields["worker_pollers"].default
+        # As many polls as the Hookline worker of this run will have.
+        default_pollers = Settings.model_fields["worker_pollers"].default
+        pollers = int(os.environ.get("HOOKLINE_WORKER_POLLERS", default_pollers))
         async with dev_server(db("tuned-floor")) as (address, server_pid):
             tuned = await floor(address, receiver, args.deliveries, server_pid, pollers)
         lines.append(tuned.row(floor_result.rate))

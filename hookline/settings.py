@@ -12,6 +12,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from activities.signing import decode_secret
 from workflows.retry_settings import RetrySettings
 
+TASK_QUEUE_POLL_SHARE = 0.8
+"""Of a worker's workflow-task polls, the share on the task queue rather than the worker's
+sticky queue: a delivery that succeeds at once is a single workflow task, from the queue."""
+
 
 class Settings(BaseSettings):
     """Everything Hookline's processes can be configured with.
@@ -105,11 +109,14 @@ class Settings(BaseSettings):
 
     worker_max_concurrent_attempts: int = Field(default=200, ge=1)
     """How many POSTs one worker process has in flight at once."""
-    worker_pollers: int = Field(default=40, ge=2, le=1000)
-    """Long polls one worker process keeps open for each kind of task (workflow tasks, four
-    in five of them on the task queue and the rest on the worker's own sticky queue; activity
-    tasks). The SDK's default of five falls behind a burst of events: deliveries stall while
-    the API starts them, then drain slowly from a task queue split into partitions."""
+    worker_pollers: int = Field(default=40, ge=2, le=200)
+    """Long polls one worker process keeps open for each kind of task: workflow tasks (four
+    in five on the task queue, the rest on the worker's sticky queue) and activity tasks
+    (retries, which come in floods when a receiver recovers). The SDK's default of five falls
+    behind a burst of events: deliveries stall while the API starts them, then drain slowly
+    from a task queue split into partitions. Temporal's frontend allows 1,200 polls per
+    namespace at once by default (``frontend.namespaceCount``): keep workers times polls
+    under it."""
     worker_graceful_shutdown_s: float = Field(default=35.0, ge=0)
     """On shutdown, how long in-flight attempts get to finish before they are handed back."""
 

@@ -21,7 +21,7 @@ from activities.recovery import RecoveryActivities
 from hookline.destination_policy import DestinationPolicy
 from hookline.registry import opened_registry
 from hookline.schedules import ensure_schedules
-from hookline.settings import Settings
+from hookline.settings import TASK_QUEUE_POLL_SHARE, Settings
 from workflows.attempt_log_purge import PurgeAttemptLogWorkflow
 from workflows.delivery import DeliveryWorkflow
 from workflows.fan_out import FanOutWorkflow
@@ -30,9 +30,6 @@ from workflows.recovery import RecoveryWorkflow
 log = logging.getLogger(__name__)
 WORKFLOW_TASKS_BESIDE_ATTEMPTS = 100
 """Workflow-task slots beyond those first attempts (local activities) can hold."""
-TASK_QUEUE_POLL_SHARE = 0.8
-"""Of a worker's workflow-task polls, the share on the task queue rather than the worker's
-sticky queue: a delivery that succeeds at once is a single workflow task, from the queue."""
 
 
 @asynccontextmanager
@@ -85,9 +82,9 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             max_concurrent_workflow_tasks=settings.worker_max_concurrent_attempts
             + WORKFLOW_TASKS_BESIDE_ATTEMPTS,
             graceful_shutdown_timeout=timedelta(seconds=settings.worker_graceful_shutdown_s),
-            # A fixed number, not autoscaled: the SDK's autoscaler cancels polls as it scales
-            # down, and a task the server had handed to a cancelled poll waits out its
-            # timeout (10 s for a workflow task). docs/benchmarks.md has the figures.
+            # A fixed number, not autoscaled: under the SDK's autoscaler some workflow tasks
+            # waited out their 10 s timeout after the server had handed them to a poll
+            # (cause not pinned down). docs/benchmarks.md has the figures.
             workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_pollers),
             nonsticky_to_sticky_poll_ratio=TASK_QUEUE_POLL_SHARE,
             activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_pollers),
