@@ -101,3 +101,25 @@ async def test_api_counts_deliveries_backing_off(hookline: Hookline, receiver: R
     await wait_for(counted, what="one delivery backing off")
     listed = await hookline.ok("GET", f"/v1/apps/{app_id}/events/{event['id']}")
     assert [d["status"] for d in listed["deliveries"]] == ["retrying"]
+
+
+async def test_worker_keeps_the_configured_polls_open(
+    hookline: Hookline, settings: Settings
+) -> None:
+    """HOOKLINE_WORKER_POLLERS polls per kind of task, four in five workflow-task polls on the
+    task queue: the SDK's own poller gauge shows them."""
+    await hookline.stop_worker()
+    address = f"127.0.0.1:{free_port()}"
+    client: Client = await connect_temporal(settings, metrics_runtime(address))
+    wanted = {"workflow_task": 8, "sticky_workflow_task": 2, "activity_task": 10}
+
+    async with running_worker(settings.model_copy(update={"worker_pollers": 10}), client):
+
+        async def all_polling() -> dict[str, float] | None:
+            text = await _scrape(f"http://{address}/metrics")
+            polls = {
+                kind: _value(text, "temporal_num_pollers", poller_type=kind) for kind in wanted
+            }
+            return polls if polls == wanted else None
+
+        assert await wait_for(all_polling, what="the configured polls") == wanted
