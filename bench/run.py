@@ -432,13 +432,19 @@ async def dev_server(db: Path | None) -> AsyncIterator[tuple[str, int]]:
 
 
 @asynccontextmanager
-async def running_hookline(address: str, data_dir: Path) -> AsyncIterator[HooklineProcs]:
-    """Hookline's worker and API on the dev server at ``address``, warmed up."""
-    with hookline(address, data_dir) as (api, pids):
-        async with aiohttp.ClientSession(headers={"authorization": f"Bearer {API_KEY}"}) as http:
-            procs = HooklineProcs(api, http, pids)
-            await wait_until(lambda: _api_up(procs), "the Hookline API", 30)
-            yield procs
+async def running_hookline(
+    db: Path | None, data_dir: Path, receiver: Receiver
+) -> AsyncIterator[tuple[HooklineProcs, int]]:
+    """Hookline's worker and API on a fresh dev server, warmed up: them, and the server's pid."""
+    async with dev_server(db) as (address, server_pid):
+        with hookline(address, data_dir) as (api, pids):
+            async with aiohttp.ClientSession(
+                headers={"authorization": f"Bearer {API_KEY}"}
+            ) as http:
+                procs = HooklineProcs(api, http, pids)
+                await wait_until(lambda: _api_up(procs), "the Hookline API", 30)
+                await warm_up(procs, receiver)
+                yield procs, server_pid
 
 
 async def run_mode(
@@ -470,11 +476,10 @@ async def run_mode(
         lines.append(tuned.row(floor_result.rate))
         print(lines[-1], flush=True)
         notes: list[str] = []
-        async with (
-            dev_server(db("one")) as (address, server_pid),
-            running_hookline(address, tmp / "hookline-one") as procs,
+        async with running_hookline(db("one"), tmp / "hookline-one", receiver) as (
+            procs,
+            server_pid,
         ):
-            await warm_up(procs, receiver)
             one = await hookline_run(
                 procs, receiver, server_pid, name="Hookline, 1 endpoint",
                 endpoints=1, events=args.deliveries,
@@ -487,11 +492,10 @@ async def run_mode(
                 endpoints=1, events=max(20, args.deliveries // 2),
                 rate=one.rate / 2, concurrency=64,
             )  # fmt: skip
-        async with (
-            dev_server(db("ten")) as (address, server_pid),
-            running_hookline(address, tmp / "hookline-ten") as procs,
+        async with running_hookline(db("ten"), tmp / "hookline-ten", receiver) as (
+            procs,
+            server_pid,
         ):
-            await warm_up(procs, receiver)
             ten = await hookline_run(
                 procs, receiver, server_pid, name="Hookline, 10 endpoints",
                 endpoints=10, events=max(1, args.deliveries // 10),
