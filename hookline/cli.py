@@ -20,6 +20,7 @@ from temporalio.client import Client
 from api.app import create_app
 from hookline import people_cli
 from hookline.dev_server import start_dev_server, stop_dev_server
+from hookline.event_loop import EventLoopUnavailableError, loop_factory, loop_name
 from hookline.log_setup import configure_logging
 from hookline.registry import opened_registry
 from hookline.secret_box import SecretBoxError, generate_key, secret_box_for
@@ -92,9 +93,12 @@ def main(argv: list[str] | None = None) -> None:
             run = _dev(settings, args.temporal_port, args.ui_port)
         else:
             run = _worker(settings) if args.command == "worker" else _api(settings)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_until_signalled(run))
-    except (SecretBoxError, TemporalUnreachableError) as err:
+        with (
+            contextlib.suppress(KeyboardInterrupt),
+            asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner,
+        ):
+            runner.run(_until_signalled(run))
+    except (SecretBoxError, TemporalUnreachableError, EventLoopUnavailableError) as err:
         sys.exit(f"hookline: {err}")
 
 
@@ -147,7 +151,12 @@ async def _api(settings: Settings, client: Client | None = None) -> None:
     await runner.setup()
     try:
         await web.TCPSite(runner, settings.api_host, settings.api_port).start()
-        log.info("api listening on http://%s:%d", settings.api_host, settings.api_port)
+        log.info(
+            "api listening on http://%s:%d (event loop: %s)",
+            settings.api_host,
+            settings.api_port,
+            loop_name(asyncio.get_running_loop()),
+        )
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from activities.guarded_connector import GuardedConnector
 from activities.maintenance import MaintenanceActivities
 from activities.recovery import RecoveryActivities
 from hookline.destination_policy import DestinationPolicy
+from hookline.event_loop import loop_name
 from hookline.registry import opened_registry
 from hookline.schedules import ensure_schedules
 from hookline.settings import TASK_QUEUE_POLL_SHARE, Settings
@@ -91,7 +93,11 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
         )
         try:
             async with worker:
-                log.info("worker started on task queue %s", settings.task_queue)
+                log.info(
+                    "worker started on task queue %s (event loop: %s)",
+                    settings.task_queue,
+                    loop_name(asyncio.get_running_loop()),
+                )
                 yield worker
         finally:
             log.info("worker stopped on task queue %s", settings.task_queue)

@@ -28,9 +28,10 @@ from tests.harness import Hookline, Receiver, wait_for
 
 @contextmanager
 def hookline_process(
-    command: str, settings: Settings, **env: str
+    command: str, settings: Settings, log: Path | None = None, **env: str
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``hookline worker`` or ``hookline api`` as its own process, on ``settings``."""
+    """``hookline worker`` or ``hookline api`` as its own process, on ``settings``, its log
+    written to ``log`` if given."""
     environment = {
         **os.environ,
         "HOOKLINE_TEMPORAL_ADDRESS": settings.temporal_address,
@@ -39,37 +40,69 @@ def hookline_process(
         **env,
     }
     environment.pop("HOOKLINE_DATABASE_URL", None)
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "hookline"), command],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    with contextlib.ExitStack() as stack:
+        stderr = stack.enter_context(log.open("wb")) if log else subprocess.DEVNULL
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "hookline"), command],
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+            process.wait()
 
 
 def worker_process(
-    settings: Settings,
+    settings: Settings, log: Path | None = None, **env: str
 ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     return hookline_process(
         "worker",
         settings,
+        log,
+        **env,
         HOOKLINE_RETRY__INITIAL_INTERVAL_S="1",
         HOOKLINE_RETRY__MAX_INTERVAL_S="1",
     )
 
 
 def api_process(
-    settings: Settings, port: int, **env: str
+    settings: Settings, port: int, log: Path | None = None, **env: str
 ) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
     return hookline_process(
-        "api", settings, HOOKLINE_API_KEYS=API_KEY, HOOKLINE_API_PORT=str(port), **env
+        "api", settings, log, HOOKLINE_API_KEYS=API_KEY, HOOKLINE_API_PORT=str(port), **env
     )
+
+
+async def test_processes_run_on_uvloop_unless_told_otherwise(
+    hookline: Hookline, receiver: Receiver, tmp_path: Path
+) -> None:
+    await hookline.stop_worker()  # the delivery here is made by the worker process
+    api_port = free_port()
+    api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
+    with (
+        api_process(hookline.settings, api_port, api_log),
+        worker_process(hookline.settings, worker_log, HOOKLINE_EVENT_LOOP="asyncio"),
+    ):
+        await wait_for(lambda: b"api listening" in api_log.read_bytes(), what="the API up")
+        await wait_for(lambda: b"worker started" in worker_log.read_bytes(), what="the worker")
+        assert b"(event loop: uvloop)" in api_log.read_bytes()
+        assert b"(event loop: asyncio)" in worker_log.read_bytes()
+        app_id = await hookline.create_app()
+        await hookline.create_endpoint(app_id, receiver.url)
+        async with (
+            aiohttp.ClientSession(headers={"authorization": f"Bearer {API_KEY}"}) as http,
+            http.post(
+                f"http://127.0.0.1:{api_port}/v1/apps/{app_id}/events",
+                json={"type": "loop.checked", "payload": {"on": "uvloop"}},
+            ) as response,
+        ):
+            assert response.status == 202, await response.text()
+        await wait_for(lambda: receiver.requests, what="the delivery")
+    assert receiver.requests[0].body == b'{"on":"uvloop"}'
 
 
 async def test_readyz_reports_dependencies(hookline: Hookline) -> None:
