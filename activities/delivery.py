@@ -364,16 +364,17 @@ def _count_attempt(attempt: AttemptInput, record: AttemptRecord) -> None:
 
 async def _heartbeating(work: Awaitable[T]) -> T:
     """Await ``work`` while heartbeating, so a dead worker or a cancel is noticed in seconds."""
+    if activity.info().is_local:
+        # A local attempt (a run's first) lives in its workflow task, which the SDK keeps
+        # alive: no heartbeats, and no task and timer to send them (most attempts are local).
+        return await work
     task = asyncio.ensure_future(work)
-    # A local attempt (a run's first) lives in its workflow task, which the SDK keeps alive.
-    local = activity.info().is_local
     try:
         while True:
             done, _ = await asyncio.wait({task}, timeout=HEARTBEAT_EVERY_S)
             if done:
                 return task.result()
-            if not local:
-                activity.heartbeat()
+            activity.heartbeat()
     finally:
         task.cancel()
 
