@@ -20,8 +20,9 @@ from api import (
     routes_recoveries,
 )
 from api.auth import auth_middleware
+from api.endpoint_lists import EndpointLists
 from api.errors import error_middleware
-from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
+from api.keys import DESTINATIONS, ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
 from api.metrics import METRICS, ApiMetrics, metrics_middleware, serve_metrics
 from api.rate_limits import RATE_LIMITER, KeyRateLimiter, rate_limit_middleware
 from api.requests import nul_free_paths
@@ -83,6 +84,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
 async def _registry_ctx(app: web.Application) -> AsyncIterator[None]:
     async with opened_registry(app[SETTINGS]) as registry:
         app[REGISTRY] = registry
+        app[ENDPOINT_LISTS] = EndpointLists(registry, app[SETTINGS].endpoint_cache_ttl_s)
         yield
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
+from api.endpoint_lists import EndpointLists
 from hookline.delivery_starts import endpoint_target, start_deliveries, start_fan_out
 from hookline.ids import delivery_id
 from hookline.registry import App, DeliveryRef, EventRecord, Registry
@@ -22,12 +23,12 @@ class AcceptedEvent:
 
 
 async def subscribed_targets(
-    registry: Registry, settings: Settings, app: App, event_type: str
+    endpoint_lists: EndpointLists, settings: Settings, app: App, event_type: str
 ) -> list[Target]:
     """Every enabled endpoint of ``app`` that subscribes to ``event_type``."""
     return [
         endpoint_target(endpoint, settings)
-        for endpoint in await registry.list_endpoints(app.id)
+        for endpoint in await endpoint_lists.of_app(app.id)
         if not endpoint.disabled and endpoint.subscribes_to(event_type)
     ]
 
@@ -36,6 +37,7 @@ async def accept_event(
     *,
     settings: Settings,
     registry: Registry,
+    endpoint_lists: EndpointLists,
     client: Client,
     app: App,
     event_id: str,
@@ -56,7 +58,7 @@ async def accept_event(
     if existing is not None:
         return AcceptedEvent(existing, duplicate=True)
     if targets is None:
-        targets = await subscribed_targets(registry, settings, app, event_type)
+        targets = await subscribed_targets(endpoint_lists, settings, app, event_type)
     endpoint_ids = [target.endpoint_id for target in targets]
     if len(targets) > settings.fan_out_inline_max and all(t.callback_url is None for t in targets):
         fan_out = EventFanOut(

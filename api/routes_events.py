@@ -14,7 +14,7 @@ from temporalio.client import WorkflowExecutionStatus
 from api.cursors import cursor_key, decode_cursor, encode_cursor
 from api.errors import ApiError, endpoint_disabled, not_found
 from api.fan_out import AcceptedEvent, accept_event
-from api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
+from api.keys import DESTINATIONS, ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
 from api.metrics import METRICS
 from api.requests import parse_body, path_app, query_limit
 from api.routes_endpoints import path_endpoint
@@ -120,6 +120,7 @@ async def _accept(
     accepted = await accept_event(
         settings=settings,
         registry=request.app[REGISTRY],
+        endpoint_lists=request.app[ENDPOINT_LISTS],
         client=request.app[TEMPORAL],
         app=app,
         event_id=event_id,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from hookline import registry_tables as t
 from hookline.api_keys import ApiKeyStore
@@ -167,6 +167,13 @@ class Registry:
         self.attempts = AttemptLog(engine)
         self.keys = ApiKeyStore(engine)
         self._known_apps: dict[str, App] = {}
+        self._endpoint_writes = 0
+
+    @property
+    def endpoint_writes(self) -> int:
+        """How many times endpoints were written through this registry (any app): a copy of
+        endpoints read before the count last changed may be out of date."""
+        return self._endpoint_writes
 
     async def create_schema(self) -> None:
         """Create the schema, or migrate it to this version's (see ``hookline.schema``)."""
@@ -226,7 +233,7 @@ class Registry:
         now = _now()
         values = {"id": new_id("ep"), "app_id": app_id, "created_at": now, "updated_at": now}
         values.update(fields)
-        async with self._engine.begin() as conn:
+        async with self._endpoint_write() as conn:
             await conn.execute(insert(t.endpoints).values(**self._sealed(values)))
         endpoint = await self.get_endpoint(values["id"])
         assert endpoint is not None
@@ -260,7 +267,7 @@ class Registry:
             .where(t.endpoints.c.id == endpoint_id, t.endpoints.c.app_id == app_id)
             .values(**self._sealed(fields), updated_at=_now())
         )
-        async with self._engine.begin() as conn:
+        async with self._endpoint_write() as conn:
             if (await conn.execute(query)).rowcount == 0:
                 return None
         return await self.get_endpoint(endpoint_id, app_id)
@@ -270,7 +277,7 @@ class Registry:
         query = delete(t.endpoints).where(
             t.endpoints.c.id == endpoint_id, t.endpoints.c.app_id == app_id
         )
-        async with self._engine.begin() as conn:
+        async with self._endpoint_write() as conn:
             return (await conn.execute(query)).rowcount > 0
 
     # Events and the deliveries they made
@@ -367,7 +374,7 @@ class Registry:
     async def drop_expired_secrets(self, now: datetime) -> int:
         """Forget previous secrets whose rotation grace period is over; how many went."""
         dropped = 0
-        async with self._engine.begin() as conn:
+        async with self._endpoint_write() as conn:
             for table in (t.endpoints, t.apps):
                 result = await conn.execute(
                     update(table)
@@ -391,7 +398,7 @@ class Registry:
             values = {"failing_since": _now()}
         else:
             return before
-        async with self._engine.begin() as conn:
+        async with self._endpoint_write() as conn:
             await conn.execute(
                 update(t.endpoints).where(t.endpoints.c.id == endpoint_id).values(**values)
             )
@@ -404,8 +411,18 @@ class Registry:
             .where(t.endpoints.c.id == endpoint_id, t.endpoints.c.disabled.is_(False))
             .values(disabled=True, disabled_reason=reason, updated_at=_now())
         )
-        async with self._engine.begin() as conn:
+        async with self._endpoint_write() as conn:
             return (await conn.execute(query)).rowcount > 0
+
+    @asynccontextmanager
+    async def _endpoint_write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that writes endpoints; ``endpoint_writes`` counts it once it is over
+        (committed or not), so no copy read while it ran passes for current."""
+        try:
+            async with self._engine.begin() as conn:
+                yield conn
+        finally:
+            self._endpoint_writes += 1
 
     def _sealed(self, values: dict[str, Any]) -> dict[str, Any]:
         sealed = dict(values)

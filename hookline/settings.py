@@ -140,7 +140,8 @@ class Settings(BaseSettings):
     """How long a worker uses an endpoint's configuration (URL, headers, secrets, state)
     before reading it again: changes made through the API reach attempts within this time.
     0 reads it for every attempt. With the registry unreachable, workers go on with the last
-    configuration they read, however old."""
+    configuration they read, however old. An API process keeps each app's list of endpoints
+    (which endpoints an event goes to) as long, unless it made a change to them itself."""
 
     list_page_size: int = Field(default=50, ge=1, le=1000)
     """Default page size of list endpoints (``?limit=`` may ask for up to 1000)."""
