@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     """TLS to Temporal: ``None`` turns it on when ``temporal_api_key`` is set."""
     temporal_api_key: str | None = Field(default=None, repr=False)
     """An API key for Temporal Cloud or a cluster that asks for one."""
+    temporal_grpc_compression: Literal["auto", "gzip", "off"] = "auto"
+    """Compression of the gRPC messages to and from Temporal: ``auto`` is gzip when
+    ``temporal_api_key`` is set (Temporal Cloud, across the internet), else off. The SDK
+    always compresses, with a fresh compressor for every message of a few kilobytes: next
+    to the cluster that is CPU spent (a fifth of a worker's instructions) to save nothing."""
     task_queue: str = "hookline-deliveries"
 
     max_payload_bytes: int = Field(default=256 * 1024, ge=1)
@@ -184,6 +189,13 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format
         return "json" if self.mode == "production" else "text"
+
+    @property
+    def resolved_grpc_compression(self) -> Literal["gzip", "off"]:
+        """gRPC compression to Temporal, defaulting to gzip for an API key (Temporal Cloud)."""
+        if self.temporal_grpc_compression != "auto":
+            return self.temporal_grpc_compression
+        return "gzip" if self.temporal_api_key else "off"
 
     @property
     def resolved_database_url(self) -> str:

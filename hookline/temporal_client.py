@@ -7,9 +7,12 @@ import dataclasses
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.service import GrpcCompression
 
 from hookline.payload_codec import EncryptionCodec
 from hookline.settings import Settings
+
+GRPC_COMPRESSION = {"off": GrpcCompression.NONE, "gzip": GrpcCompression.GZIP}
 
 
 def metrics_runtime(bind_address: str) -> Runtime:
@@ -47,6 +50,7 @@ async def connect_temporal(settings: Settings, runtime: Runtime | None = None) -
             tls=settings.temporal_tls,
             data_converter=converter,
             runtime=runtime,
+            grpc_compression=GRPC_COMPRESSION[settings.resolved_grpc_compression],
         )
     except RuntimeError as err:
         raise TemporalUnreachableError(

@@ -138,3 +138,21 @@ def test_database_url_from_environment_wins(
 
     assert settings.database_url == url
     assert settings.resolved_database_url == url
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "off"),
+        ({"HOOKLINE_TEMPORAL_API_KEY": "cloud-key"}, "gzip"),
+        ({"HOOKLINE_TEMPORAL_API_KEY": "k", "HOOKLINE_TEMPORAL_GRPC_COMPRESSION": "off"}, "off"),
+        ({"HOOKLINE_TEMPORAL_GRPC_COMPRESSION": "gzip"}, "gzip"),
+    ],
+)
+def test_grpc_compression_is_gzip_only_for_temporal_cloud_unless_set(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    assert Settings().resolved_grpc_compression == expected
