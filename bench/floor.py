@@ -2,7 +2,8 @@
 
 ``python -m bench.floor ADDRESS TASK_QUEUE [POLLERS]`` runs its worker. It is what anyone
 would write first, with no tuning, so Hookline's throughput can be compared with it on the
-same server; with POLLERS, its worker polls as Hookline's does, to show what that alone buys.
+same server. With POLLERS its worker process is tuned as Hookline's is (that many polls, no
+gRPC compression, uvloop), to show what that tuning alone buys.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from temporalio.common import RetryPolicy
 # re-imported for every workflow run (a fair floor, not a strawman).
 with workflow.unsafe.imports_passed_through():
     import aiohttp
+    import uvloop
     from temporalio.client import Client
+    from temporalio.service import GrpcCompression
     from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
     from activities.signing import sign
@@ -74,10 +77,18 @@ class FloorWorkflow:
         )
 
 
+async def connect(address: str, tuned: bool) -> Client:
+    """A client with the SDK's defaults or, ``tuned``, without gRPC compression as
+    Hookline's processes connect to a Temporal next to them."""
+    if tuned:
+        return await Client.connect(address, grpc_compression=GrpcCompression.NONE)
+    return await Client.connect(address)
+
+
 async def run_worker(address: str, task_queue: str, pollers: int | None) -> None:
-    """Run the floor's worker: the SDK's defaults, or ``pollers`` polls as Hookline's worker
-    has them."""
-    client = await Client.connect(address)
+    """Run the floor's worker: the SDK's defaults, or tuned as Hookline's worker is, with
+    ``pollers`` polls."""
+    client = await connect(address, tuned=pollers is not None)
     tuning: dict[str, Any] = {}
     if pollers is not None:
         tuning = {
@@ -96,6 +107,9 @@ async def run_worker(address: str, task_queue: str, pollers: int | None) -> None
 
 
 if __name__ == "__main__":
-    asyncio.run(
-        run_worker(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else None)
-    )
+    polls = int(sys.argv[3]) if len(sys.argv) > 3 else None
+    main = run_worker(sys.argv[1], sys.argv[2], polls)
+    if polls is None:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)

@@ -30,13 +30,18 @@ import psutil
 from temporalio.client import Client
 
 from activities.signing import generate_secret, sign
-from bench.floor import FloorInput, FloorWorkflow
+from bench.floor import FloorInput, FloorWorkflow, connect
 from hookline.dev_server import dev_server_command, stop_dev_server
 from hookline.settings import Settings
 
 API_KEY = "bench-key"
 PHASE_DEADLINE_S = 600.0
 ROOT = Path(__file__).resolve().parent.parent
+# As many polls as Hookline's worker has (the environment's HOOKLINE_WORKER_POLLERS or its
+# default): the tuned floor's worker gets the same.
+POLLERS = int(
+    os.environ.get("HOOKLINE_WORKER_POLLERS", Settings.model_fields["worker_pollers"].default)
+)
 BODY = json.dumps({"type": "batch.completed", "batch": {"id": "b_123", "rows": 1000}})
 
 
@@ -62,7 +67,8 @@ class Result:
     def rate(self) -> float:
         return self.deliveries / self.seconds if self.seconds else 0.0
 
-    def row(self, floor: float | None) -> str:
+    def row(self, ratio: float | None) -> str:
+        """The run's table row; ``ratio``: its deliveries/s to the naive floor's."""
         lat = sorted(self.latencies)
 
         def pct(p: float) -> str:
@@ -72,10 +78,10 @@ class Result:
 
         cpu = " ".join(f"{k}={v / self.deliveries * 1000:.1f}ms" for k, v in self.cpu.items())
         rss = " ".join(f"{k}={v:.0f}MB" for k, v in self.peak_rss_mb.items())
-        ratio = f"{self.rate / floor:.2f}x" if floor else "-"
+        vs_floor = f"{ratio:.2f}x" if ratio else "-"
         return (
             f"| {self.name} | {self.deliveries} | {self.rate:.1f} | {pct(0.5)} / {pct(0.95)} / "
-            f"{pct(0.99)} | {cpu or '-'} | {rss or '-'} | {ratio} |"
+            f"{pct(0.99)} | {cpu or '-'} | {rss or '-'} | {vs_floor} |"
         )
 
 
@@ -232,7 +238,8 @@ async def floor(
     queue = f"floor-{uuid.uuid4()}"
     tuning = [] if pollers is None else [str(pollers)]
     with process([sys.executable, "-m", "bench.floor", address, queue, *tuning]) as worker:
-        client = await Client.connect(address)
+        # Tuned, the benchmark starts workflows as Hookline's API does: no gRPC compression.
+        client = await connect(address, tuned=pollers is not None)
         secret = generate_secret()
         # Warm up: the clock starts once the worker process is up and polling.
         await client.execute_workflow(
@@ -260,7 +267,7 @@ async def floor(
         received = await receiver.wait_count(n)
         name = "Temporal floor (1 workflow + 1 activity)"
         if pollers is not None:
-            name = f"Temporal floor, {pollers} pollers as Hookline's worker"
+            name = f"Temporal floor, tuned as Hookline's worker ({pollers} pollers)"
         result = _result(name, sent, received, start)
         result.cpu, result.peak_rss_mb = sampler.stop()
     return result
@@ -447,81 +454,128 @@ async def running_hookline(
                 yield procs, server_pid
 
 
+@dataclass
+class Round:
+    """One round of a mode: each contender once, each on its own fresh server."""
+
+    floor: Result
+    tuned: Result
+    one: Result
+    ten: Result
+
+    def ratios(self) -> tuple[float, float, float, float]:
+        """Hookline's 1- and 10-endpoint rates to the naive floor's, then to the tuned one's."""
+        return (
+            self.one.rate / self.floor.rate,
+            self.ten.rate / self.floor.rate,
+            self.one.rate / self.tuned.rate,
+            self.ten.rate / self.tuned.rate,
+        )
+
+
 async def run_mode(
     mode: str, receiver: Receiver, args: argparse.Namespace, lines: list[str]
 ) -> None:
+    """``args.rounds`` rounds of every contender, interleaved so that a machine that slows
+    down or speeds up during the benchmark weighs on all of them alike; then the table, of
+    each contender's median run, with Hookline's median ratio to the floor of its round."""
+    title = "SQLite file (WAL)" if mode == "file" else "in-memory"
     with tempfile.TemporaryDirectory(prefix="hookline-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
 
         def db(name: str) -> Path | None:
             return tmp / name / "temporal.db" if mode == "file" else None
 
-        lines.append(
-            f"\n### Dev server: {'SQLite file (WAL)' if mode == 'file' else 'in-memory'}\n"
-        )
-        lines.append(
-            "| run | deliveries | deliveries/s | latency p50 / p95 / p99 ms "
-            "| CPU per delivery | peak RSS | vs floor |"
-        )
-        lines.append("|---|---|---|---|---|---|---|")
-        async with dev_server(db("floor")) as (address, server_pid):
-            floor_result = await floor(address, receiver, args.deliveries, server_pid)
-        lines.append(floor_result.row(None))
-        print(lines[-1], flush=True)
-        # As many polls as the Hookline worker of this run will have.
-        default_pollers = Settings.model_fields["worker_pollers"].default
-        pollers = int(os.environ.get("HOOKLINE_WORKER_POLLERS", default_pollers))
-        async with dev_server(db("tuned-floor")) as (address, server_pid):
-            tuned = await floor(address, receiver, args.deliveries, server_pid, pollers)
-        lines.append(tuned.row(floor_result.rate))
-        print(lines[-1], flush=True)
-        notes: list[str] = []
-        async with running_hookline(db("one"), tmp / "hookline-one", receiver) as (
-            procs,
-            server_pid,
-        ):
-            one = await hookline_run(
-                procs, receiver, server_pid, name="Hookline, 1 endpoint",
-                endpoints=1, events=args.deliveries,
-            )  # fmt: skip
-            lines.append(one.row(floor_result.rate))
-            notes.append(f"1 endpoint: {one.note}")
-            print(lines[-1], flush=True)
-            half = await hookline_run(
-                procs, receiver, server_pid, name="Hookline at half saturation",
-                endpoints=1, events=max(20, args.deliveries // 2),
-                rate=one.rate / 2, concurrency=64,
-            )  # fmt: skip
-        async with running_hookline(db("ten"), tmp / "hookline-ten", receiver) as (
-            procs,
-            server_pid,
-        ):
-            ten = await hookline_run(
-                procs, receiver, server_pid, name="Hookline, 10 endpoints",
-                endpoints=10, events=max(1, args.deliveries // 10),
-            )  # fmt: skip
-            lines.append(ten.row(floor_result.rate))
-            notes.append(f"10 endpoints: {ten.note}")
-            print(lines[-1], flush=True)
-            lines.append(half.row(floor_result.rate))
-            print(lines[-1], flush=True)
-            lines.append("")
-            notes.append(
-                "against the floor polling as Hookline does: "
-                f"{one.rate / tuned.rate:.2f}x (1 endpoint), "
-                f"{ten.rate / tuned.rate:.2f}x (10 endpoints)"
-            )
-            lines += [f"- {note}" for note in notes]
-            if mode == args.servers[0]:
-                lines.append(f"- {await fan_out(procs, receiver, args.fan_out)}")
-                print(lines[-1], flush=True)
-                if args.waiting:
-                    waiting = await waiting_cost(procs, receiver, args.waiting, server_pid)
-                    lines.append(f"- {waiting}")
-                    print(lines[-1], flush=True)
+        rounds: list[Round] = []
+        half: Result | None = None
+        extras: list[str] = []
+        for n in range(args.rounds):
+            async with dev_server(db(f"floor-{n}")) as (address, server_pid):
+                floor_result = await floor(address, receiver, args.deliveries, server_pid)
+            async with dev_server(db(f"tuned-{n}")) as (address, server_pid):
+                tuned = await floor(address, receiver, args.deliveries, server_pid, POLLERS)
+            async with running_hookline(db(f"one-{n}"), tmp / f"one-{n}", receiver) as (
+                procs,
+                server_pid,
+            ):
+                one = await hookline_run(
+                    procs, receiver, server_pid, name="Hookline, 1 endpoint",
+                    endpoints=1, events=args.deliveries,
+                )  # fmt: skip
+                if half is None:
+                    half = await hookline_run(
+                        procs, receiver, server_pid, name="Hookline at half saturation",
+                        endpoints=1, events=max(20, args.deliveries // 2),
+                        rate=one.rate / 2, concurrency=64,
+                    )  # fmt: skip
+            async with running_hookline(db(f"ten-{n}"), tmp / f"ten-{n}", receiver) as (
+                procs,
+                server_pid,
+            ):
+                ten = await hookline_run(
+                    procs, receiver, server_pid, name="Hookline, 10 endpoints",
+                    endpoints=10, events=max(1, args.deliveries // 10),
+                )  # fmt: skip
+                if n == args.rounds - 1 and mode == args.servers[0]:
+                    extras.append(await fan_out(procs, receiver, args.fan_out))
+                    print(f"- {extras[-1]}", flush=True)
+                    if args.waiting:
+                        extras.append(await waiting_cost(procs, receiver, args.waiting, server_pid))
+                        print(f"- {extras[-1]}", flush=True)
+            rounds.append(Round(floor_result, tuned, one, ten))
+            print(f"{title}, {_round_line(n, rounds[-1])}", flush=True)
+        assert half is not None
+        lines += _mode_table(title, rounds, half, extras)
         if args.timeline:
-            runs = (floor_result, tuned, one, ten, half)
-            lines += ["", "```", *(run.timeline for run in runs), "```"]
+            runs = [_median_run([getattr(r, k) for r in rounds]) for k in ("floor", "tuned")]
+            runs += [_median_run([getattr(r, k) for r in rounds]) for k in ("one", "ten")]
+            lines += ["", "```", *(run.timeline for run in [*runs, half]), "```"]
+
+
+def _round_line(n: int, r: Round) -> str:
+    one, ten, one_tuned, ten_tuned = r.ratios()
+    return (
+        f"round {n + 1}: floor {r.floor.rate:.1f}/s, tuned floor {r.tuned.rate:.1f}/s, "
+        f"Hookline 1 endpoint {r.one.rate:.1f}/s ({one:.2f}x; {one_tuned:.2f}x tuned), "
+        f"10 endpoints {r.ten.rate:.1f}/s ({ten:.2f}x; {ten_tuned:.2f}x tuned)"
+    )
+
+
+def _median_run(runs: list[Result]) -> Result:
+    """The run with the median deliveries/s (the lower middle one of an even count)."""
+    return sorted(runs, key=lambda run: run.rate)[(len(runs) - 1) // 2]
+
+
+def _mode_table(title: str, rounds: list[Round], half: Result, extras: list[str]) -> list[str]:
+    ratios = list(zip(*(r.ratios() for r in rounds), strict=True))
+    one, ten, one_tuned, ten_tuned = (statistics.median(column) for column in ratios)
+    floor_median = _median_run([r.floor for r in rounds])
+    lines = [
+        f"\n### Dev server: {title}\n",
+        "| run | deliveries | deliveries/s | latency p50 / p95 / p99 ms "
+        "| CPU per delivery | peak RSS | vs floor |",
+        "|---|---|---|---|---|---|---|",
+        floor_median.row(None),
+        _median_run([r.tuned for r in rounds]).row(
+            statistics.median(r.tuned.rate / r.floor.rate for r in rounds)
+        ),
+        _median_run([r.one for r in rounds]).row(one),
+        _median_run([r.ten for r in rounds]).row(ten),
+        half.row(half.rate / floor_median.rate),
+        "",
+        f'Each row is the median of {len(rounds)} runs by deliveries/s; "vs floor" is the '
+        "median of each round's ratio to the naive floor of that round.",
+        "",
+    ]
+    lines += [f"- {_round_line(n, r)}" for n, r in enumerate(rounds)]
+    lines.append(
+        f"- against the tuned floor: {one_tuned:.2f}x (1 endpoint), "
+        f"{ten_tuned:.2f}x (10 endpoints), medians"
+    )
+    lines.append(f"- 1 endpoint (median run): {_median_run([r.one for r in rounds]).note}")
+    lines.append(f"- 10 endpoints (median run): {_median_run([r.ten for r in rounds]).note}")
+    lines += [f"- {extra}" for extra in extras]
+    return lines
 
 
 async def _reachable(address: str) -> bool:
@@ -550,6 +604,9 @@ async def main() -> None:
     )
     parser.add_argument(
         "--servers", nargs="+", default=["memory", "file"], choices=["memory", "file"]
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of every contender, interleaved"
     )
     parser.add_argument(
         "--timeline",
