@@ -548,7 +548,7 @@ def _median_run(runs: list[Result]) -> Result:
 
 def _mode_table(title: str, rounds: list[Round], half: Result, extras: list[str]) -> list[str]:
     ratios = list(zip(*(r.ratios() for r in rounds), strict=True))
-    one, ten, one_tuned, ten_tuned = (statistics.median(column) for column in ratios)
+    one, ten, one_tuned, ten_tuned = (statistics.median_low(column) for column in ratios)
     floor_median = _median_run([r.floor for r in rounds])
     lines = [
         f"\n### Dev server: {title}\n",
@@ -557,14 +557,16 @@ def _mode_table(title: str, rounds: list[Round], half: Result, extras: list[str]
         "|---|---|---|---|---|---|---|",
         floor_median.row(None),
         _median_run([r.tuned for r in rounds]).row(
-            statistics.median(r.tuned.rate / r.floor.rate for r in rounds)
+            statistics.median_low(r.tuned.rate / r.floor.rate for r in rounds)
         ),
         _median_run([r.one for r in rounds]).row(one),
         _median_run([r.ten for r in rounds]).row(ten),
         half.row(half.rate / floor_median.rate),
         "",
-        f'Each row is the median of {len(rounds)} runs by deliveries/s; "vs floor" is the '
-        "median of each round's ratio to the naive floor of that round.",
+        f"Each row but the last is the median of {len(rounds)} runs by deliveries/s, and its "
+        '"vs floor" the median of each round\'s ratio to the naive floor of that round (the '
+        "lower middle one of an even count). Half saturation is one run, in round 1, paced "
+        "at half of that round's 1-endpoint rate; its ratio is to the median floor.",
         "",
     ]
     lines += [f"- {_round_line(n, r)}" for n, r in enumerate(rounds)]

@@ -89,13 +89,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("hookline: set HOOKLINE_API_KEYS (comma-separated) before serving the API")
     try:
         secret_box_for(settings)  # fail fast: production without a secrets key never starts
+        new_loop = loop_factory(settings.event_loop)  # fails before any coroutine exists
         if args.command == "dev":
             run = _dev(settings, args.temporal_port, args.ui_port)
         else:
             run = _worker(settings) if args.command == "worker" else _api(settings)
         with (
             contextlib.suppress(KeyboardInterrupt),
-            asyncio.Runner(loop_factory=loop_factory(settings.event_loop)) as runner,
+            asyncio.Runner(loop_factory=new_loop) as runner,
         ):
             runner.run(_until_signalled(run))
     except (SecretBoxError, TemporalUnreachableError, EventLoopUnavailableError) as err:

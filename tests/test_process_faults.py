@@ -84,7 +84,7 @@ async def test_processes_run_on_uvloop_unless_told_otherwise(
     api_port = free_port()
     api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
     with (
-        api_process(hookline.settings, api_port, api_log),
+        api_process(hookline.settings, api_port, api_log, HOOKLINE_EVENT_LOOP="auto"),
         worker_process(hookline.settings, worker_log, HOOKLINE_EVENT_LOOP="asyncio"),
     ):
         await wait_for(lambda: b"api listening" in api_log.read_bytes(), what="the API up")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 from temporalio.service import GrpcCompression
 
@@ -13,7 +15,7 @@ from hookline.temporal_client import connect_temporal
     ("setting", "expected"), [("auto", GrpcCompression.NONE), ("gzip", GrpcCompression.GZIP)]
 )
 async def test_the_connection_compresses_as_the_settings_ask(
-    temporal_address: str, setting: str, expected: GrpcCompression
+    temporal_address: str, setting: Literal["auto", "gzip", "off"], expected: GrpcCompression
 ) -> None:
     settings = Settings(temporal_address=temporal_address, temporal_grpc_compression=setting)
 
