@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from activities.endpoint_cache import EndpointCache
 from activities.signing import generate_secret
-from hookline.registry import Registry, create_engine
+from hookline.registry import Endpoint, Registry, create_engine
 from hookline.secret_box import SecretBox, generate_key
 from tests.test_database_outage import TcpProxy
 
@@ -24,10 +24,10 @@ class Clock:
         return self.now
 
 
-async def _endpoint_of(registry: Registry, url: str) -> tuple[str, str]:
-    app = await registry.create_app("Acme", None, generate_secret())
-    endpoint = await registry.create_endpoint(
-        app.id,
+async def new_endpoint(registry: Registry, app_id: str, url: str) -> Endpoint:
+    """An endpoint of ``app_id`` written straight to ``registry``, with defaults."""
+    return await registry.create_endpoint(
+        app_id,
         url=url,
         description="",
         event_types=None,
@@ -36,6 +36,11 @@ async def _endpoint_of(registry: Registry, url: str) -> tuple[str, str]:
         retry=None,
         timeout_s=None,
     )
+
+
+async def _endpoint_of(registry: Registry, url: str) -> tuple[str, str]:
+    app = await registry.create_app("Acme", None, generate_secret())
+    endpoint = await new_endpoint(registry, app.id, url)
     return app.id, endpoint.id
 
 

@@ -16,7 +16,7 @@ from hookline.secret_box import SecretBox, generate_key
 from hookline.settings import Settings
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
-from tests.test_endpoint_cache import Clock
+from tests.test_endpoint_cache import Clock, new_endpoint
 
 
 def _endpoints_of(accepted: dict[str, list[dict[str, str]]]) -> set[str]:
@@ -66,16 +66,7 @@ async def test_a_change_made_elsewhere_applies_once_the_ttl_has_passed(tmp_path:
         lists = EndpointLists(api_registry, ttl_s=5, clock=clock)
         assert await lists.of_app(app.id) == []
 
-        created = await other_process.create_endpoint(
-            app.id,
-            url="https://a.example/hook",
-            description="",
-            event_types=None,
-            secret=generate_secret(),
-            headers={},
-            retry=None,
-            timeout_s=None,
-        )
+        created = await new_endpoint(other_process, app.id, "https://a.example/hook")
         clock.now += 4.9
         within_ttl = await lists.of_app(app.id)
         clock.now += 0.2
@@ -113,16 +104,7 @@ async def test_a_list_read_while_an_endpoint_is_written_is_not_kept(tmp_path: Pa
 
         reading = asyncio.ensure_future(lists.of_app(app.id))
         await registry.read_started.wait()  # the read has its (empty) rows, not yet returned
-        created = await registry.create_endpoint(
-            app.id,
-            url="https://a.example/hook",
-            description="",
-            event_types=None,
-            secret=generate_secret(),
-            headers={},
-            retry=None,
-            timeout_s=None,
-        )
+        created = await new_endpoint(registry, app.id, "https://a.example/hook")
         registry.let_read_finish.set()
         assert await reading == []  # the read began before the write
         after = await lists.of_app(app.id)
