@@ -19,8 +19,16 @@ checks the address it connects to anyway)."""
 def checked_endpoint_url(raw: str, max_length: int) -> str:
     """The URL, normalised, if Hookline can deliver to it.
 
+    Args:
+        raw: the URL as the client sent it.
+        max_length: the longest URL accepted, in characters.
+
+    Returns:
+        The normalised URL.
+
     Raises:
-        ApiError: 422 ``invalid_url``: too long, not absolute http(s), no host, or a fragment.
+        ApiError: 422 ``invalid_url``: too long, not absolute http(s), no host, a fragment,
+            a bracketed host that is not an IPv6 address, or an invalid port.
     """
     if len(raw) > max_length:
         raise _invalid(f"url is longer than {max_length} characters")
@@ -34,6 +42,8 @@ def checked_endpoint_url(raw: str, max_length: int) -> str:
         raise _invalid("url must be absolute, with a host and no whitespace")
     if url.fragment:
         raise _invalid("url must not have a #fragment")
+    if ":" in url.host and _ipv6_literal(url.host) is None:
+        raise _invalid("url has an invalid IPv6 address")
     try:
         port = url.port  # a port out of range raises here
     except ValueError:
@@ -47,10 +57,31 @@ def _invalid(message: str) -> ApiError:
     return ApiError(422, "invalid_url", message)
 
 
+def _ipv6_literal(host: str) -> ipaddress.IPv6Address | None:
+    """The address of a URL's IPv6 host (brackets and a ``%zone`` ignored), or ``None``."""
+    try:
+        return ipaddress.IPv6Address(host.strip("[]").partition("%")[0])
+    except ValueError:
+        return None
+
+
+def _is_ipv4(host: str) -> bool:
+    """Whether ``host`` is a dotted-quad IPv4 address."""
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
 async def ensure_destination_allowed(url: str, policy: DestinationPolicy) -> None:
     """Refuse a URL the destination policy forbids: plain HTTP in production, or a host that
     is (or resolves to) an internal address. A name that does not resolve now is accepted:
     every attempt checks the address it connects to anyway.
+
+    Args:
+        url: a URL ``checked_endpoint_url`` accepted.
+        policy: the destination policy of this API.
 
     Raises:
         ApiError: 422 ``invalid_url`` (HTTPS required) or ``destination_not_allowed``.
@@ -59,19 +90,22 @@ async def ensure_destination_allowed(url: str, policy: DestinationPolicy) -> Non
     if policy.requires_https and parsed.scheme != "https":
         raise _invalid("url must use https:// in production mode")
     host = parsed.host or ""
-    try:
-        addresses = [str(ipaddress.ip_address(host.strip("[]")))]
-    except ValueError:
+    literal = host.strip("[]")
+    if ":" in literal or _is_ipv4(literal):
+        # An IP literal, judged as written: with a zone (``fe80::1%eth0``) or not even a
+        # valid address (the policy refuses those), it never goes to the resolver.
+        addresses = [literal]
+    else:
         try:
             infos = await asyncio.wait_for(
                 asyncio.get_running_loop().getaddrinfo(host, parsed.port, type=socket.SOCK_STREAM),
                 RESOLVE_TIMEOUT_S,
             )
-        except (OSError, UnicodeError, TimeoutError):
+        except (OSError, UnicodeError, ValueError, TimeoutError):
             return
         addresses = [str(info[4][0]) for info in infos]
     for address in addresses:
-        reason = policy.refusal(address.split("%")[0])
+        reason = policy.refusal(address)  # a scoped address's ``%zone`` is ignored
         if reason:
             raise ApiError(
                 422, "destination_not_allowed", f"url points at {reason} ({host}), refused"
