@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
@@ -23,7 +25,9 @@ from activities.guarded_connector import DestinationRefusedError
 from activities.retry_timing import RETRY_AFTER_STATUSES, retry_after_delay, scheduled_delay
 from activities.signing import InvalidSecretError, signature_headers
 from hookline.attempt_log import LoggedAttempt
+from hookline.header_rules import HEADER_NAME_RE, check_header
 from hookline.ids import OPERATOR_APP_ID
+from hookline.metric_labels import EVENT_TYPES
 from hookline.registry import Registry
 from workflows.retry_settings import NON_RETRYABLE_ERRORS
 
@@ -153,6 +157,12 @@ class DeliveryActivities:
         if self._require_https and not target.url.startswith("https://"):
             record = _record(number, started, None, "destination refused: https is required")
             raise await self._failed(attempt, record, "DestinationRefused")
+        unsendable = _unsendable_header(target)
+        if unsendable is not None:
+            # Saved before the API refused such headers: no attempt can ever send it, so the
+            # delivery fails now rather than retrying for its whole window.
+            record = _record(number, started, None, f"request cannot be built: {unsendable}")
+            raise await self._failed(attempt, record, "InvalidRequest", non_retryable=True)
         response_body = ""
         try:
             code, retry_after, response_body = await _heartbeating(self._post(target, attempt))
@@ -162,15 +172,24 @@ class DeliveryActivities:
         except aiohttp.ClientConnectorError as err:
             if isinstance(err.os_error, DestinationRefusedError):
                 record = _record(number, started, None, f"destination refused: {err.os_error}")
-                raise await self._failed(attempt, record, "DestinationRefused") from None
+                raise await self._failed(
+                    attempt, record, "DestinationRefused", message="destination refused"
+                ) from None
             record = _record(number, started, None, _describe_client_error(err))
-            raise await self._failed(attempt, record, "ConnectionError") from None
+            raise await self._failed(
+                attempt, record, "ConnectionError", message=_connect_failure_without_host(err)
+            ) from None
         except aiohttp.ClientError as err:
             record = _record(number, started, None, _describe_client_error(err))
             raise await self._failed(attempt, record, "ConnectionError") from None
         except InvalidSecretError as err:
             record = _record(number, started, None, f"endpoint secret is invalid: {err}")
-            raise await self._failed(attempt, record, "InvalidSecret") from None
+            raise await self._failed(attempt, record, "InvalidSecret", non_retryable=True) from None
+        except ValueError as err:  # aiohttp refusing to build the request (a header, the URL)
+            record = _record(number, started, None, f"request cannot be built: {err}")
+            raise await self._failed(
+                attempt, record, "InvalidRequest", non_retryable=True
+            ) from None
 
         if 200 <= code < 300:
             record = _record(number, started, code)
@@ -253,10 +272,18 @@ class DeliveryActivities:
         error_type: str,
         response_body: str = "",
         next_retry_delay: timedelta | None = None,
+        *,
+        non_retryable: bool = False,
+        message: str | None = None,
     ) -> ApplicationError:
-        """The failure of an attempt, remembered, with its record as details (for the API)."""
+        """The failure of an attempt, remembered, with its record as details (for the API).
+
+        The failure's message is stored in Temporal in clear even when payloads are encrypted
+        (the record, its details, is not): ``message`` is then a wording without the
+        destination's host, which the record keeps.
+        """
         await self._remember(attempt, record, response_body)
-        non_retryable = error_type in NON_RETRYABLE
+        non_retryable = non_retryable or error_type in NON_RETRYABLE
         if attempt.schedule_s is not None and not non_retryable:
             next_retry_delay = scheduled_delay(
                 attempt.schedule_s, activity.info().attempt, activity.info()
@@ -264,7 +291,7 @@ class DeliveryActivities:
             if next_retry_delay is None:
                 error_type, non_retryable = "ScheduleExhausted", True
         return ApplicationError(
-            record.error or error_type,
+            message or record.error or error_type,
             record,
             type=error_type,
             non_retryable=non_retryable,
@@ -352,7 +379,7 @@ def _count_attempt(attempt: AttemptInput, record: AttemptRecord) -> None:
     labels = {
         "outcome": "delivered" if record.error is None else "failed",
         "status_class": f"{code // 100}xx" if code else "none",
-        "event_type": attempt.event_type,
+        "event_type": EVENT_TYPES(attempt.event_type),
     }
     meter.create_counter(
         "hookline_delivery_attempts", "Delivery attempts, by outcome and HTTP status class"
@@ -389,6 +416,30 @@ def _record(
         error=error,
         duration_ms=max(0, round((time.time() - started) * 1000)),
     )
+
+
+def _unsendable_header(target: _Target) -> str | None:
+    """Why one of the target's custom headers cannot be sent, or ``None``."""
+    for name, value in target.headers.items():
+        try:
+            check_header(name, value)
+        except ValueError as err:
+            return str(err)
+    if target.signature_header is not None and not HEADER_NAME_RE.fullmatch(
+        target.signature_header
+    ):
+        return f"signature header {target.signature_header!r} is not a valid HTTP token"
+    return None
+
+
+def _connect_failure_without_host(err: aiohttp.ClientConnectorError) -> str:
+    """A failed connect, named without its host or address (the OS's text may hold both)."""
+    os_error = err.os_error
+    if isinstance(os_error, socket.gaierror):
+        return "cannot connect: the host name does not resolve"
+    if os_error.errno and os_error.errno > 0:
+        return f"cannot connect: {os.strerror(os_error.errno)}"
+    return "cannot connect"
 
 
 def _describe_client_error(err: aiohttp.ClientError) -> str:

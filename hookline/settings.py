@@ -13,6 +13,10 @@ from activities.signing import decode_secret
 from hookline.event_loop import EventLoopName
 from workflows.retry_settings import RetrySettings
 
+MIN_PRODUCTION_API_KEY_LENGTH = 32
+"""Production mode refuses admin keys (``HOOKLINE_API_KEYS``) shorter than this: an admin key
+opens every app, and a short one can be guessed."""
+
 TASK_QUEUE_POLL_SHARE = 0.8
 """Of a worker's workflow-task polls, the share on the task queue rather than the worker's
 sticky queue: a delivery that succeeds at once is a single workflow task, from the queue."""
@@ -135,6 +139,26 @@ class Settings(BaseSettings):
     it); ``none`` turns the limit off."""
     api_rate_limit_burst: int = Field(default=200, ge=1)
     """Requests a key may make at once before the rate applies."""
+    api_auth_failures_per_s: float = Field(default=1.0, gt=0)
+    """Failed authentications one client address may make per second, per API process
+    (a token bucket); past it every request from that address answers 429 with Retry-After
+    until the bucket refills, before any key lookup."""
+    api_auth_failure_burst: int = Field(default=20, ge=1)
+    """Failed authentications a client address may make at once before that rate applies."""
+    api_header_read_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    """How long a client may take to send a request's line and headers, from its first byte
+    (or from the end of the previous request on a kept-alive connection); past it the
+    connection is closed."""
+    api_body_read_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    """How long a client may take to send a request's body; past it the API answers
+    ``408 request_timeout`` and closes the connection."""
+    metrics_count_cache_s: float = Field(default=5.0, ge=0, le=300)
+    """How long the API's ``/metrics`` reuses its count of deliveries backing off (a query
+    to Temporal's visibility store) before counting again; 0 counts at every scrape."""
+    metrics_max_event_types: int = Field(default=50, ge=0, le=10_000)
+    """Distinct ``event_type`` label values a worker process gives its metrics; event types
+    seen after that many are counted under ``other`` (clients choose event types, so the
+    label must be bounded)."""
     endpoint_max_concurrent_attempts: int = Field(default=10, ge=1)
     """POSTs to one endpoint in flight at once, per worker process (more wait their turn)."""
     fan_out_inline_max: int = Field(default=20, ge=0)
@@ -166,6 +190,19 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _check_admin_keys(self) -> Settings:
+        if self.mode == "production":
+            short = sum(1 for key in self.api_keys if len(key) < MIN_PRODUCTION_API_KEY_LENGTH)
+            if short:
+                # Never the keys themselves: only how many are too short.
+                raise ValueError(
+                    f"{short} of HOOKLINE_API_KEYS is shorter than "
+                    f"{MIN_PRODUCTION_API_KEY_LENGTH} characters: in production an admin key "
+                    "must be long enough not to be guessed (make one with: openssl rand -hex 32)"
+                )
+        return self
 
     @model_validator(mode="after")
     def _check_retry(self) -> Settings:

@@ -21,6 +21,7 @@ from activities.maintenance import MaintenanceActivities
 from activities.recovery import RecoveryActivities
 from hookline.destination_policy import DestinationPolicy
 from hookline.event_loop import loop_name
+from hookline.metric_labels import EVENT_TYPES
 from hookline.registry import opened_registry
 from hookline.schedules import ensure_schedules
 from hookline.settings import TASK_QUEUE_POLL_SHARE, Settings
@@ -41,6 +42,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
     Leaving the block shuts the worker down gracefully: in-flight attempts get
     ``worker_graceful_shutdown_s`` to finish, then are handed back to Temporal.
     """
+    EVENT_TYPES.set_limit(settings.metrics_max_event_types)
     policy = DestinationPolicy(settings.mode, settings.allowed_networks)
     connector = GuardedConnector(policy, limit=settings.worker_max_concurrent_attempts)
     async with (

@@ -91,7 +91,7 @@ def test_development_makes_a_key_once_and_keeps_it(tmp_path: Path) -> None:
 def test_production_without_a_key_refuses_to_start(tmp_path: Path) -> None:
     env = {
         "HOOKLINE_MODE": "production",
-        "HOOKLINE_API_KEYS": "k",
+        "HOOKLINE_API_KEYS": "k" * 32,
         "HOOKLINE_DATA_DIR": str(tmp_path),
         "PATH": "/usr/bin:/bin",
     }

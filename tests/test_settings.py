@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,3 +158,42 @@ def test_grpc_compression_is_gzip_only_for_temporal_cloud_unless_set(
         monkeypatch.setenv(name, value)
 
     assert Settings().resolved_grpc_compression == expected
+
+
+def test_production_refuses_short_admin_keys_without_printing_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOOKLINE_MODE", "production")
+    monkeypatch.setenv("HOOKLINE_API_KEYS", "x," + "k" * 32)
+
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+
+    assert "shorter than 32 characters" in str(refused.value)
+    assert "k" * 32 not in str(refused.value)
+
+
+def test_long_admin_keys_start_in_production_and_short_ones_in_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HOOKLINE_API_KEYS", "x")
+    assert Settings().api_keys == ["x"]
+    monkeypatch.setenv("HOOKLINE_MODE", "production")
+    monkeypatch.setenv("HOOKLINE_API_KEYS", "k" * 32)
+    assert Settings().api_keys == ["k" * 32]
+
+
+def test_a_short_admin_key_stops_the_api_in_production(tmp_path: Path) -> None:
+    env = {
+        "HOOKLINE_MODE": "production",
+        "HOOKLINE_API_KEYS": "x",
+        "HOOKLINE_DATA_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+    }
+    hookline = Path(sys.executable).parent / "hookline"
+    done = subprocess.run(
+        [str(hookline), "api"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode != 0
+    assert "shorter than 32 characters" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         attempt_record_in,
     )
     from activities.endpoint_health import EndpointHealthActivities, Outcome
+    from hookline.metric_labels import EVENT_TYPES
     from workflows.delivery_types import (
         PROGRESS_MEMO,
         DeliveryInput,
@@ -261,7 +262,7 @@ def _finish(
     meter = workflow.metric_meter()
     meter.create_counter(
         "hookline_deliveries", "Deliveries that ended, by outcome and event type"
-    ).add(1, {"outcome": status, "event_type": delivery.event_type})
+    ).add(1, {"outcome": status, "event_type": EVENT_TYPES(delivery.event_type)})
     meter.create_histogram("hookline_attempts_per_delivery", "Attempts a delivery took").record(
         attempts, {"outcome": status}
     )
