@@ -39,7 +39,7 @@ def decode_cursor(cursor: str, key: bytes) -> bytes:
         ApiError: 422 ``validation_error`` for anything else.
     """
     invalid = ApiError(422, "validation_error", "cursor is not valid")
-    if not _ALPHABET.match(cursor):
+    if not _ALPHABET.fullmatch(cursor):
         raise invalid
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))

@@ -71,6 +71,8 @@ class Endpoint(_Shape):
     event_types: list[str] | None
     """``null``: every event type."""
     headers: dict[str, str]
+    """Custom header names, each with the value ``********``: values are never read back
+    (send ``********`` in a PATCH to keep a header's stored value)."""
     retry: RetryOverride | None
     timeout_s: float | None
     signature_scheme: SignatureScheme

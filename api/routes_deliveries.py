@@ -157,7 +157,7 @@ def _visibility_query(app_id: str, params: object) -> tuple[str, set[str] | None
     for param, key in (("endpoint_id", sa.ENDPOINT_ID), ("event_type", sa.EVENT_TYPE)):
         value = params.get(param)  # type: ignore[attr-defined]
         if value is not None:
-            if not FILTER_VALUE.match(value):
+            if not FILTER_VALUE.fullmatch(value):
                 raise ApiError(422, "validation_error", f"{param} has characters it cannot have")
             clauses.append(f'{key.name} = "{value}"')
     status = params.get("status")  # type: ignore[attr-defined]

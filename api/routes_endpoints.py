@@ -18,6 +18,11 @@ from hookline.settings import Settings
 
 routes = web.RouteTableDef()
 
+HEADER_VALUE_MASK = "********"
+"""What reads show for every custom header value: headers often carry the receiver's
+credentials, so like secrets they are never read back. A PATCH that sends this value for a
+header the endpoint has keeps its stored value (a read's ``headers`` can be sent back as is)."""
+
 
 def endpoint_json(endpoint: Endpoint, *, with_secret: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
@@ -26,7 +31,7 @@ def endpoint_json(endpoint: Endpoint, *, with_secret: bool) -> dict[str, Any]:
         "url": endpoint.url,
         "description": endpoint.description,
         "event_types": endpoint.event_types,
-        "headers": endpoint.headers,
+        "headers": {name: HEADER_VALUE_MASK for name in endpoint.headers},
         "retry": endpoint.retry,
         "timeout_s": endpoint.timeout_s,
         "signature_scheme": endpoint.signature_scheme,
@@ -113,6 +118,8 @@ async def update_endpoint(request: web.Request) -> web.Response:
     current = await path_endpoint(request)
     body = await parse_body(request, EndpointPatch)
     fields = _checked_fields(request.app[SETTINGS], body, body.model_fields_set)
+    if "headers" in fields:
+        fields["headers"] = _unmasked_headers(fields["headers"], current.headers)
     if "url" in fields:
         await ensure_destination_allowed(fields["url"], request.app[DESTINATIONS])
     if fields.get("signature_scheme") is None:
@@ -158,6 +165,26 @@ async def path_endpoint(request: web.Request) -> Endpoint:
     if endpoint is None:
         raise not_found("endpoint")
     return endpoint
+
+
+def _unmasked_headers(sent: dict[str, str], stored: dict[str, str]) -> dict[str, str]:
+    """The headers a PATCH asks for, with each masked value replaced by the stored one.
+
+    Raises:
+        ApiError: 422 for a masked value of a header the endpoint does not have.
+    """
+    headers = dict(sent)
+    for name, value in sent.items():
+        if value == HEADER_VALUE_MASK:
+            if name not in stored:
+                raise ApiError(
+                    422,
+                    "validation_error",
+                    f"headers.{name}: {HEADER_VALUE_MASK!r} keeps a stored value, and the "
+                    "endpoint has no such header",
+                )
+            headers[name] = stored[name]
+    return headers
 
 
 def _now() -> datetime:

@@ -159,7 +159,7 @@ def _event_json(record: EventRecord, statuses: dict[str, str] | None) -> dict[st
 
 
 def _event_id(body_id: str | None, idempotency_key: str | None) -> str:
-    if idempotency_key is not None and not EVENT_ID_PATTERN.match(idempotency_key):
+    if idempotency_key is not None and not EVENT_ID_PATTERN.fullmatch(idempotency_key):
         raise ApiError(
             422, "validation_error", "Idempotency-Key must be 1-128 of A-Z a-z 0-9 _ . : -"
         )

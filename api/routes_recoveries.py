@@ -153,7 +153,7 @@ async def _described(request: web.Request) -> tuple[str, WorkflowExecutionDescri
     """
     app = await path_app(request)
     recovery_id = request.match_info["recovery_id"]
-    if not RECOVERY_ID.match(recovery_id):
+    if not RECOVERY_ID.fullmatch(recovery_id):
         raise not_found("recovery")
     client: Client = request.app[TEMPORAL]
     try:

@@ -18,21 +18,11 @@ from pydantic import (
 )
 
 from activities.signing import InvalidSecretError, decode_secret
+from hookline.header_rules import HEADER_NAME_RE, RESERVED_HEADERS, check_header
 
 EVENT_TYPE_RE = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
 EVENT_TYPE_PATTERN_RE = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*(\.\*)?$"
 UID_RE = r"^[A-Za-z0-9_.\-]{1,64}$"
-HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$")
-
-# Headers Hookline sets itself, or that belong to the connection: an endpoint may not set them.
-RESERVED_HEADERS = frozenset(
-    {
-        "content-type", "content-length", "content-encoding", "transfer-encoding", "host",
-        "connection", "keep-alive", "upgrade", "te", "trailer", "proxy-authorization",
-        "proxy-connection", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature",
-    }
-)  # fmt: skip
-
 EventType = Annotated[str, StringConstraints(pattern=EVENT_TYPE_RE, max_length=256)]
 EventTypePattern = Annotated[str, StringConstraints(pattern=EVENT_TYPE_PATTERN_RE, max_length=256)]
 
@@ -98,7 +88,7 @@ class RetryOverride(_Body):
 
 
 SignatureScheme = Literal["standard", "stripe", "sha256-timestamp", "hmac-hex"]
-OTHER_SCHEME_SECRET_RE = re.compile(r"^[\x21-\x7e]{16,256}$")
+OTHER_SCHEME_SECRET_RE = re.compile(r"[\x21-\x7e]{16,256}")
 
 
 def check_secret(secret: str, scheme: str) -> None:
@@ -116,7 +106,7 @@ def check_secret(secret: str, scheme: str) -> None:
             decode_secret(secret)
         except InvalidSecretError as err:
             raise ValueError(str(err)) from None
-    elif not OTHER_SCHEME_SECRET_RE.match(secret):
+    elif not OTHER_SCHEME_SECRET_RE.fullmatch(secret):
         raise ValueError("secret must be 16-256 printable ASCII characters without spaces")
 
 
@@ -125,7 +115,7 @@ class _EndpointFields(_Body):
     @classmethod
     def _check_signature_header(cls, value: str | None) -> str | None:
         if value is not None:
-            if not HEADER_NAME_RE.match(value) or value.lower() in RESERVED_HEADERS:
+            if not HEADER_NAME_RE.fullmatch(value) or value.lower() in RESERVED_HEADERS:
                 raise ValueError(f"signature_header {value!r} is not a usable header name")
             value = value.lower()
         return value
@@ -134,12 +124,7 @@ class _EndpointFields(_Body):
     @classmethod
     def _check_headers(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         for name, header_value in (value or {}).items():
-            if not HEADER_NAME_RE.match(name):
-                raise ValueError(f"header name {name!r} is not a valid HTTP token")
-            if name.lower() in RESERVED_HEADERS:
-                raise ValueError(f"header {name!r} is set by Hookline and cannot be overridden")
-            if any(c in header_value for c in "\r\n\x00") or len(header_value) > 4096:
-                raise ValueError(f"header {name!r} has CR, LF or NUL, or is over 4096 characters")
+            check_header(name, header_value)
         return value
 
 

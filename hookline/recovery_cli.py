@@ -202,7 +202,7 @@ def _counts(view: dict[str, Any]) -> dict[str, int]:
 def _time(value: str) -> str:
     """``value`` for the API: an age such as ``6h`` becomes the time that long ago; anything
     else goes as it is (the API says what is wrong with it)."""
-    age = AGE.match(value)
+    age = AGE.fullmatch(value)
     if age is None:
         return value
     ago = timedelta(**{AGE_UNITS[age[2]]: float(age[1])})

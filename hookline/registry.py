@@ -18,7 +18,9 @@ from hookline import registry_tables as t
 from hookline.api_keys import ApiKeyStore
 from hookline.attempt_log import AttemptLog
 from hookline.ids import new_id
+from hookline.private_files import PRIVATE_DIR_MODE, private_dir, private_file
 from hookline.schema import migrate_schema
+from hookline.secret_box import PREFIX as SEALED_PREFIX
 from hookline.secret_box import SecretBox, secret_box_for
 
 if TYPE_CHECKING:  # settings import workflows, which import activities, which import this
@@ -127,7 +129,8 @@ KNOWN_APPS = 10_000
 def create_engine(database_url: str) -> AsyncEngine:
     """An async engine for the registry.
 
-    SQLite gets its folder made, foreign keys, and WAL with ``synchronous=NORMAL`` (as the
+    SQLite gets its folder made (owner-only when new), its file readable by its owner only,
+    foreign keys, and WAL with ``synchronous=NORMAL`` (as the
     embedded Temporal dev server has): a commit does not wait for the disk, so a power cut
     (not a crash of Hookline) can lose the last moments of writes, never corrupt the file.
     PostgreSQL connections are pinged when taken from the pool, so a restarted server is
@@ -136,7 +139,8 @@ def create_engine(database_url: str) -> AsyncEngine:
     url = make_url(database_url)
     sqlite = url.get_backend_name() == "sqlite"
     if sqlite and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(url.database).parent.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+        private_file(Path(url.database))
     # hide_parameters: a failing statement must not print its values (secrets) in a log.
     engine = create_async_engine(database_url, pool_pre_ping=not sqlite, hide_parameters=True)
     if engine.dialect.name == "sqlite":
@@ -176,8 +180,27 @@ class Registry:
         return self._endpoint_writes
 
     async def create_schema(self) -> None:
-        """Create the schema, or migrate it to this version's (see ``hookline.schema``)."""
+        """Create the schema, or migrate it to this version's (see ``hookline.schema``), and
+        seal custom header values that an older version stored in clear."""
         await migrate_schema(self._engine)
+        await self._seal_clear_headers()
+
+    async def _seal_clear_headers(self) -> None:
+        query = select(t.endpoints.c.id, t.endpoints.c.headers, t.endpoints.c.updated_at)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        for row in rows:
+            headers: dict[str, str] = row.headers or {}
+            if all(value.startswith(SEALED_PREFIX) for value in headers.values()):
+                continue
+            opened = {name: self._box.open(value) for name, value in headers.items()}
+            async with self._endpoint_write() as conn:
+                # Only if nobody changed the endpoint since it was read (a PATCH wins).
+                await conn.execute(
+                    update(t.endpoints)
+                    .where(t.endpoints.c.id == row.id, t.endpoints.c.updated_at == row.updated_at)
+                    .values(**self._sealed({"headers": opened}))
+                )
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query."""
@@ -425,10 +448,14 @@ class Registry:
             self._endpoint_writes += 1
 
     def _sealed(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Column values as stored: secrets and custom header values sealed (headers often
+        carry credentials for the receiver, e.g. an ``Authorization`` value)."""
         sealed = dict(values)
         for column in ("secret", "previous_secret"):
             if sealed.get(column):
                 sealed[column] = self._box.seal(sealed[column])
+        if sealed.get("headers"):
+            sealed["headers"] = {n: self._box.seal(v) for n, v in sealed["headers"].items()}
         return sealed
 
     def _endpoint(self, row: Row[Any]) -> Endpoint:
@@ -436,6 +463,8 @@ class Registry:
         for column in ("secret", "previous_secret"):
             if values.get(column):
                 values[column] = self._box.open(values[column])
+        # Values stored before headers were sealed pass through ``open`` as they are.
+        values["headers"] = {n: self._box.open(v) for n, v in (values["headers"] or {}).items()}
         return Endpoint(**values)
 
     async def list_events(
@@ -495,6 +524,8 @@ async def opened_registry(settings: Settings) -> AsyncIterator[Registry]:
     Raises:
         SecretBoxError: no usable key for secrets at rest (see ``secret_box_for``).
     """
+    if not settings.database_url:
+        private_dir(settings.data_dir)  # the default SQLite file lives there
     engine = create_engine(settings.resolved_database_url)
     try:
         registry = Registry(engine, secret_box_for(settings))

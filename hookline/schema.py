@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hookline.private_files import PRIVATE_FILE_MODE
 
 SCRIPTS = Path(__file__).with_name("alembic")
 # Any constant: processes starting together (API, workers) take turns on PostgreSQL.
@@ -44,9 +47,13 @@ async def _sqlite_file_lock(engine: AsyncEngine) -> AsyncIterator[None]:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
-    lock = await asyncio.to_thread(open, f"{database}.migrate-lock", "a")
+    lock = await asyncio.to_thread(open, f"{database}.migrate-lock", "a", opener=_owner_only)
     try:
         await asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX)
         yield
     finally:
         lock.close()  # closing releases the lock
+
+
+def _owner_only(path: str, flags: int) -> int:
+    return os.open(path, flags, PRIVATE_FILE_MODE)

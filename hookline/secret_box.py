@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from hookline.private_files import private_dir
+
 if TYPE_CHECKING:  # settings import workflows, which import activities, which import this
     from hookline.settings import Settings
 
@@ -102,7 +104,7 @@ def secret_box_for(settings: Settings) -> SecretBox:
             "HOOKLINE_SECRETS_KEYS is required in production mode "
             "(make one with: hookline secrets-key)"
         )
-    path = settings.data_dir / "secrets-key"
+    path = private_dir(settings.data_dir) / "secrets-key"
     if not path.exists():
         _create_once(path, generate_key() + "\n")
     return SecretBox([path.read_text().strip()])
@@ -111,7 +113,6 @@ def secret_box_for(settings: Settings) -> SecretBox:
 def _create_once(path: Path, content: str) -> None:
     """Write ``path`` (owner-only) unless it exists, atomically: processes starting together on
     a fresh data directory (API and worker) all end up reading the same, whole key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{os.getpid()}")
     staging.touch(mode=0o600)
     staging.write_text(content)
