@@ -24,7 +24,7 @@ from api.endpoint_lists import EndpointLists
 from api.errors import error_middleware
 from api.keys import DESTINATIONS, ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
 from api.metrics import METRICS, ApiMetrics, metrics_middleware, serve_metrics
-from api.rate_limits import RATE_LIMITER, KeyRateLimiter, rate_limit_middleware
+from api.rate_limits import AUTH_FAILURES, RATE_LIMITER, KeyRateLimiter, rate_limit_middleware
 from api.requests import nul_free_paths
 from hookline.destination_policy import DestinationPolicy
 from hookline.registry import opened_registry
@@ -58,6 +58,9 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
     app[RATE_LIMITER] = KeyRateLimiter(
         settings.api_rate_limit_per_s or 1.0, settings.api_rate_limit_burst
     )
+    app[AUTH_FAILURES] = KeyRateLimiter(
+        settings.api_auth_failures_per_s, settings.api_auth_failure_burst
+    )
     app[DESTINATIONS] = DestinationPolicy(settings.mode, settings.allowed_networks)
     app.cleanup_ctx.append(_registry_ctx)
     if temporal is not None:
@@ -66,7 +69,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
         app.cleanup_ctx.append(_temporal_ctx)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    app[METRICS] = ApiMetrics()
+    app[METRICS] = ApiMetrics(settings.metrics_count_cache_s)
     app.router.add_get("/metrics", serve_metrics)
     for module in (
         routes_apps,

@@ -9,6 +9,8 @@ from aiohttp.typedefs import Handler
 
 from api.errors import ApiError
 from api.keys import REGISTRY, SETTINGS
+from api.rate_limits import AUTH_FAILURES, AUTHENTICATED_KEY, client_network, rate_limited
+from hookline.api_keys import ApiKey
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
 KEY_SCOPE = web.RequestKey("key_scope", str)
@@ -18,7 +20,12 @@ KEY_SCOPE = web.RequestKey("key_scope", str)
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse, with 401, any request without ``Authorization: Bearer <key>`` naming a key of
-    ``HOOKLINE_API_KEYS`` (admin) or a live key made with ``hookline keys create``."""
+    ``HOOKLINE_API_KEYS`` (admin) or a live key made with ``hookline keys create``.
+
+    Raises:
+        ApiError: 401 ``unauthorized``; 429 ``rate_limited`` for a key that needs looking up,
+            from a client past ``api_auth_failures_per_s`` (see ``_registry_key``).
+    """
     if request.path in PUBLIC_PATHS or _is_open_codec_call(request):
         return await handler(request)
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")
@@ -26,17 +33,37 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if scheme.lower() != "bearer" or not presented:
         raise _unauthorized()
     if not _is_configured(request, presented):
-        key = await request.app[REGISTRY].keys.find(presented)
-        if key is None:
-            raise _unauthorized()
+        key = await _registry_key(request, presented)
         if key.app_id is not None:
             request[KEY_SCOPE] = key.app_id
+    request[AUTHENTICATED_KEY] = presented
     return await handler(request)
+
+
+async def _registry_key(request: web.Request, presented: str) -> ApiKey:
+    """The live registry key ``presented`` names, looked up only while the client's budget of
+    failed authentications (``api_auth_failure_burst``, refilled at ``api_auth_failures_per_s``)
+    is not spent; a key that is not found spends from it, one that is found costs nothing.
+
+    Raises:
+        ApiError: 429 ``rate_limited`` when the budget is spent (no lookup is made then);
+            401 ``unauthorized`` when there is no such live key.
+    """
+    failures = request.app[AUTH_FAILURES]
+    client = client_network(request.remote)
+    wait = failures.delay(client)
+    if wait > 0:
+        raise rate_limited("too many failed authentications from this address; retry later", wait)
+    key = await request.app[REGISTRY].keys.find(presented)
+    if key is None:
+        failures.spend(client)
+        raise _unauthorized()
+    return key
 
 
 def _is_open_codec_call(request: web.Request) -> bool:
     # A browser's CORS preflight carries no credentials; and in development the local UI
-    # calls the codec without an API key. In production the codec needs a key like any call.
+    # calls the codec without an API key. In production the codec needs an admin key.
     if not request.path.startswith("/codec/"):
         return False
     return request.method == "OPTIONS" or request.app[SETTINGS].mode == "development"

@@ -18,13 +18,21 @@ class ApiError(Exception):
     """An error the API answers with: an HTTP status, a stable code and a message."""
 
     def __init__(
-        self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: list[dict[str, Any]] | None = None,
+        *,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.headers = headers or {}
+        """Sent with the error, such as ``Retry-After``."""
 
 
 def endpoint_disabled() -> ApiError:
@@ -74,7 +82,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as err:
-        return error_body(err.status, err.code, err.message, err.details)
+        response = error_body(err.status, err.code, err.message, err.details)
+        response.headers.update(err.headers)
+        if err.status == 408:
+            response.force_close()  # RFC 9110: a 408 means the server closes the connection
+        return response
     except ValidationError as err:
         api_error = validation_failed(err)
         return error_body(api_error.status, api_error.code, api_error.message, api_error.details)

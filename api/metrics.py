@@ -1,11 +1,13 @@
 """The API's Prometheus metrics: requests by route and status, events and deliveries accepted,
-and the deliveries waiting for their next attempt (counted in Temporal at each scrape)."""
+and the deliveries waiting for their next attempt (counted in Temporal, at most once per
+``metrics_count_cache_s``)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -16,11 +18,24 @@ from temporalio.service import RPCError
 from api.keys import SETTINGS, TEMPORAL
 from workflows import search_attributes as sa
 
+COUNT_TIMEOUT_S = 5.0
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Request methods with a label of their own; any other (clients may send any token) is
+``other``, so a client cannot grow the label set."""
+log = logging.getLogger(__name__)
+
 
 class ApiMetrics:
-    """One registry per application (tests build many), exposed at ``/metrics``."""
+    """One registry per application (tests build many), exposed at ``/metrics``.
 
-    def __init__(self) -> None:
+    Args:
+        count_cache_s: How long a count of deliveries backing off serves scrapes.
+    """
+
+    def __init__(self, count_cache_s: float) -> None:
+        self._count_cache_s = count_cache_s
+        self._counted_at: float | None = None
+        self._counting: asyncio.Task[None] | None = None
         self.registry = CollectorRegistry()
         self.requests = Histogram(
             "hookline_api_request_duration_seconds",
@@ -51,20 +66,49 @@ class ApiMetrics:
             body=generate_latest(self.registry), headers={"content-type": CONTENT_TYPE_LATEST}
         )
 
+    async def refresh_backing_off(self, count: Callable[[], Awaitable[int]]) -> None:
+        """Set ``backing_off`` from ``count()``, unless a count ended less than
+        ``count_cache_s`` ago; callers arriving while a count is under way wait for that one.
+
+        A count that fails or takes over ``COUNT_TIMEOUT_S`` leaves the gauge as it was (and
+        is logged); it still waits ``count_cache_s`` before the next, sparing a Temporal that
+        is struggling already.
+        """
+        if self._counting is None:
+            if self._counted_recently():
+                return
+            self._counting = asyncio.ensure_future(self._count(count))
+        # Shielded: a scrape that goes away does not cancel the count the others wait for.
+        await asyncio.shield(self._counting)
+
+    def _counted_recently(self) -> bool:
+        if self._counted_at is None:
+            return False
+        return time.monotonic() - self._counted_at < self._count_cache_s
+
+    async def _count(self, count: Callable[[], Awaitable[int]]) -> None:
+        try:
+            self.backing_off.set(await asyncio.wait_for(count(), COUNT_TIMEOUT_S))
+        except (RPCError, TimeoutError) as err:  # the other metrics are still worth serving
+            log.warning("could not count deliveries backing off: %s", type(err).__name__)
+        finally:
+            self._counted_at = time.monotonic()
+            self._counting = None
+
 
 METRICS = web.AppKey("metrics", ApiMetrics)
-COUNT_TIMEOUT_S = 5.0
-log = logging.getLogger(__name__)
 
 
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Time every request under its route template (ids stay out of the labels)."""
+    """Time every request under its method (``other`` past ``METHODS``), route template (ids
+    stay out of the labels; ``unmatched`` for no route) and status."""
     started = time.perf_counter()
     response = await handler(request)
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    request.app[METRICS].requests.labels(request.method, route, str(response.status)).observe(
+    method = request.method if request.method in METHODS else "other"
+    request.app[METRICS].requests.labels(method, route, str(response.status)).observe(
         time.perf_counter() - started
     )
     return response
@@ -77,11 +121,10 @@ async def serve_metrics(request: web.Request) -> web.Response:
         f'{sa.STATUS.name} = "retrying" AND ExecutionStatus = "Running" '
         f'AND TaskQueue = "{request.app[SETTINGS].task_queue}"'
     )
-    try:
-        counted = await asyncio.wait_for(
-            request.app[TEMPORAL].count_workflows(query), COUNT_TIMEOUT_S
-        )
-        metrics.backing_off.set(counted.count)
-    except (RPCError, TimeoutError) as err:  # the other metrics are still worth serving
-        log.warning("could not count deliveries backing off: %s", type(err).__name__)
+    temporal = request.app[TEMPORAL]
+
+    async def count() -> int:
+        return (await temporal.count_workflows(query)).count
+
+    await metrics.refresh_backing_off(count)
     return metrics.exposition()

@@ -93,7 +93,7 @@ OPERATIONS: tuple[Operation, ...] = (
               "codec", 204, None, access="public", errors=(404, 429)),
     Operation("POST", "/codec/{action}", "codec_transcode",
               "Encrypt or decrypt payloads for the Temporal UI", "codec", 200, out.CodecPayloads,
-              body=out.CodecPayloads, errors=(404,), access="codec"),
+              body=out.CodecPayloads, errors=(403, 404), access="codec"),
     Operation("POST", "/v1/apps", "create_app", "Create an app", "apps", 201, out.App,
               body=AppCreate, errors=(403, 409)),
     Operation("GET", "/v1/apps/{app_id}", "get_app", "Read an app", "apps", 200, out.App),
@@ -170,10 +170,14 @@ _PATH_PARAMETERS: dict[str, tuple[str, str]] = {
 """Path parameters: what they match (any other value is a 404), and what they are."""
 
 _ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
+    400: ("ClientDisconnected", "The client closed the connection while sending the body "
+          "(an answer nobody reads, counted in the metrics as such).", ("client_disconnected",)),
     401: ("Unauthorized", "No valid `Authorization: Bearer <key>`.", ("unauthorized",)),
     403: ("Forbidden", "The key is scoped to one app; this needs an admin key.", ("forbidden",)),
     404: ("NotFound", "No such resource (or it belongs to another app than the key's).",
           ("not_found",)),
+    408: ("RequestTimeout", "The body did not arrive within `api_body_read_timeout_s`; the "
+          "connection closes.", ("request_timeout",)),
     409: ("Conflict", "The resource's state does not allow it.",
           ("uid_taken", "endpoint_disabled", "already_succeeded", "not_started",
            "already_finished")),
@@ -181,7 +185,8 @@ _ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
           ("payload_too_large",)),
     422: ("ValidationFailed", "The request is not valid: see `message` (and `details`).",
           ("validation_error", "invalid_json", "invalid_url", "destination_not_allowed")),
-    429: ("RateLimited", "Too many requests for this key; retry after `Retry-After` seconds.",
+    429: ("RateLimited", "Too many requests for this key, or too many failed authentications "
+          "from this address; retry after `Retry-After` seconds.",
           ("rate_limited",)),
     503: ("Unavailable", "The database or Temporal is not reachable; retry.",
           ("database_unavailable", "temporal_unavailable")),
@@ -263,7 +268,7 @@ def _error_statuses(operation: Operation) -> set[int]:
     if "{app_id}" in operation.path:
         statuses.add(404)
     if operation.body is not None:
-        statuses |= {413, 422}
+        statuses |= {400, 408, 413, 422}
     return statuses
 
 

@@ -1,8 +1,10 @@
-"""Per-key request rate limits: a token bucket per API key, 429 with Retry-After past it."""
+"""Token-bucket rate limits: requests per API key, and failed authentications per client
+address; past either, 429 with ``Retry-After``."""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -10,11 +12,12 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.auth import PUBLIC_PATHS
-from api.errors import error_body
+from api.errors import ApiError
 from api.keys import SETTINGS
 
 MAX_TRACKED_KEYS = 10_000
+IPV6_CLIENT_PREFIX = 64
+"""An IPv6 client holds a whole /64 (RFC 6177); its failed authentications count together."""
 
 
 @dataclass
@@ -24,7 +27,7 @@ class _Bucket:
 
 
 class KeyRateLimiter:
-    """Token buckets by API key, in this API process (each process limits on its own)."""
+    """Token buckets by key, in this API process (each process limits on its own)."""
 
     def __init__(self, rate_per_s: float, burst: int) -> None:
         self._rate = rate_per_s
@@ -33,34 +36,92 @@ class KeyRateLimiter:
 
     def wait_for(self, key: str) -> float:
         """0 if a request with ``key`` may go now (and take a token), else seconds to wait."""
-        now = time.monotonic()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= MAX_TRACKED_KEYS:
-                self._buckets.clear()  # unknown keys are refused by auth anyway; stay bounded
-            bucket = self._buckets[key] = _Bucket(self._burst, now)
-        bucket.tokens = min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
-        bucket.updated = now
+        bucket = self._refilled(key)
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0
         return (1 - bucket.tokens) / self._rate
 
+    def delay(self, key: str) -> float:
+        """0 if ``key`` has a token, else seconds until it has one; takes nothing."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        tokens = self._tokens(bucket, time.monotonic())
+        return 0.0 if tokens >= 1 else (1 - tokens) / self._rate
+
+    def spend(self, key: str) -> None:
+        """Take a token from ``key``, overdrawing down to minus the burst if there is none:
+        what ``delay`` let through at once still counts, and is paid back before more go."""
+        bucket = self._refilled(key)
+        bucket.tokens = max(bucket.tokens - 1, -self._burst)
+
+    def _tokens(self, bucket: _Bucket, now: float) -> float:
+        return min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
+
+    def _refilled(self, key: str) -> _Bucket:
+        now = time.monotonic()
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if len(self._buckets) >= MAX_TRACKED_KEYS:
+                self._forget_full(now)
+            bucket = self._buckets[key] = _Bucket(self._burst, now)
+        bucket.tokens = self._tokens(bucket, now)
+        bucket.updated = now
+        return bucket
+
+    def _forget_full(self, now: float) -> None:
+        # A full bucket is the same as none: forgetting it loses nothing. If every bucket is in
+        # use, start over rather than grow: memory stays bounded whatever the keys.
+        for key, bucket in list(self._buckets.items()):
+            if self._tokens(bucket, now) >= self._burst:
+                del self._buckets[key]
+        if len(self._buckets) >= MAX_TRACKED_KEYS:
+            self._buckets.clear()
+
 
 RATE_LIMITER = web.AppKey("rate_limiter", KeyRateLimiter)
+"""Requests by API key (``api_rate_limit_per_s``)."""
+AUTH_FAILURES = web.AppKey("auth_failures", KeyRateLimiter)
+"""Failed authentications by client address (``api_auth_failures_per_s``)."""
+AUTHENTICATED_KEY = web.RequestKey("authenticated_key", str)
+"""Set by authentication on a request whose key it accepted: the key its rate is counted by."""
+
+
+def rate_limited(message: str, wait_s: float) -> ApiError:
+    """A 429 ``rate_limited`` telling the client, in ``Retry-After``, when to try again."""
+    return ApiError(
+        429, "rate_limited", message, headers={"Retry-After": str(max(1, math.ceil(wait_s)))}
+    )
+
+
+def client_network(remote: str | None) -> str:
+    """What failed authentications are counted by: the client's IPv4 address, or its IPv6
+    /64 (one client can pick any address in it)."""
+    try:
+        address = ipaddress.ip_address(remote or "")
+    except ValueError:
+        return remote or ""  # not an IP address (a Unix socket): one bucket for all
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)
 
 
 @web.middleware
 async def rate_limit_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer 429 with ``Retry-After`` to a key past ``api_rate_limit_per_s`` (burst
-    ``api_rate_limit_burst``). Runs after authentication, so only real keys have buckets."""
-    if request.path in PUBLIC_PATHS or request.app[SETTINGS].api_rate_limit_per_s is None:
+    """Refuse with 429 and ``Retry-After`` a key past ``api_rate_limit_per_s`` (burst
+    ``api_rate_limit_burst``). Runs after authentication: only accepted keys have buckets.
+
+    Raises:
+        ApiError: 429 ``rate_limited``.
+    """
+    presented = request.get(AUTHENTICATED_KEY)
+    if presented is None or request.app[SETTINGS].api_rate_limit_per_s is None:
         return await handler(request)
-    presented = request.headers.get("authorization", "").partition(" ")[2].strip()
     key = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).hexdigest()
     wait = request.app[RATE_LIMITER].wait_for(key)
     if wait > 0:
-        response = error_body(429, "rate_limited", "too many requests for this key; retry later")
-        response.headers["Retry-After"] = str(max(1, math.ceil(wait)))
-        return response
+        raise rate_limited("too many requests for this key; retry later", wait)
     return await handler(request)

@@ -1,7 +1,10 @@
-"""Reading what a request carries: its JSON body, and the app its path names."""
+"""Reading what a request carries: its body (within a time limit), and the app its path
+names."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from typing import TypeVar
 
@@ -11,11 +14,12 @@ from pydantic import BaseModel
 
 from api.auth import KEY_SCOPE
 from api.errors import ApiError, not_found
-from api.keys import REGISTRY
+from api.keys import REGISTRY, SETTINGS
 from hookline.registry import App
 
 M = TypeVar("M", bound=BaseModel)
 _LIMIT = re.compile(r"^[0-9]{1,4}$")
+log = logging.getLogger(__name__)
 
 
 async def parse_body(request: web.Request, model: type[M], *, empty_ok: bool = False) -> M:
@@ -24,9 +28,31 @@ async def parse_body(request: web.Request, model: type[M], *, empty_ok: bool = F
     Raises:
         pydantic.ValidationError: malformed JSON, unknown fields, wrong types (422 upstream).
         web.HTTPRequestEntityTooLarge: the body is over ``max_request_bytes`` (413 upstream).
+        ApiError: as ``read_body`` raises.
     """
-    raw = await request.read()
+    raw = await read_body(request)
     return model.model_validate_json(raw or (b"{}" if empty_ok else b"null"))
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request's whole body, as the client sends it within ``api_body_read_timeout_s``.
+
+    Raises:
+        ApiError: 408 ``request_timeout`` past the timeout (the connection then closes);
+            400 ``client_disconnected`` if the client closed the connection while sending.
+        web.HTTPRequestEntityTooLarge: the body is over the application's size limit.
+    """
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].api_body_read_timeout_s):
+            return await request.read()
+    except TimeoutError:
+        raise ApiError(408, "request_timeout", "the request body did not arrive in time") from None
+    except ConnectionError:
+        # The client's doing, not an outage: nobody reads the answer, so no warning either.
+        log.debug("client went away while sending %s %s", request.method, request.path)
+        raise ApiError(
+            400, "client_disconnected", "the connection closed before the body arrived"
+        ) from None
 
 
 async def path_app(request: web.Request) -> App:
@@ -51,7 +77,7 @@ def query_limit(raw: str | None, default: int) -> int:
     """
     if raw is None:
         return default
-    if not _LIMIT.match(raw) or not 1 <= int(raw) <= 1000:
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= 1000:
         raise ApiError(422, "validation_error", "limit must be a whole number from 1 to 1000")
     return int(raw)
 

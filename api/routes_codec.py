@@ -7,8 +7,10 @@ from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from api.auth import require_admin
 from api.errors import ApiError
 from api.keys import SETTINGS, TEMPORAL
+from api.requests import read_body
 from hookline.payload_codec import EncryptionCodec, PayloadKeyError
 
 routes = web.RouteTableDef()
@@ -27,13 +29,16 @@ async def preflight(request: web.Request) -> web.Response:
 
 @routes.post("/codec/{action:encode|decode}")
 async def transcode(request: web.Request) -> web.Response:
+    # Decoding opens every app's payloads: an admin key's business. (In development the local
+    # UI calls with no key at all, which authentication lets through for the codec.)
+    require_admin(request)
     codec = request.app[TEMPORAL].data_converter.payload_codec
     if not isinstance(codec, EncryptionCodec):
         raise ApiError(404, "not_found", "payload encryption is off (HOOKLINE_PAYLOAD_KEYS)")
     payloads = Payloads()
     try:
         # Bytes, not text(): JSON is UTF-8, whatever charset the request's content-type names.
-        json_format.Parse(await request.read(), payloads)
+        json_format.Parse(await read_body(request), payloads)
     except (json_format.ParseError, UnicodeDecodeError):
         raise ApiError(422, "invalid_json", 'expected {"payloads": [...]}') from None
     try:

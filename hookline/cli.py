@@ -17,11 +17,12 @@ from aiohttp import web
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from api.app import create_app
+from api.serving import api_runner
 from hookline import people_cli
 from hookline.dev_server import start_dev_server, stop_dev_server
 from hookline.event_loop import EventLoopUnavailableError, loop_factory, loop_name
 from hookline.log_setup import configure_logging
+from hookline.private_files import make_private, private_dir
 from hookline.registry import opened_registry
 from hookline.secret_box import SecretBoxError, generate_key, secret_box_for
 from hookline.settings import Settings
@@ -148,9 +149,11 @@ async def _worker(settings: Settings) -> None:
 
 
 async def _api(settings: Settings, client: Client | None = None) -> None:
-    runner = web.AppRunner(create_app(settings, client))
-    await runner.setup()
+    runner = api_runner(settings, client)
     try:
+        # Inside the try: if startup fails (Temporal unreachable), cleanup still closes what
+        # started before it, such as the registry, instead of leaving it to loop shutdown.
+        await runner.setup()
         await web.TCPSite(runner, settings.api_host, settings.api_port).start()
         log.info(
             "api listening on http://%s:%d (event loop: %s)",
@@ -164,7 +167,7 @@ async def _api(settings: Settings, client: Client | None = None) -> None:
 
 
 async def _dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     if not settings.api_keys:
         settings = settings.model_copy(update={"api_keys": [_dev_api_key(settings.data_dir)]})
     codec = f"http://127.0.0.1:{settings.api_port}/codec" if settings.payload_keys else None
@@ -172,6 +175,8 @@ async def _dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
         temporal_port, ui_port, settings.data_dir / "temporal.db", ui_codec_endpoint=codec
     )
     try:
+        # The dev server makes its file as it likes (a file made for it would read as set up).
+        make_private(settings.data_dir / "temporal.db")
         runtime = None
         if settings.worker_metrics_address:
             runtime = metrics_runtime(settings.worker_metrics_address)

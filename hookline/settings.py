@@ -140,15 +140,17 @@ class Settings(BaseSettings):
     api_rate_limit_burst: int = Field(default=200, ge=1)
     """Requests a key may make at once before the rate applies."""
     api_auth_failures_per_s: float = Field(default=1.0, gt=0)
-    """Failed authentications one client address may make per second, per API process
-    (a token bucket); past it every request from that address answers 429 with Retry-After
-    until the bucket refills, before any key lookup."""
+    """Failed authentications one client address (IPv4, or IPv6 /64) may make per second, per
+    API process (a token bucket). Past it, a request from that address whose key needs a
+    registry lookup answers 429 with Retry-After, without the lookup, until the bucket refills;
+    keys of ``api_keys`` need no lookup and always pass, and a key found costs nothing."""
     api_auth_failure_burst: int = Field(default=20, ge=1)
     """Failed authentications a client address may make at once before that rate applies."""
     api_header_read_timeout_s: float = Field(default=10.0, gt=0, le=300)
-    """How long a client may take to send a request's line and headers, from its first byte
-    (or from the end of the previous request on a kept-alive connection); past it the
-    connection is closed."""
+    """How long a client may take to send a request's line and headers, from when the
+    connection opens (or, kept alive, from the end of the previous response); past it the
+    connection is closed. An idle kept-alive connection is closed after this time too: a
+    proxy that reuses connections to the API needs a shorter idle timeout."""
     api_body_read_timeout_s: float = Field(default=30.0, gt=0, le=3600)
     """How long a client may take to send a request's body; past it the API answers
     ``408 request_timeout`` and closes the connection."""

@@ -13,7 +13,7 @@ import aiohttp
 from aiohttp import web
 from temporalio.client import Client
 
-from api.app import create_app
+from api.serving import api_runner
 from hookline.settings import Settings
 from hookline.worker import running_worker
 
@@ -164,7 +164,7 @@ class Hookline:
     async def running(
         cls, settings: Settings, temporal: Client, api_key: str
     ) -> AsyncIterator[Hookline]:
-        runner = web.AppRunner(create_app(settings, temporal), access_log=None)
+        runner = api_runner(settings, temporal, access_log=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
 
 import aiohttp
-from temporalio.client import Client
+from aiohttp import web
+from temporalio.client import Client, WorkflowExecutionCount
 
+from api.metrics import METHODS
+from api.serving import api_runner
 from hookline.settings import Settings
 from hookline.temporal_client import connect_temporal, metrics_runtime
 from hookline.worker import running_worker
@@ -123,3 +131,85 @@ async def test_worker_keeps_the_configured_polls_open(
             return polls if polls == wanted else None
 
         assert await wait_for(all_polling, what="the configured polls") == wanted
+
+
+class CountingTemporal:
+    """The real client, with its visibility counts counted, and held until ``release``."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+        self.counts = 0
+        self.release = asyncio.Event()
+
+    async def count_workflows(self, query: str) -> WorkflowExecutionCount:
+        self.counts += 1
+        await self.release.wait()
+        return await self._client.count_workflows(query)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+@asynccontextmanager
+async def _api(settings: Settings, temporal: CountingTemporal) -> AsyncIterator[tuple[str, Any]]:
+    """The API alone (no worker) on ``temporal``: its URL and aiohttp server."""
+    runner = api_runner(settings, cast(Client, temporal), access_log=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", runner.server
+    finally:
+        await runner.cleanup()
+
+
+async def test_concurrent_scrapes_share_one_count(
+    settings: Settings, temporal_client: Client
+) -> None:
+    temporal = CountingTemporal(temporal_client)
+    uncached = settings.model_copy(update={"metrics_count_cache_s": 0})
+    async with _api(uncached, temporal) as (url, server):
+        scrapes = [asyncio.ensure_future(_scrape(url + "/metrics")) for _ in range(20)]
+        # Every scrape is being handled, and the one count is held: all must wait for it.
+        await wait_for(lambda: server.requests_count >= 20, what="20 scrapes in the API")
+        temporal.release.set()
+        texts = await asyncio.gather(*scrapes)
+        assert temporal.counts == 1
+        assert all("hookline_deliveries_backing_off 0.0" in text for text in texts)
+        for _ in range(3):  # with no cache, each scrape after that counts again
+            await _scrape(url + "/metrics")
+        assert temporal.counts == 4
+
+
+async def test_scrapes_within_the_cache_time_reuse_the_count(
+    settings: Settings, temporal_client: Client
+) -> None:
+    temporal = CountingTemporal(temporal_client)
+    temporal.release.set()
+    cached = settings.model_copy(update={"metrics_count_cache_s": 300})
+    async with _api(cached, temporal) as (url, _):
+        for _ in range(10):
+            assert "hookline_deliveries_backing_off 0.0" in await _scrape(url + "/metrics")
+    assert temporal.counts == 1
+
+
+EXTENSION_METHODS = (
+    "TRACE PURGE MKCOL PROPFIND PROPPATCH LOCK UNLOCK COPY MOVE SEARCH REPORT MKACTIVITY CHECKOUT "
+    "MERGE M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE BIND REBIND UNBIND ACL MKCALENDAR LINK UNLINK "
+    "SOURCE QUERY"
+).split()
+"""Methods aiohttp's C parser (llhttp) accepts beyond the usual seven; its pure-Python parser
+(``AIOHTTP_NO_EXTENSIONS=1``) accepts any token, such as the random ones below."""
+
+
+async def test_request_methods_are_a_bounded_label(hookline: Hookline) -> None:
+    random = ["X" + secrets.token_hex(4).upper() for _ in range(50 - len(EXTENSION_METHODS))]
+    async with aiohttp.ClientSession() as http:
+        for method in EXTENSION_METHODS + random:
+            async with http.request(method, hookline.api_url + "/v1/apps") as response:
+                # 400: llhttp refuses the random ones before the application sees them.
+                assert response.status in (400, 401, 405), (method, response.status)
+        async with http.get(hookline.api_url + "/metrics") as response:
+            text = await response.text()
+    labelled = r'^hookline_api_request_duration_seconds_count\{method="([^"]*)"'
+    methods = set(re.findall(labelled, text, re.M))
+    assert "other" in methods and methods <= METHODS | {"other"}, methods

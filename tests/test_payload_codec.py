@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from temporalio.client import Client
 
+from hookline.registry import opened_registry
 from hookline.secret_box import generate_key
 from hookline.settings import Settings
 from hookline.temporal_client import connect_temporal
@@ -86,3 +87,53 @@ async def test_codec_endpoint_decodes_for_the_ui(
 async def test_codec_is_off_without_keys(hookline: Hookline) -> None:
     status, body = await hookline.call("POST", "/codec/decode", {"payloads": []})
     assert status == 404 and "HOOKLINE_PAYLOAD_KEYS" in body["error"]["message"]
+
+
+ADMIN_KEY = "admin-key-" + "0123456789abcdef" * 2  # production wants 32 characters or more
+PLAIN = {"payloads": [{"metadata": {"encoding": base64.b64encode(b"json/plain").decode()}}]}
+
+
+@pytest.fixture
+async def production_codec(settings: Settings) -> AsyncIterator[Hookline]:
+    production = settings.model_copy(
+        update={
+            "mode": "production",
+            "secrets_keys": [generate_key()],
+            "api_keys": [ADMIN_KEY],
+            "payload_keys": [KEY],
+        }
+    )
+    client = await connect_temporal(production)
+    async with Hookline.running(production, client, ADMIN_KEY) as hookline:
+        yield hookline
+
+
+async def test_codec_is_for_admin_keys_only_in_production(production_codec: Hookline) -> None:
+    app_id = await production_codec.create_app()
+    async with opened_registry(production_codec.settings) as registry:
+        _, scoped = await registry.keys.create("ci", app_id)
+        _, admin = await registry.keys.create("ops", None)
+
+    async def transcode(action: str, key: str | None) -> tuple[int, dict]:
+        headers = {"authorization": f"Bearer {key}"} if key else {}
+        async with (
+            aiohttp.ClientSession(headers=headers) as http,
+            http.post(f"{production_codec.api_url}/codec/{action}", json=PLAIN) as response,
+        ):
+            return response.status, await response.json()
+
+    for action in ("decode", "encode"):
+        status, body = await transcode(action, scoped)
+        assert status == 403 and body["error"]["code"] == "forbidden", (action, body)
+        assert (await transcode(action, None))[0] == 401
+        for key in (admin, ADMIN_KEY):  # a registry admin key, and a configured one
+            status, body = await transcode(action, key)
+            assert status == 200 and len(body["payloads"]) == 1, (action, body)
+        async with (
+            aiohttp.ClientSession() as http,
+            http.options(
+                f"{production_codec.api_url}/codec/{action}",
+                headers={"access-control-request-method": "POST"},
+            ) as preflight,
+        ):
+            assert preflight.status == 204  # a browser's preflight carries no key

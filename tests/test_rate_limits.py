@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 from temporalio.client import Client
 
-from api.rate_limits import KeyRateLimiter
+from api.rate_limits import KeyRateLimiter, client_network
 from hookline.registry import opened_registry
 from hookline.settings import Settings
 from tests.conftest import API_KEY
@@ -50,6 +50,61 @@ async def test_a_key_past_its_rate_gets_429_with_retry_after(limited: Hookline) 
             assert response.status == 200  # another key has its own bucket
     async with limited.http.get(limited.api_url + "/healthz") as response:
         assert response.status == 200  # health checks are never limited
+
+
+def test_failures_spend_tokens_and_lookups_cost_nothing() -> None:
+    limiter = KeyRateLimiter(rate_per_s=0.001, burst=2)  # a token every 1000 s
+    assert limiter.delay("k") == 0 and limiter.delay("k") == 0  # looking takes nothing
+    limiter.spend("k")
+    limiter.spend("k")
+    assert 0 < limiter.delay("k") <= 1000
+    limiter.spend("k")  # a failure already in flight when the budget ran out still counts
+    assert 1000 < limiter.delay("k") <= 2000
+    assert limiter.delay("other") == 0
+
+
+def test_ipv6_clients_count_by_their_64() -> None:
+    assert client_network("2001:db8:0:1::a") == client_network("2001:db8:0:1:ffff::b")
+    assert client_network("2001:db8:0:1::a") != client_network("2001:db8:0:2::a")
+    assert client_network("::ffff:192.0.2.7") == client_network("192.0.2.7") == "192.0.2.7"
+
+
+@pytest.fixture
+async def guarded(settings: Settings, temporal_client: Client) -> AsyncIterator[Hookline]:
+    # A token every 20 s: nothing refills while the test runs.
+    strict = settings.model_copy(
+        update={"api_auth_failures_per_s": 0.05, "api_auth_failure_burst": 5}
+    )
+    async with Hookline.running(strict, temporal_client, API_KEY) as hookline:
+        yield hookline
+
+
+async def _get_apps(hookline: Hookline, key: str) -> tuple[int, dict[str, str], dict]:
+    async with (
+        aiohttp.ClientSession(headers={"authorization": f"Bearer {key}"}) as http,
+        http.get(f"{hookline.api_url}/v1/apps/app_none") as response,
+    ):
+        return response.status, dict(response.headers), await response.json()
+
+
+async def test_an_address_past_its_failed_authentications_gets_429_before_any_lookup(
+    guarded: Hookline,
+) -> None:
+    async with opened_registry(guarded.settings) as registry:
+        _, valid = await registry.keys.create("ci", None)
+    for _ in range(10):  # keys that are found spend nothing
+        assert (await _get_apps(guarded, valid))[0] == 404
+
+    statuses = [(await _get_apps(guarded, f"wrong-key-{n}"))[0] for n in range(6)]
+    assert statuses == [401] * 5 + [429]
+    # Now even a valid registry key waits: the answer comes before any lookup.
+    status, headers, body = await _get_apps(guarded, valid)
+    assert status == 429 and body["error"]["code"] == "rate_limited", body
+    assert int(headers["Retry-After"]) >= 1
+    # Keys of HOOKLINE_API_KEYS need no lookup: an operator is not locked out with the rest.
+    assert (await _get_apps(guarded, API_KEY))[0] == 404
+    async with aiohttp.ClientSession() as http, http.get(guarded.api_url + "/healthz") as reply:
+        assert reply.status == 200
 
 
 @pytest.fixture
