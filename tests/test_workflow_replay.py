@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -20,7 +21,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from tests.harness import Hookline, Receiver
 from workflows.delivery import DeliveryWorkflow
 
-PREVIOUS_RELEASE = Path(__file__).parent / "histories" / "f8a8777"
+HISTORIES = Path(__file__).parent / "histories"
+RECORDED = {"f8a8777": 3, "5810cfe": 6}
+"""Releases whose delivery histories are kept, and how many of each: f8a8777 made every
+attempt an activity; 5810cfe (the last before the one-import-root layout) has every path,
+one delivery still backing off and one retried by hand."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
@@ -84,15 +89,16 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     assert failures == {}
 
 
-async def test_runs_of_the_previous_release_replay_on_this_code() -> None:
-    """Histories recorded with the last release (f8a8777: every attempt an activity), one of
-    them still backing off: what a worker replays when it is upgraded under running
-    deliveries. ``workflow.patched`` keeps them on the path they took."""
+@pytest.mark.parametrize("release", sorted(RECORDED))
+async def test_runs_of_earlier_releases_replay_on_this_code(release: str) -> None:
+    """Histories recorded with earlier releases, one of each still backing off: what a worker
+    replays when it is upgraded under running deliveries. ``workflow.patched`` keeps them on
+    the path they took."""
     histories = [
         WorkflowHistory.from_json(path.stem, path.read_text())
-        for path in sorted(PREVIOUS_RELEASE.glob("*.json"))
+        for path in sorted((HISTORIES / release).glob("*.json"))
     ]
     failed = await _replay_failures(histories)
 
-    assert len(histories) == 3
+    assert len(histories) == RECORDED[release]
     assert failed == {}
