@@ -19,17 +19,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, FailureError
 
-from activities.endpoint_cache import EndpointCache
-from activities.endpoint_slots import EndpointSlots
-from activities.guarded_connector import DestinationRefusedError
-from activities.retry_timing import RETRY_AFTER_STATUSES, retry_after_delay, scheduled_delay
-from activities.signing import InvalidSecretError, signature_headers
-from hookline.attempt_log import LoggedAttempt
-from hookline.header_rules import HEADER_NAME_RE, check_header
-from hookline.ids import OPERATOR_APP_ID
-from hookline.metric_labels import EVENT_TYPES
-from hookline.registry import Registry
-from workflows.retry_settings import NON_RETRYABLE_ERRORS
+from hookline.activities.endpoint_cache import EndpointCache
+from hookline.activities.endpoint_slots import EndpointSlots
+from hookline.activities.guarded_connector import DestinationRefusedError
+from hookline.activities.retry_timing import (
+    RETRY_AFTER_STATUSES,
+    retry_after_delay,
+    scheduled_delay,
+)
+from hookline.contracts.header_rules import HEADER_NAME_RE, check_header
+from hookline.contracts.ids import OPERATOR_APP_ID
+from hookline.contracts.metric_labels import EVENT_TYPES
+from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS
+from hookline.contracts.signing import InvalidSecretError, signature_headers
+from hookline.storage.attempt_log import LoggedAttempt
+from hookline.storage.registry import Registry
 
 USER_AGENT = "Hookline-Webhooks/0.1 (+https://github.com/hookline)"
 HEARTBEAT_EVERY_S = 2.0

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 
-from hookline.registry import Endpoint, Registry
+from hookline.storage.registry import Endpoint, Registry
 
 log = logging.getLogger(__name__)
 

@@ -10,15 +10,15 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
-from activities.endpoint_cache import EndpointCache
-from hookline.ids import (
+from hookline.activities.endpoint_cache import EndpointCache
+from hookline.config.settings import Settings
+from hookline.contracts.ids import (
     CALLBACK_ENDPOINT_ID,
     OPERATOR_APP_ID,
     OPERATOR_ENDPOINT_ID,
     delivery_id,
 )
-from hookline.registry import Registry
-from hookline.settings import Settings
+from hookline.storage.registry import Registry
 
 
 class Outcome(BaseModel):
@@ -92,8 +92,8 @@ class EndpointHealthActivities:
         if not url:
             return
         # Imported here: the delivery workflow imports this module for its activity.
-        from hookline.delivery_starts import start_delivery
-        from workflows.delivery_types import DeliveryInput
+        from hookline.contracts.delivery import DeliveryInput
+        from hookline.delivery.starts import start_delivery
 
         # The same id however often this activity is retried: receivers can dedupe on it.
         event_id = f"{event_type}:{data['delivery_id']}:{activity.info().workflow_run_id}"

@@ -7,10 +7,10 @@ import logging
 from temporalio import activity
 from temporalio.client import Client
 
-from hookline.delivery_starts import endpoint_target, start_deliveries
-from hookline.registry import Registry
-from hookline.settings import Settings
-from workflows.delivery_types import EventDeliveries, EventFanOut
+from hookline.config.settings import Settings
+from hookline.contracts.delivery import EventDeliveries, EventFanOut
+from hookline.delivery.starts import endpoint_target, start_deliveries
+from hookline.storage.registry import Registry
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 from aiohttp.abc import ResolveResult
 
-from hookline.destination_policy import DestinationPolicy
+from hookline.contracts.destination_policy import DestinationPolicy
 
 
 class DestinationRefusedError(OSError):

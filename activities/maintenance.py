@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
 
-from hookline.registry import Registry
+from hookline.storage.registry import Registry
 
 
 class MaintenanceActivities:

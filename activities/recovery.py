@@ -15,12 +15,12 @@ from temporalio.client import Client, WorkflowExecution
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError
-from api.manual_retry import retry_delivery
-from hookline.delivery_runs import FAILED_RUNS, is_latest_run
-from hookline.delivery_starts import CREATED_MEMO
-from hookline.settings import Settings
-from workflows import search_attributes as sa
+from hookline.api.errors import ApiError
+from hookline.config.settings import Settings
+from hookline.contracts import search_attributes as sa
+from hookline.delivery.manual_retry import retry_delivery
+from hookline.delivery.runs import FAILED_RUNS, is_latest_run
+from hookline.delivery.starts import CREATED_MEMO
 
 MAX_CONCURRENT_CALLS = 16
 """Describes and retries in flight at once within one activity."""

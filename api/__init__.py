@@ -1,4 +1,8 @@
-"""Hookline's HTTP API: what backend services and people retrying deliveries see.
+"""Hookline's HTTP API (``hookline.api``): what backend services and people retrying
+deliveries see. The application factory is ``hookline.api.app.create_app``, served by
+``hookline.api.serving.api_runner``.
 
-The application factory is ``api.app.create_app``; submodules are imported where used.
+Handlers parse, call the delivery core (``hookline.delivery``) or the registry, and shape the
+answer. May import everything below the Temporal layer; never workflows, activities, the worker
+or the CLI. Submodules are imported where used.
 """

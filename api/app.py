@@ -10,7 +10,7 @@ from aiohttp import web
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-from api import (
+from hookline.api import (
     routes_apps,
     routes_codec,
     routes_deliveries,
@@ -19,17 +19,22 @@ from api import (
     routes_openapi,
     routes_recoveries,
 )
-from api.auth import auth_middleware
-from api.endpoint_lists import EndpointLists
-from api.errors import error_middleware
-from api.keys import DESTINATIONS, ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
-from api.metrics import METRICS, ApiMetrics, metrics_middleware, serve_metrics
-from api.rate_limits import AUTH_FAILURES, RATE_LIMITER, KeyRateLimiter, rate_limit_middleware
-from api.requests import nul_free_paths
-from hookline.destination_policy import DestinationPolicy
-from hookline.registry import opened_registry
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal
+from hookline.api.auth import auth_middleware
+from hookline.api.errors import error_middleware
+from hookline.api.keys import DESTINATIONS, ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
+from hookline.api.metrics import METRICS, ApiMetrics, metrics_middleware, serve_metrics
+from hookline.api.rate_limits import (
+    AUTH_FAILURES,
+    RATE_LIMITER,
+    KeyRateLimiter,
+    rate_limit_middleware,
+)
+from hookline.api.requests import nul_free_paths
+from hookline.config.settings import Settings
+from hookline.contracts.destination_policy import DestinationPolicy
+from hookline.delivery.endpoint_lists import EndpointLists
+from hookline.storage.registry import opened_registry
+from hookline.temporal.client import connect_temporal
 
 READY_TIMEOUT_S = 5.0
 """How long /readyz waits for each dependency to answer."""

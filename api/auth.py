@@ -7,10 +7,10 @@ import hmac
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.errors import ApiError
-from api.keys import REGISTRY, SETTINGS
-from api.rate_limits import AUTH_FAILURES, AUTHENTICATED_KEY, client_network, rate_limited
-from hookline.api_keys import ApiKey
+from hookline.api.errors import ApiError
+from hookline.api.keys import REGISTRY, SETTINGS
+from hookline.api.rate_limits import AUTH_FAILURES, AUTHENTICATED_KEY, client_network, rate_limited
+from hookline.storage.api_keys import ApiKey
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
 KEY_SCOPE = web.RequestKey("key_scope", str)

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import re
 
-from api.errors import ApiError
+from hookline.api.errors import ApiError
 
 _MAC_BYTES = 16
 _ALPHABET = re.compile(r"^[A-Za-z0-9_\-]+$")

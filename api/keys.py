@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 from temporalio.client import Client
 
-from api.endpoint_lists import EndpointLists
-from hookline.destination_policy import DestinationPolicy
-from hookline.registry import Registry
-from hookline.settings import Settings
+from hookline.config.settings import Settings
+from hookline.contracts.destination_policy import DestinationPolicy
+from hookline.delivery.endpoint_lists import EndpointLists
+from hookline.storage.registry import Registry
 
 SETTINGS = web.AppKey("settings", Settings)
 DESTINATIONS = web.AppKey("destinations", DestinationPolicy)

@@ -15,8 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client.exposition import generate_latest
 from temporalio.service import RPCError
 
-from api.keys import SETTINGS, TEMPORAL
-from workflows import search_attributes as sa
+from hookline.api.keys import SETTINGS, TEMPORAL
+from hookline.contracts import search_attributes as sa
 
 COUNT_TIMEOUT_S = 5.0
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

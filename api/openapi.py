@@ -9,11 +9,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from api import response_models as out
-from api.delivery_status import STATUSES
-from api.routes_deliveries import FILTER_VALUE
-from api.routes_recoveries import RECOVERY_ID, RecoveryCreate
-from api.schemas import (
+from hookline.api import response_models as out
+from hookline.api.routes_deliveries import FILTER_VALUE
+from hookline.api.routes_recoveries import RECOVERY_ID, RecoveryCreate
+from hookline.api.schemas import (
     EVENT_TYPE_RE,
     UID_RE,
     AppCreate,
@@ -23,7 +22,8 @@ from api.schemas import (
     SecretRotate,
     TestSend,
 )
-from hookline.ids import EVENT_ID_PATTERN
+from hookline.contracts.ids import EVENT_ID_PATTERN
+from hookline.delivery.status import STATUSES
 
 JSON = "application/json"
 SCHEMA_REF = "#/components/schemas/{model}"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from api.errors import ApiError
-from api.keys import SETTINGS
+from hookline.api.errors import ApiError
+from hookline.api.keys import SETTINGS
 
 MAX_TRACKED_KEYS = 10_000
 IPV6_CLIENT_PREFIX = 64

@@ -12,10 +12,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
-from api.auth import KEY_SCOPE
-from api.errors import ApiError, not_found
-from api.keys import REGISTRY, SETTINGS
-from hookline.registry import App
+from hookline.api.auth import KEY_SCOPE
+from hookline.api.errors import ApiError, not_found
+from hookline.api.keys import REGISTRY, SETTINGS
+from hookline.storage.registry import App
 
 M = TypeVar("M", bound=BaseModel)
 _LIMIT = re.compile(r"^[0-9]{1,4}$")

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from api.schemas import RetryOverride, SignatureScheme
+from hookline.api.schemas import RetryOverride, SignatureScheme
 
 
 class _Shape(BaseModel):

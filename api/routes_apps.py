@@ -7,14 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from activities.signing import generate_secret
-from api.auth import require_admin
-from api.errors import ApiError
-from api.keys import REGISTRY
-from api.requests import parse_body, path_app
-from api.routes_endpoints import chosen_secret, secret_json
-from api.schemas import AppCreate, SecretRotate
-from hookline.registry import App, UidTakenError
+from hookline.api.auth import require_admin
+from hookline.api.errors import ApiError
+from hookline.api.keys import REGISTRY
+from hookline.api.requests import parse_body, path_app
+from hookline.api.routes_endpoints import chosen_secret, secret_json
+from hookline.api.schemas import AppCreate, SecretRotate
+from hookline.contracts.signing import generate_secret
+from hookline.storage.registry import App, UidTakenError
 
 routes = web.RouteTableDef()
 

@@ -7,11 +7,11 @@ from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
-from api.auth import require_admin
-from api.errors import ApiError
-from api.keys import SETTINGS, TEMPORAL
-from api.requests import read_body
-from hookline.payload_codec import EncryptionCodec, PayloadKeyError
+from hookline.api.auth import require_admin
+from hookline.api.errors import ApiError
+from hookline.api.keys import SETTINGS, TEMPORAL
+from hookline.api.requests import read_body
+from hookline.temporal.payload_codec import EncryptionCodec, PayloadKeyError
 
 routes = web.RouteTableDef()
 

@@ -9,16 +9,16 @@ from aiohttp import web
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.cursors import cursor_key, decode_cursor, encode_cursor
-from api.delivery_status import STATUSES, delivery_view, not_started_view
-from api.errors import ApiError, endpoint_disabled, not_found
-from api.keys import REGISTRY, SETTINGS, TEMPORAL
-from api.manual_retry import retry_delivery
-from api.requests import path_app, query_limit
-from hookline.delivery_runs import FAILED_RUNS, is_latest_run
-from hookline.ids import delivery_workflow_id, fan_out_workflow_id
-from hookline.registry import DeliveryRef
-from workflows import search_attributes as sa
+from hookline.api.cursors import cursor_key, decode_cursor, encode_cursor
+from hookline.api.errors import ApiError, endpoint_disabled, not_found
+from hookline.api.keys import REGISTRY, SETTINGS, TEMPORAL
+from hookline.api.requests import path_app, query_limit
+from hookline.contracts import search_attributes as sa
+from hookline.contracts.ids import delivery_workflow_id, fan_out_workflow_id
+from hookline.delivery.manual_retry import retry_delivery
+from hookline.delivery.runs import FAILED_RUNS, is_latest_run
+from hookline.delivery.status import STATUSES, delivery_view, not_started_view
+from hookline.storage.registry import DeliveryRef
 
 routes = web.RouteTableDef()
 

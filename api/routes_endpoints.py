@@ -7,14 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from activities.signing import generate_secret
-from api.errors import ApiError, not_found
-from api.keys import DESTINATIONS, REGISTRY, SETTINGS
-from api.requests import parse_body, path_app
-from api.schemas import EndpointCreate, EndpointPatch, SecretRotate, check_secret
-from api.url_rules import checked_endpoint_url, ensure_destination_allowed
-from hookline.registry import AppSecrets, Endpoint
-from hookline.settings import Settings
+from hookline.api.errors import ApiError, not_found
+from hookline.api.keys import DESTINATIONS, REGISTRY, SETTINGS
+from hookline.api.requests import parse_body, path_app
+from hookline.api.schemas import EndpointCreate, EndpointPatch, SecretRotate, check_secret
+from hookline.api.url_rules import checked_endpoint_url, ensure_destination_allowed
+from hookline.config.settings import Settings
+from hookline.contracts.signing import generate_secret
+from hookline.storage.registry import AppSecrets, Endpoint
 
 routes = web.RouteTableDef()
 

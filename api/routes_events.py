@@ -11,20 +11,20 @@ from typing import Any
 from aiohttp import web
 from temporalio.client import WorkflowExecutionStatus
 
-from api.cursors import cursor_key, decode_cursor, encode_cursor
-from api.errors import ApiError, endpoint_disabled, not_found
-from api.fan_out import AcceptedEvent, accept_event
-from api.keys import DESTINATIONS, ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
-from api.metrics import METRICS
-from api.requests import parse_body, path_app, query_limit
-from api.routes_endpoints import path_endpoint
-from api.schemas import EVENT_TYPE_RE, EventCreate, TestSend, as_utc
-from api.url_rules import checked_endpoint_url, ensure_destination_allowed
-from hookline.delivery_starts import callback_target, endpoint_target
-from hookline.ids import EVENT_ID_PATTERN, new_id
-from hookline.registry import App, EventRecord
-from workflows import search_attributes as sa
-from workflows.delivery_types import Target
+from hookline.api.cursors import cursor_key, decode_cursor, encode_cursor
+from hookline.api.errors import ApiError, endpoint_disabled, not_found
+from hookline.api.keys import DESTINATIONS, ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
+from hookline.api.metrics import METRICS
+from hookline.api.requests import parse_body, path_app, query_limit
+from hookline.api.routes_endpoints import path_endpoint
+from hookline.api.schemas import EVENT_TYPE_RE, EventCreate, TestSend, as_utc
+from hookline.api.url_rules import checked_endpoint_url, ensure_destination_allowed
+from hookline.contracts import search_attributes as sa
+from hookline.contracts.delivery import Target
+from hookline.contracts.ids import EVENT_ID_PATTERN, new_id
+from hookline.delivery.accept import AcceptedEvent, accept_event
+from hookline.delivery.starts import callback_target, endpoint_target
+from hookline.storage.registry import App, EventRecord
 
 routes = web.RouteTableDef()
 

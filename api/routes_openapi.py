@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from api.openapi import openapi_document
+from hookline.api.openapi import openapi_document
 
 routes = web.RouteTableDef()
 

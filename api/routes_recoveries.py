@@ -12,13 +12,13 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExec
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, not_found
-from api.keys import REGISTRY, SETTINGS, TEMPORAL
-from api.requests import parse_body, path_app
-from api.schemas import UtcDatetime
-from hookline.ids import new_id
-from workflows import search_attributes as sa
-from workflows.recovery import (
+from hookline.api.errors import ApiError, not_found
+from hookline.api.keys import REGISTRY, SETTINGS, TEMPORAL
+from hookline.api.requests import parse_body, path_app
+from hookline.api.schemas import UtcDatetime
+from hookline.contracts import search_attributes as sa
+from hookline.contracts.ids import new_id
+from hookline.workflows.recovery import (
     PROGRESS_MEMO,
     RecoveryInput,
     RecoveryProgress,

@@ -17,8 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-from activities.signing import InvalidSecretError, decode_secret
-from hookline.header_rules import HEADER_NAME_RE, RESERVED_HEADERS, check_header
+from hookline.contracts.header_rules import HEADER_NAME_RE, RESERVED_HEADERS, check_header
+from hookline.contracts.signing import InvalidSecretError, decode_secret
 
 EVENT_TYPE_RE = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$"
 EVENT_TYPE_PATTERN_RE = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*(\.\*)?$"

@@ -16,8 +16,8 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from temporalio.client import Client
 
-from api.app import create_app
-from hookline.settings import Settings
+from hookline.api.app import create_app
+from hookline.config.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import socket
 
 from yarl import URL
 
-from api.errors import ApiError
-from hookline.destination_policy import DestinationPolicy
+from hookline.api.errors import ApiError
+from hookline.contracts.destination_policy import DestinationPolicy
 
 RESOLVE_TIMEOUT_S = 5.0
 """How long saving an endpoint waits for DNS; past it the name is accepted (every attempt

@@ -27,8 +27,8 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.service import GrpcCompression
     from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
-    from activities.signing import sign
-    from hookline.settings import TASK_QUEUE_POLL_SHARE
+    from hookline.config.settings import TASK_QUEUE_POLL_SHARE
+    from hookline.contracts.signing import sign
 
 
 @dataclass

@@ -29,10 +29,10 @@ import aiohttp
 import psutil
 from temporalio.client import Client
 
-from activities.signing import generate_secret, sign
 from bench.floor import FloorInput, FloorWorkflow, connect
-from hookline.dev_server import dev_server_command, stop_dev_server
-from hookline.settings import Settings
+from hookline.config.settings import Settings
+from hookline.contracts.signing import generate_secret, sign
+from hookline.temporal.dev_server import dev_server_command, stop_dev_server
 
 API_KEY = "bench-key"
 PHASE_DEADLINE_S = 600.0

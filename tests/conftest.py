@@ -13,13 +13,13 @@ from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from temporalio.client import Client
 
-from hookline.dev_server import start_dev_server, stop_dev_server
-from hookline.registry import Registry, create_engine
-from hookline.secret_box import SecretBox, generate_key
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal
+from hookline.config.settings import Settings
+from hookline.contracts.retry_settings import RetrySettings
+from hookline.storage.registry import Registry, create_engine
+from hookline.storage.secret_box import SecretBox, generate_key
+from hookline.temporal.client import connect_temporal
+from hookline.temporal.dev_server import start_dev_server, stop_dev_server
 from tests.harness import Hookline, Receiver
-from workflows.retry_settings import RetrySettings
 
 API_KEY = "test-key-0123456789"
 

@@ -13,9 +13,9 @@ import aiohttp
 from aiohttp import web
 from temporalio.client import Client
 
-from api.serving import api_runner
-from hookline.settings import Settings
-from hookline.worker import running_worker
+from hookline.api.serving import api_runner
+from hookline.config.settings import Settings
+from hookline.worker.running import running_worker
 
 T = TypeVar("T")
 

@@ -24,12 +24,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from api.errors import ApiError
-from api.openapi import openapi_document
-from api.url_rules import checked_endpoint_url
-from hookline.secret_box import generate_key
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal
+from hookline.api.errors import ApiError
+from hookline.api.openapi import openapi_document
+from hookline.api.url_rules import checked_endpoint_url
+from hookline.config.settings import Settings
+from hookline.storage.secret_box import generate_key
+from hookline.temporal.client import connect_temporal
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver
 

@@ -21,8 +21,8 @@ from aiohttp import web
 from temporalio.client import Client
 from yarl import URL
 
-from api.serving import api_runner
-from hookline.settings import Settings
+from hookline.api.serving import api_runner
+from hookline.config.settings import Settings
 from tests.conftest import API_KEY, free_port
 from tests.harness import Hookline, wait_for
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import select
 
-from hookline import registry_tables as t
-from hookline.registry import create_engine, opened_registry
+from hookline.storage import tables as t
+from hookline.storage.registry import create_engine, opened_registry
 from tests.harness import Hookline
 
 

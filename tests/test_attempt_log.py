@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from hookline.attempt_log import LoggedAttempt
-from hookline.registry import Registry
+from hookline.storage.attempt_log import LoggedAttempt
+from hookline.storage.registry import Registry
 
 
 @pytest.fixture

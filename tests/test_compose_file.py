@@ -20,8 +20,8 @@ import yaml
 from jsonschema import Draft202012Validator
 from temporalio.common import SearchAttributeIndexedValueType
 
-from hookline.cli import main
-from workflows import search_attributes as sa
+from hookline.cli.main import main
+from hookline.contracts import search_attributes as sa
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -309,5 +309,8 @@ def test_dockerfile_runs_hookline_commands_that_exist(services: dict[str, Any]) 
         for line in re.findall(r"^COPY (.+)$", dockerfile, re.MULTILINE)
         for source in line.split()[:-1]
     }
-    packages = set(pyproject["tool"]["setuptools"]["packages"])
-    assert packages | {"pyproject.toml", "README.md"} <= copied
+    assert pyproject["tool"]["setuptools"]["packages"]["find"]["include"][0] == "hookline"
+    # hookline/ and the folders its links point to (api/, workflows/, activities/).
+    linked = {p.readlink().name for p in (ROOT / "hookline").iterdir() if p.is_symlink()}
+    assert linked == {"api", "workflows", "activities"}
+    assert {"hookline", *linked, "pyproject.toml", "README.md"} <= copied

@@ -13,7 +13,7 @@ from sqlalchemy import make_url
 from standardwebhooks import Webhook
 from temporalio.client import Client
 
-from hookline.settings import Settings
+from hookline.config.settings import Settings
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver
 
@@ -123,5 +123,7 @@ async def test_worker_keeps_delivering_with_cached_endpoints_during_an_outage(
     assert result["status"] == "succeeded" and result["attempts"] == 2
     assert len(receiver.requests) == 2
     Webhook(endpoint["secret"]).verify(receiver.requests[1].body, receiver.requests[1].headers)
-    said = [r.getMessage() for r in caplog.records if r.name == "activities.endpoint_cache"]
+    said = [
+        r.getMessage() for r in caplog.records if r.name == "hookline.activities.endpoint_cache"
+    ]
     assert said and endpoint["id"] in said[0] and "registry unreachable" in said[0]

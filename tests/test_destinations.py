@@ -22,9 +22,10 @@ from aiohappyeyeballs import AddrInfoType
 from temporalio.client import Client
 from yarl import URL
 
-from activities.guarded_connector import DestinationRefusedError, GuardedConnector
-from hookline import destination_policy
-from hookline.destination_policy import (
+from hookline.activities.guarded_connector import DestinationRefusedError, GuardedConnector
+from hookline.config.settings import Settings
+from hookline.contracts import destination_policy as destination_policy
+from hookline.contracts.destination_policy import (
     BENCHMARKING,
     BROADCAST,
     DOCUMENTATION,
@@ -44,9 +45,8 @@ from hookline.destination_policy import (
     DestinationPolicy,
     embedded_ipv4,
 )
-from hookline.secret_box import generate_key
-from hookline.settings import Settings
-from hookline.worker import running_worker
+from hookline.storage.secret_box import generate_key
+from hookline.worker.running import running_worker
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver
 

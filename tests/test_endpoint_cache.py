@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from activities.endpoint_cache import EndpointCache
-from activities.signing import generate_secret
-from hookline.registry import Endpoint, Registry, create_engine
-from hookline.secret_box import SecretBox, generate_key
+from hookline.activities.endpoint_cache import EndpointCache
+from hookline.contracts.signing import generate_secret
+from hookline.storage.registry import Endpoint, Registry, create_engine
+from hookline.storage.secret_box import SecretBox, generate_key
 from tests.test_database_outage import TcpProxy
 
 
@@ -110,7 +110,7 @@ async def test_unreachable_registry_serves_the_last_copy_and_says_so(
 
         await proxy.cut()
         clock.now += 60
-        with caplog.at_level(logging.WARNING, logger="activities.endpoint_cache"):
+        with caplog.at_level(logging.WARNING, logger="hookline.activities.endpoint_cache"):
             stale = await cache.get(app_id, endpoint_id)
         with pytest.raises((SQLAlchemyError, OSError)):
             await cache.get(app_id, never_read_id)
@@ -120,7 +120,7 @@ async def test_unreachable_registry_serves_the_last_copy_and_says_so(
         await proxy.cut()
 
     assert stale == read
-    [warning] = [r for r in caplog.records if r.name == "activities.endpoint_cache"]
+    [warning] = [r for r in caplog.records if r.name == "hookline.activities.endpoint_cache"]
     message = warning.getMessage()
     assert endpoint_id in message and "read 60 s ago" in message
     assert "s3cret" not in message and "a.example" not in message

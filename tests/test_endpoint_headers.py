@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from activities.signing import generate_secret
-from hookline import registry_tables as t
-from hookline.registry import Registry, create_engine, opened_registry
-from hookline.secret_box import PREFIX, SecretBox, generate_key
-from hookline.settings import Settings
+from hookline.config.settings import Settings
+from hookline.contracts.signing import generate_secret
+from hookline.storage import tables as t
+from hookline.storage.registry import Registry, create_engine, opened_registry
+from hookline.storage.secret_box import PREFIX, SecretBox, generate_key
 from tests.harness import Hookline, Receiver
 from tests.test_endpoint_cache import new_endpoint
 

@@ -11,8 +11,8 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 from temporalio.client import Client
 
-from activities.signing import generate_secret
-from hookline.settings import Settings
+from hookline.config.settings import Settings
+from hookline.contracts.signing import generate_secret
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
 

@@ -9,11 +9,11 @@ from typing import Any
 
 from temporalio.client import Client
 
-from activities.signing import generate_secret
-from api.endpoint_lists import EndpointLists
-from hookline.registry import Endpoint, Registry, create_engine
-from hookline.secret_box import SecretBox, generate_key
-from hookline.settings import Settings
+from hookline.config.settings import Settings
+from hookline.contracts.signing import generate_secret
+from hookline.delivery.endpoint_lists import EndpointLists
+from hookline.storage.registry import Endpoint, Registry, create_engine
+from hookline.storage.secret_box import SecretBox, generate_key
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
 from tests.test_endpoint_cache import Clock, new_endpoint

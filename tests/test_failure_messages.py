@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.client import Client
 
-from hookline.secret_box import generate_key
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal
+from hookline.config.settings import Settings
+from hookline.storage.secret_box import generate_key
+from hookline.temporal.client import connect_temporal
 from tests.conftest import API_KEY, free_port
 from tests.harness import Hookline
 

@@ -11,13 +11,13 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 from temporalio.client import Client
 
-from hookline.delivery_starts import start_fan_out
-from hookline.ids import delivery_id, fan_out_workflow_id
-from hookline.registry import DeliveryRef, opened_registry
-from hookline.settings import Settings
+from hookline.config.settings import Settings
+from hookline.contracts.delivery import EventFanOut
+from hookline.contracts.ids import delivery_id, fan_out_workflow_id
+from hookline.delivery.starts import start_fan_out
+from hookline.storage.registry import DeliveryRef, opened_registry
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
-from workflows.delivery_types import EventFanOut
 
 ENDPOINTS = 12
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from hookline.settings import Settings
+from hookline.config.settings import Settings
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
 

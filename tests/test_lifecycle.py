@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from standardwebhooks.webhooks import Webhook
 
-from hookline.attempt_log import LoggedAttempt
-from hookline.registry import opened_registry
-from hookline.schedules import purge_schedule_id
+from hookline.storage.attempt_log import LoggedAttempt
+from hookline.storage.registry import opened_registry
+from hookline.worker.schedules import purge_schedule_id
 from tests.harness import Hookline, Receiver, wait_for
 
 

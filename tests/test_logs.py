@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from hookline.log_setup import formatter_for
-from hookline.settings import Settings
+from hookline.cli.log_setup import formatter_for
+from hookline.config.settings import Settings
 from tests.harness import Hookline, Receiver
 
 

@@ -6,10 +6,10 @@ import re
 
 from temporalio.client import Client
 
-from hookline.metric_labels import OTHER, BoundedLabelValues
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal, metrics_runtime
-from hookline.worker import running_worker
+from hookline.config.settings import Settings
+from hookline.contracts.metric_labels import OTHER, BoundedLabelValues
+from hookline.temporal.client import connect_temporal, metrics_runtime
+from hookline.worker.running import running_worker
 from tests.conftest import free_port
 from tests.harness import Hookline, Receiver, wait_for
 from tests.test_metrics import _scrape, _value

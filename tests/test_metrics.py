@@ -13,11 +13,11 @@ import aiohttp
 from aiohttp import web
 from temporalio.client import Client, WorkflowExecutionCount
 
-from api.metrics import METHODS
-from api.serving import api_runner
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal, metrics_runtime
-from hookline.worker import running_worker
+from hookline.api.metrics import METHODS
+from hookline.api.serving import api_runner
+from hookline.config.settings import Settings
+from hookline.temporal.client import connect_temporal, metrics_runtime
+from hookline.worker.running import running_worker
 from tests.conftest import free_port
 from tests.harness import Hookline, Receiver, wait_for
 

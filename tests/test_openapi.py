@@ -15,10 +15,10 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-import api
-from api.app import create_app
-from api.openapi import openapi_document
-from hookline.settings import Settings
+import hookline.api
+from hookline.api.app import create_app
+from hookline.api.openapi import openapi_document
+from hookline.config.settings import Settings
 from tests.harness import Hookline, Receiver
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -115,7 +115,7 @@ def test_every_error_code_of_the_api_is_documented_under_its_status() -> None:
         for code in _error_codes(document, answer["$ref"])
     }
     raised = set()
-    for module in Path(api.__file__).parent.glob("*.py"):
+    for module in Path(hookline.api.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(module.read_text())):
             if (
                 isinstance(node, ast.Call)

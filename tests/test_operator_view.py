@@ -6,8 +6,8 @@ import base64
 
 from temporalio.client import WorkflowExecutionStatus
 
+from hookline.contracts import search_attributes as sa
 from tests.harness import Hookline, Receiver, wait_for
-from workflows import search_attributes as sa
 
 
 async def test_delivery_workflow_reads_well_in_the_temporal_ui(

@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from temporalio.client import Client
 
-from hookline.registry import opened_registry
-from hookline.secret_box import generate_key
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal
+from hookline.config.settings import Settings
+from hookline.storage.registry import opened_registry
+from hookline.storage.secret_box import generate_key
+from hookline.temporal.client import connect_temporal
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver
 

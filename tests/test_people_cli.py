@@ -12,7 +12,7 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from hookline.settings import Settings
+from hookline.config.settings import Settings
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
 

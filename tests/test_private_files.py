@@ -5,9 +5,9 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from hookline.registry import opened_registry
-from hookline.secret_box import secret_box_for
-from hookline.settings import Settings
+from hookline.config.settings import Settings
+from hookline.storage.registry import opened_registry
+from hookline.storage.secret_box import secret_box_for
 
 
 def _mode(path: Path) -> int:

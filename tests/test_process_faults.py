@@ -19,9 +19,9 @@ from pathlib import Path
 import aiohttp
 from temporalio.client import Client
 
-from hookline.dev_server import start_dev_server, stop_dev_server
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal
+from hookline.config.settings import Settings
+from hookline.temporal.client import connect_temporal
+from hookline.temporal.dev_server import start_dev_server, stop_dev_server
 from tests.conftest import API_KEY, free_port
 from tests.harness import Hookline, Receiver, wait_for
 
@@ -82,7 +82,7 @@ async def test_processes_run_on_uvloop_unless_told_otherwise(
 ) -> None:
     await hookline.stop_worker()  # the delivery here is made by the worker process
     api_port = free_port()
-    api_log, worker_log = tmp_path / "api.log", tmp_path / "worker.log"
+    api_log, worker_log = tmp_path / "hookline.api.log", tmp_path / "worker.log"
     with (
         api_process(hookline.settings, api_port, api_log, HOOKLINE_EVENT_LOOP="auto"),
         worker_process(hookline.settings, worker_log, HOOKLINE_EVENT_LOOP="asyncio"),

@@ -11,9 +11,9 @@ import pytest
 from aiohttp import web
 from temporalio.client import Client
 
-from api.rate_limits import KeyRateLimiter, client_network
-from hookline.registry import opened_registry
-from hookline.settings import Settings
+from hookline.api.rate_limits import KeyRateLimiter, client_network
+from hookline.config.settings import Settings
+from hookline.storage.registry import opened_registry
 from tests.conftest import API_KEY
 from tests.harness import Hookline, wait_for
 

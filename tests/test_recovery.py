@@ -11,16 +11,16 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from hookline.settings import Settings
-from tests.conftest import API_KEY
-from tests.harness import Hookline, Receiver, wait_for
-from workflows import search_attributes as sa
-from workflows.recovery import (
+from hookline.config.settings import Settings
+from hookline.contracts import search_attributes as sa
+from hookline.workflows.recovery import (
     RecoveryInput,
     RecoveryProgress,
     RecoveryWorkflow,
     recovery_workflow_id,
 )
+from tests.conftest import API_KEY
+from tests.harness import Hookline, Receiver, wait_for
 
 # Two attempts a second apart, then the delivery fails. (A backoff window cannot be this short:
 # the delivery's window is at least one attempt's start-to-close timeout, over 15 s.)

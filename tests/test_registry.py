@@ -13,16 +13,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from activities.signing import generate_secret
-from hookline.ids import delivery_id
-from hookline.registry import (
+from hookline.contracts.ids import delivery_id
+from hookline.contracts.signing import generate_secret
+from hookline.storage.registry import (
     DeliveryRef,
     Endpoint,
     Registry,
     UidTakenError,
     create_engine,
 )
-from hookline.secret_box import SecretBox, generate_key
+from hookline.storage.secret_box import SecretBox, generate_key
 
 PG_URL = os.environ.get("HOOKLINE_TEST_DATABASE_URL")
 
@@ -400,8 +400,9 @@ def test_subscribes_to(event_types: list[str] | None, event_type: str, expected:
 def test_processes_starting_together_migrate_one_at_a_time(tmp_path: Path) -> None:
     # API and workers start at once on a fresh SQLite file: every one must come up.
     script = (
-        "import asyncio, sys; from pathlib import Path; from hookline.settings import Settings; "
-        "from hookline.registry import opened_registry\n"
+        "import asyncio, sys; from pathlib import Path; "
+        "from hookline.config.settings import Settings; "
+        "from hookline.storage.registry import opened_registry\n"
         "async def main():\n"
         "    async with opened_registry(Settings(data_dir=Path(sys.argv[1]))):\n"
         "        pass\n"

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from activities.signing import generate_secret
-from hookline import registry_tables as t
-from hookline.registry import Registry, create_engine, opened_registry
-from hookline.secret_box import SecretBox, SecretBoxError, generate_key, secret_box_for
-from hookline.settings import Settings
+from hookline.config.settings import Settings
+from hookline.contracts.signing import generate_secret
+from hookline.storage import tables as t
+from hookline.storage.registry import Registry, create_engine, opened_registry
+from hookline.storage.secret_box import SecretBox, SecretBoxError, generate_key, secret_box_for
 from tests.harness import Hookline
 
 
@@ -107,8 +107,8 @@ def test_production_without_a_key_refuses_to_start(tmp_path: Path) -> None:
 def test_processes_starting_together_share_one_development_key(tmp_path: Path) -> None:
     # API and worker start at once on a fresh data directory: both must read the same key.
     script = (
-        "import sys; from pathlib import Path; from hookline.settings import Settings; "
-        "from hookline.secret_box import secret_box_for; "
+        "import sys; from pathlib import Path; from hookline.config.settings import Settings; "
+        "from hookline.storage.secret_box import secret_box_for; "
         "print(secret_box_for(Settings(data_dir=Path(sys.argv[1]))).seal('x'))"
     )
     runs = [

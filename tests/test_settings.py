@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from hookline.settings import Settings
+from hookline.config.settings import Settings
 
 
 @pytest.fixture(autouse=True)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from activities.signing import (
+from hookline.contracts.signing import (
     MAX_SECRET_BYTES,
     MIN_SECRET_BYTES,
     InvalidSecretError,

@@ -7,8 +7,8 @@ from typing import Literal
 import pytest
 from temporalio.service import GrpcCompression
 
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal
+from hookline.config.settings import Settings
+from hookline.temporal.client import connect_temporal
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,13 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 from temporalio.client import Client
 
-from hookline.dev_server import start_dev_server, stop_dev_server
-from hookline.settings import Settings
-from hookline.temporal_client import connect_temporal
+from hookline.config.settings import Settings
+from hookline.contracts import search_attributes as sa
+from hookline.contracts.retry_settings import RetrySettings
+from hookline.temporal.client import connect_temporal
+from hookline.temporal.dev_server import start_dev_server, stop_dev_server
 from tests.conftest import API_KEY, free_port
 from tests.harness import Hookline, Receiver, wait_for
-from workflows import search_attributes as sa
-from workflows.retry_settings import RetrySettings
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the background-networking flags Chromium calls home, and a closed network refuses it.

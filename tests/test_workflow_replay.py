@@ -18,8 +18,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from hookline.workflows.delivery import DeliveryWorkflow
 from tests.harness import Hookline, Receiver
-from workflows.delivery import DeliveryWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORDED = {"f8a8777": 3, "5810cfe": 6}

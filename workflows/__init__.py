@@ -1,6 +1,6 @@
-"""Delivery orchestration: the delivery workflow (``workflows.delivery``), its retry schedule
-(``workflows.retry_settings``), bulk recovery and housekeeping workflows.
+"""Workflows (``hookline.workflows``): deterministic orchestration only. The delivery
+workflow, the fan-out, bulk recovery and the attempt-log purge.
 
-Submodules are imported where used: ``hookline.settings`` needs the retry schedule without
-pulling the workflows (and through them the activities) in.
+May import the contracts and the activities they run (never the API or the CLI); their names,
+inputs and signals live in ``hookline.contracts``. Submodules are imported where used.
 """

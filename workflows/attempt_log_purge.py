@@ -7,7 +7,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.maintenance import MaintenanceActivities
+    from hookline.activities.maintenance import MaintenanceActivities
 
 
 @workflow.defn

@@ -18,24 +18,24 @@ from temporalio.exceptions import (
 # Passed through: the sandbox would otherwise build these modules' pydantic models again for
 # every workflow run, which costs more CPU than the rest of a delivery's workflow code.
 with workflow.unsafe.imports_passed_through():
-    from activities.delivery import (
+    from hookline.activities.delivery import (
         ENDPOINT_BUSY,
         AttemptInput,
         AttemptRecord,
         DeliveryActivities,
         attempt_record_in,
     )
-    from activities.endpoint_health import EndpointHealthActivities, Outcome
-    from hookline.metric_labels import EVENT_TYPES
-    from workflows.delivery_types import (
+    from hookline.activities.endpoint_health import EndpointHealthActivities, Outcome
+    from hookline.contracts.delivery import (
         PROGRESS_MEMO,
         DeliveryInput,
         DeliveryResult,
         RetryRequest,
         without_query,
     )
-    from workflows.retry_settings import NON_RETRYABLE_ERRORS, RetrySettings
-    from workflows.search_attributes import STATUS
+    from hookline.contracts.metric_labels import EVENT_TYPES
+    from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS, RetrySettings
+    from hookline.contracts.search_attributes import STATUS
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 OUTCOME_TIMEOUT = timedelta(seconds=30)

@@ -9,8 +9,8 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.fan_out import FanOutActivities
-    from workflows.delivery_types import EventFanOut
+    from hookline.activities.fan_out import FanOutActivities
+    from hookline.contracts.delivery import EventFanOut
 
 START_BATCH = 100
 """Deliveries one activity starts; a batch retried after a fault starts only what is missing."""

@@ -12,7 +12,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.recovery import (
+    from hookline.activities.recovery import (
         FailedDelivery,
         FailedPage,
         FailedPageRequest,

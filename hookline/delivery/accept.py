@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 
 from temporalio.client import Client
 
-from api.endpoint_lists import EndpointLists
-from hookline.delivery_starts import endpoint_target, start_deliveries, start_fan_out
-from hookline.ids import delivery_id
-from hookline.registry import App, DeliveryRef, EventRecord, Registry
-from hookline.settings import Settings
-from workflows.delivery_types import EventDeliveries, EventFanOut, Target
+from hookline.config.settings import Settings
+from hookline.contracts.delivery import EventDeliveries, EventFanOut, Target
+from hookline.contracts.ids import delivery_id
+from hookline.delivery.endpoint_lists import EndpointLists
+from hookline.delivery.starts import endpoint_target, start_deliveries, start_fan_out
+from hookline.storage.registry import App, DeliveryRef, EventRecord, Registry
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
-from hookline.secret_box import parse_keys
+from hookline.storage.secret_box import parse_keys
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"

@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from hookline.api_client import ApiCallError, ApiClient
+from hookline.cli.api_client import ApiCallError, ApiClient
 
 POLL_INTERVAL_S = 0.5
 EXIT_INTERRUPTED = 130

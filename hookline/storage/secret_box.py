@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from hookline.private_files import private_dir
+from hookline.storage.private_files import private_dir
 
 if TYPE_CHECKING:  # settings import workflows, which import activities, which import this
-    from hookline.settings import Settings
+    from hookline.config.settings import Settings
 
 PREFIX = "enc:v1:"
 NONCE_BYTES = 12

@@ -12,9 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from hookline import recovery_cli
-from hookline.api_client import ApiCallError, ApiClient
-from hookline.settings import Settings
+from hookline.cli import recoveries as recovery_cli
+from hookline.cli.api_client import ApiCallError, ApiClient
+from hookline.config.settings import Settings
 
 COMMANDS = ("apps", "endpoints", "events", "deliveries", "recoveries")
 

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hookline.registry import Endpoint, Registry
+from hookline.storage.registry import Endpoint, Registry
 
 MAX_APPS = 10_000
 """Apps whose lists are remembered at once; the least recently used are forgotten first."""

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hookline import registry_tables as t
-from hookline.ids import new_id
+from hookline.contracts.ids import new_id
+from hookline.storage import tables as t
 
 KEY_PREFIX = "hl_"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
-from api.delivery_status import delivery_view, progress_of
-from api.errors import ApiError
-from hookline.delivery_starts import start_delivery
-from hookline.settings import Settings
-from workflows.delivery import DeliveryWorkflow
-from workflows.delivery_types import DeliveryInput, RetryRequest
+from hookline.api.errors import ApiError
+from hookline.config.settings import Settings
+from hookline.contracts.delivery import DeliveryInput, RetryRequest
+from hookline.delivery.starts import start_delivery
+from hookline.delivery.status import delivery_view, progress_of
+from hookline.workflows.delivery import DeliveryWorkflow
 
 
 async def retry_delivery(

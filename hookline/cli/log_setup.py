@@ -7,7 +7,7 @@ import sys
 
 from pythonjsonlogger.json import JsonFormatter
 
-from hookline.settings import Settings
+from hookline.config.settings import Settings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 

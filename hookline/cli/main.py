@@ -17,21 +17,21 @@ from aiohttp import web
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from api.serving import api_runner
-from hookline import people_cli
-from hookline.dev_server import start_dev_server, stop_dev_server
-from hookline.event_loop import EventLoopUnavailableError, loop_factory, loop_name
-from hookline.log_setup import configure_logging
-from hookline.private_files import make_private, private_dir
-from hookline.registry import opened_registry
-from hookline.secret_box import SecretBoxError, generate_key, secret_box_for
-from hookline.settings import Settings
-from hookline.temporal_client import (
+from hookline.api.serving import api_runner
+from hookline.cli import people as people_cli
+from hookline.cli.log_setup import configure_logging
+from hookline.config.event_loop import EventLoopUnavailableError, loop_factory, loop_name
+from hookline.config.settings import Settings
+from hookline.storage.private_files import make_private, private_dir
+from hookline.storage.registry import opened_registry
+from hookline.storage.secret_box import SecretBoxError, generate_key, secret_box_for
+from hookline.temporal.client import (
     TemporalUnreachableError,
     connect_temporal,
     metrics_runtime,
 )
-from hookline.worker import running_worker
+from hookline.temporal.dev_server import start_dev_server, stop_dev_server
+from hookline.worker.running import running_worker
 
 log = logging.getLogger("hookline")
 

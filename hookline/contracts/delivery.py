@@ -10,9 +10,9 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
-from activities.delivery import AttemptRecord
-from hookline.ids import delivery_id
-from workflows.retry_settings import RetrySettings
+from hookline.activities.delivery import AttemptRecord
+from hookline.contracts.ids import delivery_id
+from hookline.contracts.retry_settings import RetrySettings
 
 PROGRESS_MEMO = "progress"
 

@@ -15,7 +15,7 @@ from temporalio.api.workflowservice.v1 import UpdateNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from hookline.contracts.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 STARTUP_TIMEOUT_S = 30.0
 RETENTION = timedelta(days=30)

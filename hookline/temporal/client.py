@@ -9,8 +9,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.service import GrpcCompression
 
-from hookline.payload_codec import EncryptionCodec
-from hookline.settings import Settings
+from hookline.config.settings import Settings
+from hookline.temporal.payload_codec import EncryptionCodec
 
 GRPC_COMPRESSION = {"off": GrpcCompression.NONE, "gzip": GrpcCompression.GZIP}
 

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hookline.private_files import PRIVATE_FILE_MODE
+from hookline.storage.private_files import PRIVATE_FILE_MODE
 
 SCRIPTS = Path(__file__).with_name("alembic")
 # Any constant: processes starting together (API, workers) take turns on PostgreSQL.

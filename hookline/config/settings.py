@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from activities.signing import decode_secret
-from hookline.event_loop import EventLoopName
-from workflows.retry_settings import RetrySettings
+from hookline.config.event_loop import EventLoopName
+from hookline.contracts.retry_settings import RetrySettings
+from hookline.contracts.signing import decode_secret
 
 MIN_PRODUCTION_API_KEY_LENGTH = 32
 """Production mode refuses admin keys (``HOOKLINE_API_KEYS``) shorter than this: an admin key

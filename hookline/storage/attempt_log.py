@@ -12,7 +12,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hookline import registry_tables as t
+from hookline.storage import tables as t
 
 RESPONSE_BODY_CHARS = 1024
 MAX_BATCH = 500

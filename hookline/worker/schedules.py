@@ -13,8 +13,8 @@ from temporalio.client import (
     ScheduleSpec,
 )
 
-from hookline.settings import Settings
-from workflows.attempt_log_purge import PurgeAttemptLogWorkflow
+from hookline.config.settings import Settings
+from hookline.workflows.attempt_log_purge import PurgeAttemptLogWorkflow
 
 PURGE_EVERY = timedelta(days=1)
 

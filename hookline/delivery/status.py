@@ -13,11 +13,11 @@ from temporalio.client import (
     WorkflowExecutionStatus,
 )
 
-from activities.delivery import AttemptRecord, attempt_record_in
-from hookline.delivery_starts import CREATED_MEMO, URL_MEMO
-from hookline.registry import DeliveryRef
-from workflows import search_attributes as sa
-from workflows.delivery_types import PROGRESS_MEMO, DeliveryResult
+from hookline.activities.delivery import AttemptRecord, attempt_record_in
+from hookline.contracts import search_attributes as sa
+from hookline.contracts.delivery import PROGRESS_MEMO, DeliveryResult
+from hookline.delivery.starts import CREATED_MEMO, URL_MEMO
+from hookline.storage.registry import DeliveryRef
 
 STATUSES = ("pending", "retrying", "succeeded", "failed")
 

@@ -14,17 +14,17 @@ from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from hookline import registry_tables as t
-from hookline.api_keys import ApiKeyStore
-from hookline.attempt_log import AttemptLog
-from hookline.ids import new_id
-from hookline.private_files import PRIVATE_DIR_MODE, private_dir, private_file
-from hookline.schema import migrate_schema
-from hookline.secret_box import PREFIX as SEALED_PREFIX
-from hookline.secret_box import SecretBox, secret_box_for
+from hookline.contracts.ids import new_id
+from hookline.storage import tables as t
+from hookline.storage.api_keys import ApiKeyStore
+from hookline.storage.attempt_log import AttemptLog
+from hookline.storage.private_files import PRIVATE_DIR_MODE, private_dir, private_file
+from hookline.storage.schema import migrate_schema
+from hookline.storage.secret_box import PREFIX as SEALED_PREFIX
+from hookline.storage.secret_box import SecretBox, secret_box_for
 
 if TYPE_CHECKING:  # settings import workflows, which import activities, which import this
-    from hookline.settings import Settings
+    from hookline.config.settings import Settings
 
 
 class UidTakenError(Exception):

@@ -12,23 +12,23 @@ import aiohttp
 from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
-from activities.delivery import USER_AGENT, DeliveryActivities
-from activities.endpoint_cache import EndpointCache
-from activities.endpoint_health import EndpointHealthActivities
-from activities.fan_out import FanOutActivities
-from activities.guarded_connector import GuardedConnector
-from activities.maintenance import MaintenanceActivities
-from activities.recovery import RecoveryActivities
-from hookline.destination_policy import DestinationPolicy
-from hookline.event_loop import loop_name
-from hookline.metric_labels import EVENT_TYPES
-from hookline.registry import opened_registry
-from hookline.schedules import ensure_schedules
-from hookline.settings import TASK_QUEUE_POLL_SHARE, Settings
-from workflows.attempt_log_purge import PurgeAttemptLogWorkflow
-from workflows.delivery import DeliveryWorkflow
-from workflows.fan_out import FanOutWorkflow
-from workflows.recovery import RecoveryWorkflow
+from hookline.activities.delivery import USER_AGENT, DeliveryActivities
+from hookline.activities.endpoint_cache import EndpointCache
+from hookline.activities.endpoint_health import EndpointHealthActivities
+from hookline.activities.fan_out import FanOutActivities
+from hookline.activities.guarded_connector import GuardedConnector
+from hookline.activities.maintenance import MaintenanceActivities
+from hookline.activities.recovery import RecoveryActivities
+from hookline.config.event_loop import loop_name
+from hookline.config.settings import TASK_QUEUE_POLL_SHARE, Settings
+from hookline.contracts.destination_policy import DestinationPolicy
+from hookline.contracts.metric_labels import EVENT_TYPES
+from hookline.storage.registry import opened_registry
+from hookline.worker.schedules import ensure_schedules
+from hookline.workflows.attempt_log_purge import PurgeAttemptLogWorkflow
+from hookline.workflows.delivery import DeliveryWorkflow
+from hookline.workflows.fan_out import FanOutWorkflow
+from hookline.workflows.recovery import RecoveryWorkflow
 
 log = logging.getLogger(__name__)
 WORKFLOW_TASKS_BESIDE_ATTEMPTS = 100

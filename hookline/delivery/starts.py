@@ -13,13 +13,10 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from activities.delivery import AttemptRecord
-from hookline.ids import CALLBACK_ENDPOINT_ID, delivery_workflow_id, fan_out_workflow_id
-from hookline.registry import Endpoint
-from hookline.settings import Settings
-from workflows import search_attributes as sa
-from workflows.delivery import DeliveryWorkflow
-from workflows.delivery_types import (
+from hookline.activities.delivery import AttemptRecord
+from hookline.config.settings import Settings
+from hookline.contracts import search_attributes as sa
+from hookline.contracts.delivery import (
     PROGRESS_MEMO,
     DeliveryInput,
     DeliveryResult,
@@ -27,6 +24,9 @@ from workflows.delivery_types import (
     Target,
     without_query,
 )
+from hookline.contracts.ids import CALLBACK_ENDPOINT_ID, delivery_workflow_id, fan_out_workflow_id
+from hookline.storage.registry import Endpoint
+from hookline.workflows.delivery import DeliveryWorkflow
 
 FAN_OUT_WORKFLOW = "FanOutWorkflow"
 MAX_CONCURRENT_STARTS = 50
