@@ -14,10 +14,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import aiohttp
-from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError, ApplicationErrorCategory, FailureError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.activities.endpoint_slots import EndpointSlots
@@ -27,6 +26,7 @@ from hookline.activities.retry_timing import (
     retry_after_delay,
     scheduled_delay,
 )
+from hookline.contracts.delivery import ENDPOINT_BUSY, AttemptInput, AttemptRecord
 from hookline.contracts.header_rules import HEADER_NAME_RE, check_header
 from hookline.contracts.ids import OPERATOR_APP_ID
 from hookline.contracts.metric_labels import EVENT_TYPES
@@ -40,58 +40,9 @@ HEARTBEAT_EVERY_S = 2.0
 NON_RETRYABLE = frozenset(NON_RETRYABLE_ERRORS)
 LOG_TIMEOUT_S = 3.0
 """How long an attempt waits for its attempt-log row to commit before going on without."""
-ENDPOINT_BUSY = "EndpointBusy"
-"""A local first attempt found every slot of its endpoint taken, and sent nothing."""
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-class AttemptInput(BaseModel):
-    """What an attempt needs; secrets and the endpoint's URL are read at attempt time."""
-
-    delivery_id: str
-    app_id: str
-    event_id: str
-    endpoint_id: str
-    body: str
-    timeout_s: float
-    attempts_before: int = 0
-    """Attempts made by earlier series of this delivery (before a manual retry)."""
-    callback_url: str | None = None
-    """A per-job callback URL, signed with the app's own secret, instead of an endpoint."""
-    schedule_s: list[float] | None = None
-    """An explicit retry schedule: delays before attempts 2, 3, ... of this series."""
-    event_type: str = ""
-    """For metrics only."""
-
-
-class AttemptRecord(BaseModel):
-    """What happened in one attempt: returned on success, the failure's details otherwise."""
-
-    attempt: int
-    at: datetime
-    status_code: int | None = None
-    error: str | None = None
-    duration_ms: int
-    endpoint_was_failing: bool = False
-    """On success: the endpoint had been failing (so the workflow reports its recovery)."""
-
-
-def attempt_record_in(error: BaseException | None) -> AttemptRecord | None:
-    """The ``AttemptRecord`` an attempt's failure carries, looked for down the cause chain (a
-    retry window closing mid-attempt wraps the last attempt's failure in a timeout)."""
-    while error is not None:
-        if isinstance(error, ApplicationError) and error.details:
-            detail = error.details[0]
-            if isinstance(detail, AttemptRecord):
-                return detail
-            try:
-                return AttemptRecord.model_validate(detail)
-            except ValueError:
-                return None
-        error = error.cause if isinstance(error, FailureError) else None
-    return None
 
 
 @dataclass(frozen=True)

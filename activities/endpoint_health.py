@@ -12,12 +12,14 @@ from temporalio.client import Client
 
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.config.settings import Settings
+from hookline.contracts.delivery import DeliveryInput
 from hookline.contracts.ids import (
     CALLBACK_ENDPOINT_ID,
     OPERATOR_APP_ID,
     OPERATOR_ENDPOINT_ID,
     delivery_id,
 )
+from hookline.delivery.starts import start_delivery
 from hookline.storage.registry import Registry
 
 
@@ -91,10 +93,6 @@ class EndpointHealthActivities:
         url = self._settings.operator_webhook_url
         if not url:
             return
-        # Imported here: the delivery workflow imports this module for its activity.
-        from hookline.contracts.delivery import DeliveryInput
-        from hookline.delivery.starts import start_delivery
-
         # The same id however often this activity is retried: receivers can dedupe on it.
         event_id = f"{event_type}:{data['delivery_id']}:{activity.info().workflow_run_id}"
         body = {"type": event_type, "timestamp": datetime.now(UTC).isoformat(), "data": data}

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal, TypeVar
 
 from pydantic import BaseModel
@@ -15,12 +15,12 @@ from temporalio.client import Client, WorkflowExecution
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from hookline.api.errors import ApiError
 from hookline.config.settings import Settings
-from hookline.contracts import search_attributes as sa
+from hookline.contracts.names import CREATED_MEMO
+from hookline.delivery.errors import AlreadySucceeded, DeliveryError
 from hookline.delivery.manual_retry import retry_delivery
-from hookline.delivery.runs import FAILED_RUNS, is_latest_run
-from hookline.delivery.starts import CREATED_MEMO
+from hookline.delivery.queries import failed_deliveries_query
+from hookline.delivery.runs import is_latest_run
 
 MAX_CONCURRENT_CALLS = 16
 """Describes and retries in flight at once within one activity."""
@@ -72,23 +72,6 @@ class RetryOutcome(BaseModel):
     errors: int = 0
 
 
-def failed_deliveries_query(request: FailedPageRequest) -> str:
-    """The visibility query for the failed runs of an endpoint's deliveries since ``since``.
-
-    Only the lower bound is in the query: a delivery retried by hand has later runs that start
-    after it was created, so ``until`` is checked against its creation time instead.
-    """
-    return " AND ".join(
-        (
-            'WorkflowType = "DeliveryWorkflow"',
-            f'{sa.ENDPOINT_ID.name} = "{request.endpoint_id}"',
-            f'{sa.APP_ID.name} = "{request.app_id}"',
-            FAILED_RUNS,  # as the deliveries API counts them: operator-ended ones too
-            f'StartTime >= "{_rfc3339(request.since)}"',
-        )
-    )
-
-
 class RecoveryActivities:
     """Recovery activities, sharing the worker's Temporal client and settings."""
 
@@ -110,7 +93,9 @@ class RecoveryActivities:
         """
         token = base64.b64decode(request.page_token) if request.page_token else None
         executions = self._client.list_workflows(
-            failed_deliveries_query(request),
+            # Only the lower bound is in the query: a delivery retried by hand has later runs
+            # that start after it was created, so ``until`` is checked against its creation.
+            failed_deliveries_query(request.app_id, request.endpoint_id, request.since),
             page_size=request.page_size,
             next_page_token=token,
         )
@@ -161,9 +146,9 @@ class RecoveryActivities:
             if description.run_id != delivery.run_id:
                 return "skipped"
             await retry_delivery(self._client, self._settings, delivery.workflow_id)
-        except ApiError as err:
-            if err.code == "already_succeeded":
-                return "skipped"
+        except AlreadySucceeded:
+            return "skipped"
+        except DeliveryError as err:
             log.warning("recovery could not retry %s: %s", delivery.workflow_id, err.message)
             return "error"
         except RPCError as err:
@@ -192,7 +177,3 @@ async def _gathered(call: Callable[[T], Awaitable[R]], items: list[T]) -> list[R
             return await call(item)
 
     return await asyncio.gather(*(bounded(item) for item in items))
-
-
-def _rfc3339(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

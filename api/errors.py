@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio.service import RPCError, RPCStatusCode
 
+from hookline.delivery.errors import AlreadySucceeded, DeliveryError, DeliveryNotFound
+
 log = logging.getLogger(__name__)
 
 
@@ -67,6 +69,9 @@ def error_body(status: int, code: str, message: str, details: Any = None) -> web
     return web.json_response({"error": error}, status=status)
 
 
+_DELIVERY_STATUSES: dict[type[DeliveryError], int] = {AlreadySucceeded: 409, DeliveryNotFound: 404}
+"""The HTTP status of each refusal of the delivery core (its ``code`` is the error code)."""
+
 _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -81,6 +86,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     """Turn domain errors, aiohttp's HTTP errors and anything unexpected into the error JSON."""
     try:
         return await handler(request)
+    except DeliveryError as err:
+        return error_body(_DELIVERY_STATUSES.get(type(err), 409), err.code, err.message)
     except ApiError as err:
         response = error_body(err.status, err.code, err.message, err.details)
         response.headers.update(err.headers)

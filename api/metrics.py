@@ -16,7 +16,7 @@ from prometheus_client.exposition import generate_latest
 from temporalio.service import RPCError
 
 from hookline.api.keys import SETTINGS, TEMPORAL
-from hookline.contracts import search_attributes as sa
+from hookline.delivery.queries import backing_off_query
 
 COUNT_TIMEOUT_S = 5.0
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -117,10 +117,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def serve_metrics(request: web.Request) -> web.Response:
     """``GET /metrics`` in Prometheus' text format."""
     metrics = request.app[METRICS]
-    query = (
-        f'{sa.STATUS.name} = "retrying" AND ExecutionStatus = "Running" '
-        f'AND TaskQueue = "{request.app[SETTINGS].task_queue}"'
-    )
+    query = backing_off_query(request.app[SETTINGS].task_queue)
     temporal = request.app[TEMPORAL]
 
     async def count() -> int:

@@ -23,7 +23,7 @@ from hookline.api.schemas import (
     TestSend,
 )
 from hookline.contracts.ids import EVENT_ID_PATTERN
-from hookline.delivery.status import STATUSES
+from hookline.contracts.statuses import STATUSES
 
 JSON = "application/json"
 SCHEMA_REF = "#/components/schemas/{model}"

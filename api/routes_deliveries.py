@@ -13,22 +13,19 @@ from hookline.api.cursors import cursor_key, decode_cursor, encode_cursor
 from hookline.api.errors import ApiError, endpoint_disabled, not_found
 from hookline.api.keys import REGISTRY, SETTINGS, TEMPORAL
 from hookline.api.requests import path_app, query_limit
-from hookline.contracts import search_attributes as sa
 from hookline.contracts.ids import delivery_workflow_id, fan_out_workflow_id
+from hookline.contracts.statuses import STATUSES
 from hookline.delivery.manual_retry import retry_delivery
-from hookline.delivery.runs import FAILED_RUNS, is_latest_run
-from hookline.delivery.status import STATUSES, delivery_view, not_started_view
+from hookline.delivery.queries import deliveries_query
+from hookline.delivery.runs import is_latest_run
+from hookline.delivery.status import delivery_view, not_started_view
 from hookline.storage.registry import DeliveryRef
 
 routes = web.RouteTableDef()
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
-_EXECUTION_STATUS_CLAUSES = {
-    "pending": 'ExecutionStatus = "Running"',
-    "retrying": 'ExecutionStatus = "Running"',
-    "succeeded": 'ExecutionStatus = "Completed"',
-    "failed": FAILED_RUNS,
-}
+
+
 MAX_CONCURRENT_DESCRIBES = 16
 
 
@@ -141,7 +138,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
         query, page_size=limit, next_page_token=decode_cursor(cursor, key) if cursor else None
     )
     await executions.fetch_next_page()
-    views = await _views(client, executions.current_page or [])
+    views = await _views(client, list(executions.current_page or []))
     token = executions.next_page_token
     return web.json_response(
         {
@@ -152,24 +149,24 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 def _visibility_query(app_id: str, params: object) -> tuple[str, set[str] | None]:
-    """The visibility query for a listing, and the statuses to keep after describing."""
-    clauses = ['WorkflowType = "DeliveryWorkflow"', f'{sa.APP_ID.name} = "{app_id}"']
-    for param, key in (("endpoint_id", sa.ENDPOINT_ID), ("event_type", sa.EVENT_TYPE)):
+    """The visibility query for a listing, and the statuses to keep after describing.
+
+    Raises:
+        ApiError: 422 for a filter value with characters no id or type has, or an unknown
+            status.
+    """
+    filters: dict[str, str] = {}
+    for param in ("endpoint_id", "event_type"):
         value = params.get(param)  # type: ignore[attr-defined]
         if value is not None:
             if not FILTER_VALUE.fullmatch(value):
                 raise ApiError(422, "validation_error", f"{param} has characters it cannot have")
-            clauses.append(f'{key.name} = "{value}"')
+            filters[param] = value
     status = params.get("status")  # type: ignore[attr-defined]
-    wanted: set[str] | None = None
-    if status is not None:
-        if status not in STATUSES:
-            raise ApiError(422, "validation_error", f"status must be one of {', '.join(STATUSES)}")
-        # Temporal's own execution status, not HooklineStatus, so that deliveries an operator
-        # terminated count as failed. Pending and retrying are both running: describe tells.
-        clauses.append(_EXECUTION_STATUS_CLAUSES[status])
-        wanted = {status}
-    return " AND ".join(clauses), wanted
+    if status is not None and status not in STATUSES:
+        raise ApiError(422, "validation_error", f"status must be one of {', '.join(STATUSES)}")
+    query = deliveries_query(app_id, status=status, **filters)
+    return query, ({status} if status is not None else None)
 
 
 async def _views(client: Client, executions: list[WorkflowExecution]) -> list[dict[str, object]]:

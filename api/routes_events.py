@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from temporalio.client import WorkflowExecutionStatus
 
 from hookline.api.cursors import cursor_key, decode_cursor, encode_cursor
 from hookline.api.errors import ApiError, endpoint_disabled, not_found
@@ -22,7 +21,9 @@ from hookline.api.url_rules import checked_endpoint_url, ensure_destination_allo
 from hookline.contracts import search_attributes as sa
 from hookline.contracts.delivery import Target
 from hookline.contracts.ids import EVENT_ID_PATTERN, new_id
+from hookline.contracts.statuses import status_of_run
 from hookline.delivery.accept import AcceptedEvent, accept_event
+from hookline.delivery.queries import event_deliveries_query
 from hookline.delivery.starts import callback_target, endpoint_target
 from hookline.storage.registry import App, EventRecord
 
@@ -177,26 +178,17 @@ async def _statuses(request: web.Request, record: EventRecord) -> dict[str, str]
     """
     if not record.deliveries:
         return {}
-    query = f'{sa.APP_ID.name} = "{record.app_id}" AND {sa.EVENT_ID.name} = "{record.id}"'
+    query = event_deliveries_query(record.app_id, record.id)
     found: dict[str, str] = {}
     async for execution in request.app[TEMPORAL].list_workflows(query, page_size=1000):
         attributes = execution.typed_search_attributes
         delivery = attributes.get(sa.DELIVERY_ID)
         # Runs come newest first: a failed run retried by hand is followed by its new run.
         if delivery and delivery not in found:
-            found[delivery] = _listed_status(execution.status, attributes.get(sa.STATUS))
+            found[delivery] = status_of_run(execution.status, attributes.get(sa.STATUS))
     age = datetime.now(UTC) - record.created_at
     missing = "pending" if age < VISIBILITY_LAG_ALLOWANCE else "unknown"
     return {ref.id: found.get(ref.id, missing) for ref in record.deliveries}
-
-
-def _listed_status(status: WorkflowExecutionStatus | None, recorded: str | None) -> str:
-    """A delivery's status as visibility has it; ended by an operator counts as failed."""
-    if status == WorkflowExecutionStatus.RUNNING:
-        return "retrying" if recorded == "retrying" else "pending"
-    if status == WorkflowExecutionStatus.COMPLETED:
-        return "succeeded"
-    return "failed" if status is not None else recorded or "pending"
 
 
 def _matches(pattern: str, value: str) -> bool:

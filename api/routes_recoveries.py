@@ -18,13 +18,8 @@ from hookline.api.requests import parse_body, path_app
 from hookline.api.schemas import UtcDatetime
 from hookline.contracts import search_attributes as sa
 from hookline.contracts.ids import new_id
-from hookline.workflows.recovery import (
-    PROGRESS_MEMO,
-    RecoveryInput,
-    RecoveryProgress,
-    RecoveryWorkflow,
-    recovery_workflow_id,
-)
+from hookline.contracts.names import PROGRESS_MEMO, RECOVERY_WORKFLOW
+from hookline.contracts.recovery import RecoveryInput, RecoveryProgress, recovery_workflow_id
 
 routes = web.RouteTableDef()
 
@@ -67,7 +62,7 @@ async def recover(request: web.Request) -> web.Response:
     recovery_id = new_id("rcv")
     progress = RecoveryProgress(endpoint_id=endpoint.id, since=since, until=until, created_at=now)
     await request.app[TEMPORAL].start_workflow(
-        RecoveryWorkflow.run,
+        RECOVERY_WORKFLOW,
         RecoveryInput(
             recovery_id=recovery_id,
             app_id=app.id,

@@ -67,11 +67,18 @@ async def temporal_client(temporal_address: str) -> Client:
     return await connect_temporal(Settings(temporal_address=temporal_address))
 
 
-@pytest.fixture
-def settings(tmp_path: Path, temporal_address: str) -> Settings:
-    """Settings for one test: its own task queue and registry, short retries."""
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the Temporal dev server ``temporal``: ``-m "not temporal"``
+    runs the fast part alone (no server, no worker, a few seconds)."""
+    for item in items:
+        if "temporal_address" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.temporal)
+
+
+def settings_for_tests(data_dir: Path, temporal_address: str) -> Settings:
+    """Settings for tests: their own task queue and registry, short retries."""
     return Settings(
-        data_dir=tmp_path,
+        data_dir=data_dir,
         api_keys=[API_KEY],
         temporal_address=temporal_address,
         task_queue=f"test-{uuid.uuid4()}",
@@ -87,6 +94,24 @@ def settings(tmp_path: Path, temporal_address: str) -> Settings:
 
 
 @pytest.fixture
+def settings(tmp_path: Path, temporal_address: str) -> Settings:
+    """Settings for one test: its own task queue and registry, short retries."""
+    return settings_for_tests(tmp_path, temporal_address)
+
+
+@pytest.fixture(scope="session")
+async def shared_hookline(
+    tmp_path_factory: pytest.TempPathFactory, temporal_address: str, temporal_client: Client
+) -> AsyncIterator[Hookline]:
+    """One running worker and API for the session, for tests that only check what the API
+    answers (``pytest.mark.shared_stack``): starting a stack per test cost them most of their
+    time. Its worker only polls while idle."""
+    shared = settings_for_tests(tmp_path_factory.mktemp("shared"), temporal_address)
+    async with Hookline.running(shared, temporal_client, API_KEY) as running:
+        yield running
+
+
+@pytest.fixture
 async def sqlite_registry(tmp_path: Path) -> AsyncIterator[Registry]:
     """A fresh registry on a SQLite file, its schema made, for tests of the registry alone."""
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
@@ -99,8 +124,17 @@ async def sqlite_registry(tmp_path: Path) -> AsyncIterator[Registry]:
 
 
 @pytest.fixture
-async def hookline(settings: Settings, temporal_client: Client) -> AsyncIterator[Hookline]:
-    """A running worker and API for ``settings``, and a client for the API."""
+async def hookline(
+    request: pytest.FixtureRequest,
+    settings: Settings,
+    temporal_client: Client,
+    shared_hookline: Hookline,
+) -> AsyncIterator[Hookline]:
+    """A running worker and API for ``settings``, and a client for the API; in a test marked
+    ``shared_stack``, the session's one (see ``shared_hookline``)."""
+    if request.node.get_closest_marker("shared_stack"):
+        yield shared_hookline
+        return
     async with Hookline.running(settings, temporal_client, API_KEY) as running:
         yield running
 

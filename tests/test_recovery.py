@@ -13,12 +13,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 
 from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
-from hookline.workflows.recovery import (
-    RecoveryInput,
-    RecoveryProgress,
-    RecoveryWorkflow,
-    recovery_workflow_id,
-)
+from hookline.contracts.recovery import RecoveryInput, RecoveryProgress, recovery_workflow_id
+from hookline.workflows.recovery import RecoveryWorkflow
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
 

@@ -8,9 +8,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from hookline.activities.maintenance import MaintenanceActivities
+    from hookline.contracts.names import PURGE_ATTEMPT_LOG_WORKFLOW
 
 
-@workflow.defn
+@workflow.defn(name=PURGE_ATTEMPT_LOG_WORKFLOW)
 class PurgeAttemptLogWorkflow:
     """Run daily by the ``hookline-purge-attempts`` schedule: drops previous secrets past their
     grace period, then attempt-log rows past the retention (the worker's setting)."""

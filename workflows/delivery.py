@@ -18,22 +18,20 @@ from temporalio.exceptions import (
 # Passed through: the sandbox would otherwise build these modules' pydantic models again for
 # every workflow run, which costs more CPU than the rest of a delivery's workflow code.
 with workflow.unsafe.imports_passed_through():
-    from hookline.activities.delivery import (
+    from hookline.activities.delivery import DeliveryActivities
+    from hookline.activities.endpoint_health import EndpointHealthActivities, Outcome
+    from hookline.contracts.delivery import (
         ENDPOINT_BUSY,
         AttemptInput,
         AttemptRecord,
-        DeliveryActivities,
-        attempt_record_in,
-    )
-    from hookline.activities.endpoint_health import EndpointHealthActivities, Outcome
-    from hookline.contracts.delivery import (
-        PROGRESS_MEMO,
         DeliveryInput,
         DeliveryResult,
         RetryRequest,
+        attempt_record_in,
         without_query,
     )
     from hookline.contracts.metric_labels import EVENT_TYPES
+    from hookline.contracts.names import DELIVERY_WORKFLOW, PROGRESS_MEMO, RETRY_NOW_SIGNAL
     from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS, RetrySettings
     from hookline.contracts.search_attributes import STATUS
 
@@ -51,7 +49,7 @@ without it. Deprecate it once no such run is open (3 days after deploying, by de
 # randomness outside ``workflow.*``); tests/test_workflow_replay.py replays real histories of
 # every path through it inside the sandbox, which fails on any such call or on a change that
 # no longer replays what earlier runs recorded.
-@workflow.defn(sandboxed=False)
+@workflow.defn(name=DELIVERY_WORKFLOW, sandboxed=False)
 class DeliveryWorkflow:
     """Runs the signing-and-POST activity under the delivery's retry policy until it succeeds,
     the receiver answers 410 Gone, or the retry window closes. A ``retry_now`` signal cuts a
@@ -63,7 +61,7 @@ class DeliveryWorkflow:
         self._first_attempt: AttemptRecord | None = None
         """The run's first attempt, when it failed and the attempts went on."""
 
-    @workflow.signal
+    @workflow.signal(name=RETRY_NOW_SIGNAL)
     def retry_now(self, request: RetryRequest) -> None:
         """Attempt again now instead of waiting for the next backoff."""
         self._retry_requested = True

@@ -11,6 +11,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from hookline.activities.fan_out import FanOutActivities
     from hookline.contracts.delivery import EventFanOut
+    from hookline.contracts.names import FAN_OUT_WORKFLOW
 
 START_BATCH = 100
 """Deliveries one activity starts; a batch retried after a fault starts only what is missing."""
@@ -19,7 +20,7 @@ BATCH_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 """Retried until the batch is started: an accepted event's deliveries are never dropped."""
 
 
-@workflow.defn
+@workflow.defn(name=FAN_OUT_WORKFLOW)
 class FanOutWorkflow:
     """Starts one delivery workflow per target of an event; returns how many."""
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
@@ -20,55 +19,22 @@ with workflow.unsafe.imports_passed_through():
         RetryBatch,
         RetryOutcome,
     )
+    from hookline.contracts.names import (
+        PROGRESS_MEMO,
+        RECOVERY_PROGRESS_QUERY,
+        RECOVERY_WORKFLOW,
+    )
+    from hookline.contracts.recovery import MAX_PAGE_SIZE, RecoveryInput, RecoveryProgress
 
-PROGRESS_MEMO = "progress"
 ACTIVITY_TIMEOUT = timedelta(minutes=2)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1))
 MIN_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
-"""Temporal's default ``frontend.visibilityMaxPageSize``."""
 # The activities do not heartbeat, so a cancel waits for the one in flight to finish and its
 # counts are kept before the workflow ends (see ``_record``).
 WAIT_CANCELLATION_COMPLETED = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
 
 
-def recovery_workflow_id(app_id: str, recovery_id: str) -> str:
-    """The workflow id of a recovery, readable in the UI: ``recovery:{app}:{recovery}``."""
-    return f"recovery:{app_id}:{recovery_id}"
-
-
-class RecoveryProgress(BaseModel):
-    """What a recovery was asked to do and what it has done so far (the memo the API reads)."""
-
-    endpoint_id: str
-    since: datetime
-    until: datetime
-    created_at: datetime
-    found: int = 0
-    """Failed deliveries in the window (a failed run that a later run replaced is not one)."""
-    retried: int = 0
-    skipped: int = 0
-    """Found, but succeeded or restarted by someone else before the recovery reached them."""
-    errors: int = 0
-
-
-class RecoveryInput(BaseModel):
-    """A recovery's request, and where it stands when it continues as new."""
-
-    recovery_id: str
-    app_id: str
-    rate_per_s: float = Field(gt=0)
-    """Deliveries retried per second, at most."""
-    progress: RecoveryProgress
-    page_token: str | None = None
-    """Where the listing of failed deliveries resumes (base64), after a continue-as-new."""
-    page_size: int | None = Field(default=None, ge=1, le=MAX_PAGE_SIZE)
-    """Failed deliveries listed at a time; default: a second's worth, and at least 100."""
-    pages_per_run: int = Field(default=5, ge=1)
-    """Pages listed before continuing as new, which keeps each run's history bounded."""
-
-
-@workflow.defn
+@workflow.defn(name=RECOVERY_WORKFLOW)
 class RecoveryWorkflow:
     """Lists the endpoint's failed deliveries page by page and retries them in batches, sleeping
     between batches to keep to the rate. Cancelling it stops it after the batch in flight."""
@@ -77,7 +43,7 @@ class RecoveryWorkflow:
     def __init__(self, recovery: RecoveryInput) -> None:
         self._progress = recovery.progress
 
-    @workflow.query
+    @workflow.query(name=RECOVERY_PROGRESS_QUERY)
     def progress(self) -> RecoveryProgress:
         """The request and the counters so far."""
         return self._progress

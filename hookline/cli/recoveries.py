@@ -195,7 +195,9 @@ def _display(bar: bool) -> Iterator[_Display]:
         yield _Display(progress)
 
 
-def _counts(view: dict[str, Any]) -> dict[str, int]:
+def _counts(view: dict[str, Any]) -> dict[str, Any]:
+    """The counters a recovery's bar shows, as rich's task fields (``Any``: they are passed as
+    keyword arguments beside rich's own)."""
     return {name: view.get(name, 0) for name in ("retried", "skipped", "errors")}
 
 

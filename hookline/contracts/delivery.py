@@ -1,7 +1,8 @@
-"""What the delivery workflow takes, returns and is signalled with, and how the UI names it.
+"""What the delivery workflow and its attempts take, return and are signalled with.
 
-Kept apart from ``workflows.delivery`` so that the workflow sandbox can pass these pydantic
-models through instead of rebuilding them for every run.
+Kept apart from ``hookline.workflows.delivery`` so that the workflow sandbox can pass these
+pydantic models through instead of rebuilding them for every run, and so that the API and the
+delivery core read them without importing workflows or activities.
 """
 
 from __future__ import annotations
@@ -9,17 +10,67 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
+from temporalio.exceptions import ApplicationError, FailureError
 
-from hookline.activities.delivery import AttemptRecord
 from hookline.contracts.ids import delivery_id
 from hookline.contracts.retry_settings import RetrySettings
-
-PROGRESS_MEMO = "progress"
 
 
 def without_query(url: str) -> str:
     """A URL for summaries shown in the Temporal UI: its query may carry a token."""
     return url.split("?", 1)[0].split("#", 1)[0]
+
+
+ENDPOINT_BUSY = "EndpointBusy"
+"""Error type: a local first attempt found every slot of its endpoint taken, and sent
+nothing (the workflow makes the attempt as an activity instead)."""
+
+
+class AttemptInput(BaseModel):
+    """What an attempt needs; secrets and the endpoint's URL are read at attempt time."""
+
+    delivery_id: str
+    app_id: str
+    event_id: str
+    endpoint_id: str
+    body: str
+    timeout_s: float
+    attempts_before: int = 0
+    """Attempts made by earlier series of this delivery (before a manual retry)."""
+    callback_url: str | None = None
+    """A per-job callback URL, signed with the app's own secret, instead of an endpoint."""
+    schedule_s: list[float] | None = None
+    """An explicit retry schedule: delays before attempts 2, 3, ... of this series."""
+    event_type: str = ""
+    """For metrics only."""
+
+
+class AttemptRecord(BaseModel):
+    """What happened in one attempt: returned on success, the failure's details otherwise."""
+
+    attempt: int
+    at: datetime
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int
+    endpoint_was_failing: bool = False
+    """On success: the endpoint had been failing (so the workflow reports its recovery)."""
+
+
+def attempt_record_in(error: BaseException | None) -> AttemptRecord | None:
+    """The ``AttemptRecord`` an attempt's failure carries, looked for down the cause chain (a
+    retry window closing mid-attempt wraps the last attempt's failure in a timeout)."""
+    while error is not None:
+        if isinstance(error, ApplicationError) and error.details:
+            detail = error.details[0]
+            if isinstance(detail, AttemptRecord):
+                return detail
+            try:
+                return AttemptRecord.model_validate(detail)
+            except ValueError:
+                return None
+        error = error.cause if isinstance(error, FailureError) else None
+    return None
 
 
 class DeliveryInput(BaseModel):

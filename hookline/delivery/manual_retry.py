@@ -5,12 +5,12 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
-from hookline.api.errors import ApiError
 from hookline.config.settings import Settings
 from hookline.contracts.delivery import DeliveryInput, RetryRequest
+from hookline.contracts.names import CREATED_MEMO, RETRY_NOW_SIGNAL
+from hookline.delivery.errors import AlreadySucceeded, DeliveryNotFound
 from hookline.delivery.starts import start_delivery
-from hookline.delivery.status import delivery_view, progress_of
-from hookline.workflows.delivery import DeliveryWorkflow
+from hookline.delivery.status import delivery_progress
 
 
 async def retry_delivery(
@@ -29,20 +29,18 @@ async def retry_delivery(
             left no count of its own), so that numbering goes on.
 
     Raises:
-        ApiError: 409 ``already_succeeded`` if the delivery has succeeded.
+        AlreadySucceeded: the delivery has succeeded.
+        DeliveryNotFound: a closed run's history is gone.
     """
-    handle: WorkflowHandle[DeliveryWorkflow, object] = client.get_workflow_handle_for(
-        DeliveryWorkflow.run, workflow_id
-    )
+    handle = client.get_workflow_handle(workflow_id)
     description = await handle.describe()
     if description.status == WorkflowExecutionStatus.COMPLETED:
-        raise ApiError(409, "already_succeeded", "this delivery has already succeeded")
-    view = await delivery_view(client, description)
-    attempts, last = progress_of(view)
-    attempts = max(attempts, logged_attempts)
+        raise AlreadySucceeded("this delivery has already succeeded")
+    progress, _ = await delivery_progress(client, description)
+    attempts, last = max(progress.attempts, logged_attempts), progress.last_attempt
     if description.status == WorkflowExecutionStatus.RUNNING:
         await handle.signal(
-            DeliveryWorkflow.retry_now, RetryRequest(attempts_made=attempts, last_attempt=last)
+            RETRY_NOW_SIGNAL, RetryRequest(attempts_made=attempts, last_attempt=last)
         )
         return
     previous = await _input_of(client, handle)
@@ -53,16 +51,15 @@ async def retry_delivery(
         restarted,
         reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         previous_attempt=last,
-        created_at=view["created_at"],
+        created_at=str((await description.memo()).get(CREATED_MEMO) or "")
+        or description.start_time.isoformat(),
     )
 
 
-async def _input_of(
-    client: Client, handle: WorkflowHandle[DeliveryWorkflow, object]
-) -> DeliveryInput:
+async def _input_of(client: Client, handle: WorkflowHandle[object, object]) -> DeliveryInput:
     """The input a closed run was started with, read from its first history event."""
     async for event in handle.fetch_history_events():
         payloads = event.workflow_execution_started_event_attributes.input.payloads
         [delivery] = await client.data_converter.decode(payloads, [DeliveryInput])
-        return delivery
-    raise ApiError(404, "not_found", "delivery history not found")
+        return DeliveryInput.model_validate(delivery)
+    raise DeliveryNotFound("delivery history not found")

@@ -5,9 +5,6 @@ from __future__ import annotations
 from temporalio.client import Client, WorkflowExecution
 from temporalio.service import RPCError, RPCStatusCode
 
-FAILED_RUNS = 'ExecutionStatus != "Running" AND ExecutionStatus != "Completed"'
-"""Visibility clause of failed runs: exhausted or refused, or ended by an operator."""
-
 
 async def is_latest_run(client: Client, execution: WorkflowExecution) -> bool:
     """Whether ``execution`` is still its delivery's latest run: a manual retry of a failed

@@ -13,11 +13,10 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from hookline.activities.delivery import AttemptRecord
 from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
 from hookline.contracts.delivery import (
-    PROGRESS_MEMO,
+    AttemptRecord,
     DeliveryInput,
     DeliveryResult,
     EventFanOut,
@@ -25,16 +24,18 @@ from hookline.contracts.delivery import (
     without_query,
 )
 from hookline.contracts.ids import CALLBACK_ENDPOINT_ID, delivery_workflow_id, fan_out_workflow_id
+from hookline.contracts.names import (
+    CREATED_MEMO,
+    DELIVERY_WORKFLOW,
+    FAN_OUT_WORKFLOW,
+    PROGRESS_MEMO,
+    URL_MEMO,
+)
 from hookline.storage.registry import Endpoint
-from hookline.workflows.delivery import DeliveryWorkflow
 
-FAN_OUT_WORKFLOW = "FanOutWorkflow"
 MAX_CONCURRENT_STARTS = 50
 """Starts in flight at once for one event: enough to fan out to 1,000 endpoints quickly
 without flooding the Temporal frontend."""
-URL_MEMO = "url"
-CREATED_MEMO = "created_at"
-"""Set on a delivery's later runs: when its first run started."""
 
 
 async def start_delivery(
@@ -66,7 +67,7 @@ async def start_delivery(
         ).model_dump(mode="json")
     try:
         await client.start_workflow(
-            DeliveryWorkflow.run,
+            DELIVERY_WORKFLOW,  # by name: the core sits below the workflows
             delivery,
             id=delivery_workflow_id(delivery.app_id, delivery.event_id, delivery.endpoint_id),
             task_queue=settings.task_queue,
@@ -114,7 +115,7 @@ async def start_fan_out(client: Client, settings: Settings, event: EventFanOut) 
     workflow_id = fan_out_workflow_id(event.app_id, event.event_id)
     try:
         await client.start_workflow(
-            FAN_OUT_WORKFLOW,  # by name: workflows.fan_out imports this module (via its activity)
+            FAN_OUT_WORKFLOW,
             event,
             id=workflow_id,
             task_queue=settings.task_queue,

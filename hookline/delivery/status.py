@@ -13,36 +13,39 @@ from temporalio.client import (
     WorkflowExecutionStatus,
 )
 
-from hookline.activities.delivery import AttemptRecord, attempt_record_in
 from hookline.contracts import search_attributes as sa
-from hookline.contracts.delivery import PROGRESS_MEMO, DeliveryResult
-from hookline.delivery.starts import CREATED_MEMO, URL_MEMO
+from hookline.contracts.delivery import DeliveryResult, attempt_record_in
+from hookline.contracts.names import CREATED_MEMO, PROGRESS_MEMO, URL_MEMO
+from hookline.contracts.statuses import PENDING, RETRYING, status_of_run
 from hookline.storage.registry import DeliveryRef
 
-STATUSES = ("pending", "retrying", "succeeded", "failed")
 
-
-async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[str, Any]:
-    """The API's JSON for the delivery run by ``execution``.
+async def delivery_progress(
+    client: Client, execution: WorkflowExecution
+) -> tuple[DeliveryResult, datetime | None]:
+    """A delivery's status, attempts and last attempt, and when its next attempt is due.
 
     A running delivery is described (one RPC, unless ``execution`` is already a description)
     to read its pending attempt; a closed one answers from its memo alone.
     """
     memo = await execution.memo()
     progress = DeliveryResult.model_validate(
-        memo.get(PROGRESS_MEMO) or {"status": "pending", "attempts": 0, "last_attempt": None}
+        memo.get(PROGRESS_MEMO) or {"status": PENDING, "attempts": 0, "last_attempt": None}
     )
-    next_attempt_at: datetime | None = None
     if execution.status == WorkflowExecutionStatus.RUNNING:
         if not isinstance(execution, WorkflowExecutionDescription):
             execution = await client.get_workflow_handle(
                 execution.id, run_id=execution.run_id
             ).describe()
-        progress, next_attempt_at = await _running_progress(client, execution, progress)
-    elif execution.status != WorkflowExecutionStatus.COMPLETED:
-        # Failed, or ended by an operator (terminated, cancelled, timed out).
-        progress = progress.model_copy(update={"status": "failed"})
+        return await _running_progress(client, execution, progress)
+    status = status_of_run(execution.status, progress.status)
+    return progress.model_copy(update={"status": status}), None
 
+
+async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[str, Any]:
+    """The API's JSON for the delivery run by ``execution`` (see ``delivery_progress``)."""
+    progress, next_attempt_at = await delivery_progress(client, execution)
+    memo = await execution.memo()
     attributes = execution.typed_search_attributes
     last = progress.last_attempt
     return {
@@ -106,12 +109,5 @@ async def _running_progress(
             and pending.HasField("next_attempt_schedule_time")
         ):
             next_attempt_at = pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
-    status = "retrying" if attempts > 0 else "pending"
+    status = RETRYING if attempts > 0 else PENDING
     return DeliveryResult(status=status, attempts=attempts, last_attempt=last), next_attempt_at
-
-
-def progress_of(view: dict[str, Any]) -> tuple[int, AttemptRecord | None]:
-    """The attempts made and the last attempt of a delivery view (for a manual retry)."""
-    last = view["last_attempt"]
-    record = AttemptRecord(attempt=view["attempts"], **last) if last else None
-    return view["attempts"], record

@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import delete, event, insert, select, text, update
 from sqlalchemy.engine import Row, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from hookline.config.settings import Settings
 from hookline.contracts.ids import new_id
 from hookline.storage import tables as t
 from hookline.storage.api_keys import ApiKeyStore
@@ -22,9 +23,6 @@ from hookline.storage.private_files import PRIVATE_DIR_MODE, private_dir, privat
 from hookline.storage.schema import migrate_schema
 from hookline.storage.secret_box import PREFIX as SEALED_PREFIX
 from hookline.storage.secret_box import SecretBox, secret_box_for
-
-if TYPE_CHECKING:  # settings import workflows, which import activities, which import this
-    from hookline.config.settings import Settings
 
 
 class UidTakenError(Exception):
@@ -238,9 +236,9 @@ class Registry:
             (t.apps.c.id == id_or_uid) | (t.apps.c.uid == id_or_uid)
         )
         async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
+            found = (await conn.execute(query)).all()
         # An id match wins over a uid match (uids cannot look like ids, but be exact anyway).
-        rows.sort(key=lambda row: row.id != id_or_uid)
+        rows = sorted(found, key=lambda row: row.id != id_or_uid)
         if not rows:
             return None
         app = App(**rows[0]._mapping)
@@ -254,11 +252,12 @@ class Registry:
     async def create_endpoint(self, app_id: str, **fields: Any) -> Endpoint:
         """Store a new endpoint of ``app_id`` with the given column values."""
         now = _now()
-        values = {"id": new_id("ep"), "app_id": app_id, "created_at": now, "updated_at": now}
+        endpoint_id = new_id("ep")
+        values = {"id": endpoint_id, "app_id": app_id, "created_at": now, "updated_at": now}
         values.update(fields)
         async with self._endpoint_write() as conn:
             await conn.execute(insert(t.endpoints).values(**self._sealed(values)))
-        endpoint = await self.get_endpoint(values["id"])
+        endpoint = await self.get_endpoint(endpoint_id)
         assert endpoint is not None
         return endpoint
 

@@ -6,15 +6,12 @@ import base64
 import binascii
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from hookline.config.settings import Settings
 from hookline.storage.private_files import private_dir
-
-if TYPE_CHECKING:  # settings import workflows, which import activities, which import this
-    from hookline.config.settings import Settings
 
 PREFIX = "enc:v1:"
 NONCE_BYTES = 12
