@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class _Target:
     url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # often the receiver's credentials
     scheme: str
     signature_header: str | None
     secrets: list[str] = field(repr=False)
@@ -134,6 +135,12 @@ class DeliveryActivities:
             raise await self._failed(
                 attempt, record, "ConnectionError", message=_connect_failure_without_host(err)
             ) from None
+        except aiohttp.InvalidURL:
+            # A stored URL aiohttp cannot use (saved by an older release): no attempt can.
+            record = _record(number, started, None, "request cannot be built: invalid URL")
+            raise await self._failed(
+                attempt, record, "InvalidRequest", non_retryable=True
+            ) from None
         except aiohttp.ClientError as err:
             record = _record(number, started, None, _describe_client_error(err))
             raise await self._failed(attempt, record, "ConnectionError") from None
@@ -143,7 +150,11 @@ class DeliveryActivities:
         except ValueError as err:  # aiohttp refusing to build the request (a header, the URL)
             record = _record(number, started, None, f"request cannot be built: {err}")
             raise await self._failed(
-                attempt, record, "InvalidRequest", non_retryable=True
+                attempt,
+                record,
+                "InvalidRequest",
+                non_retryable=True,
+                message="request cannot be built",  # aiohttp's text may quote the request
             ) from None
 
         if 200 <= code < 300:
@@ -392,6 +403,8 @@ def _connect_failure_without_host(err: aiohttp.ClientConnectorError) -> str:
     os_error = err.os_error
     if isinstance(os_error, socket.gaierror):
         return "cannot connect: the host name does not resolve"
+    if isinstance(os_error, ssl.SSLError):  # its errno is OpenSSL's, not the OS's
+        return "cannot connect: TLS handshake failed"
     if os_error.errno and os_error.errno > 0:
         return f"cannot connect: {os.strerror(os_error.errno)}"
     return "cannot connect"

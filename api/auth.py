@@ -10,7 +10,7 @@ from aiohttp.typedefs import Handler
 from hookline.api.errors import ApiError
 from hookline.api.keys import REGISTRY, SETTINGS
 from hookline.api.rate_limits import AUTH_FAILURES, AUTHENTICATED_KEY, client_network, rate_limited
-from hookline.storage.api_keys import ApiKey
+from hookline.storage.api_keys import ApiKey, is_key_shaped
 
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/openapi.json"})
 KEY_SCOPE = web.RequestKey("key_scope", str)
@@ -24,7 +24,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
     Raises:
         ApiError: 401 ``unauthorized``; 429 ``rate_limited`` for a key that needs looking up,
-            from a client past ``api_auth_failures_per_s`` (see ``_registry_key``).
+            from a client past ``api_auth_failures_per_s`` (see ``_registry_key``). Keys of
+            ``HOOKLINE_API_KEYS`` are compared first and never limited.
     """
     if request.path in PUBLIC_PATHS or _is_open_codec_call(request):
         return await handler(request)
@@ -41,23 +42,40 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def _registry_key(request: web.Request, presented: str) -> ApiKey:
-    """The live registry key ``presented`` names, looked up only while the client's budget of
-    failed authentications (``api_auth_failure_burst``, refilled at ``api_auth_failures_per_s``)
-    is not spent; a key that is not found spends from it, one that is found costs nothing.
+    """The live registry key ``presented`` names.
+
+    A key this process found live within ``VERIFIED_KEY_TTL_S`` passes without a lookup; one
+    it found live before that is looked up again, whatever the client's budget (only a real
+    key can be in that cache). Any other key that has a key's shape is looked up only while
+    the client's budget of failed authentications (``api_auth_failure_burst``, refilled at
+    ``api_auth_failures_per_s``) is not spent: the token is taken before the lookup, so
+    concurrent guesses cannot all get through, and given back if the key is found. So a valid
+    key this process has not seen yet waits, with the guesses, at an address past its budget.
 
     Raises:
-        ApiError: 429 ``rate_limited`` when the budget is spent (no lookup is made then);
-            401 ``unauthorized`` when there is no such live key.
+        ApiError: 401 ``unauthorized`` for a key with no shape of a key (no lookup, nothing
+            spent) or no such live key; 429 ``rate_limited`` when the budget is spent.
     """
+    if not is_key_shaped(presented):
+        raise _unauthorized()
+    keys = request.app[REGISTRY].keys
+    recent = keys.recently_verified(presented)
+    if recent is not None:
+        return recent
+    if keys.verified_before(presented):
+        key = await keys.find(presented)  # found again, or revoked since
+        if key is None:
+            raise _unauthorized()
+        return key
     failures = request.app[AUTH_FAILURES]
     client = client_network(request.remote)
-    wait = failures.delay(client)
+    wait = failures.wait_for(client)
     if wait > 0:
         raise rate_limited("too many failed authentications from this address; retry later", wait)
-    key = await request.app[REGISTRY].keys.find(presented)
+    key = await keys.find(presented)
     if key is None:
-        failures.spend(client)
         raise _unauthorized()
+    failures.give_back(client)
     return key
 
 

@@ -108,7 +108,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except (OperationalError, InterfaceError, OSError) as err:
         # The registry's database is down or unreachable: a retry later will do.
         log.warning(
-            "database unavailable on %s %s: %s", request.method, request.path, type(err).__name__
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.rel_url.raw_path,  # still percent-encoded: a %0A cannot start a new line
+            type(err).__name__,
         )
         return error_body(503, "database_unavailable", "the database is not reachable; retry")
     except RPCError as err:
@@ -118,8 +121,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             log.warning("temporal unavailable: %s", err.message)
             return error_body(503, "temporal_unavailable", "Temporal is not reachable; retry")
-        log.exception("temporal error on %s %s", request.method, request.path)
+        log.exception("temporal error on %s %s", request.method, request.rel_url.raw_path)
         return error_body(500, "internal_error", "internal error")
     except Exception:
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.exception("unexpected error on %s %s", request.method, request.rel_url.raw_path)
         return error_body(500, "internal_error", "internal error")

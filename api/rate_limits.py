@@ -7,6 +7,7 @@ import hashlib
 import ipaddress
 import math
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -27,34 +28,37 @@ class _Bucket:
 
 
 class KeyRateLimiter:
-    """Token buckets by key, in this API process (each process limits on its own)."""
+    """Token buckets by key, in this API process (each process limits on its own).
 
-    def __init__(self, rate_per_s: float, burst: int) -> None:
+    Args:
+        rate_per_s: Tokens each bucket gets back per second.
+        burst: Tokens a bucket holds at most (and starts with).
+        max_keys: Buckets kept at most; past it the least recently used is forgotten (a
+            forgotten bucket starts full again), so memory stays bounded whatever the keys.
+    """
+
+    def __init__(self, rate_per_s: float, burst: int, max_keys: int = MAX_TRACKED_KEYS) -> None:
         self._rate = rate_per_s
         self._burst = burst
-        self._buckets: dict[str, _Bucket] = {}
+        self._max_keys = max_keys
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
 
     def wait_for(self, key: str) -> float:
-        """0 if a request with ``key`` may go now (and take a token), else seconds to wait."""
+        """0 if ``key`` has a token, which this takes; else seconds until it has one."""
         bucket = self._refilled(key)
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0
         return (1 - bucket.tokens) / self._rate
 
-    def delay(self, key: str) -> float:
-        """0 if ``key`` has a token, else seconds until it has one; takes nothing."""
+    def give_back(self, key: str) -> None:
+        """Return a token ``wait_for`` took for something that turned out not to count (a
+        failed authentication's token, when the key was found after all)."""
         bucket = self._buckets.get(key)
-        if bucket is None:
-            return 0.0
-        tokens = self._tokens(bucket, time.monotonic())
-        return 0.0 if tokens >= 1 else (1 - tokens) / self._rate
-
-    def spend(self, key: str) -> None:
-        """Take a token from ``key``, overdrawing down to minus the burst if there is none:
-        what ``delay`` let through at once still counts, and is paid back before more go."""
-        bucket = self._refilled(key)
-        bucket.tokens = max(bucket.tokens - 1, -self._burst)
+        if bucket is not None:
+            now = time.monotonic()
+            bucket.tokens = min(self._burst, self._tokens(bucket, now) + 1)
+            bucket.updated = now
 
     def _tokens(self, bucket: _Bucket, now: float) -> float:
         return min(self._burst, bucket.tokens + (now - bucket.updated) * self._rate)
@@ -63,21 +67,14 @@ class KeyRateLimiter:
         now = time.monotonic()
         bucket = self._buckets.get(key)
         if bucket is None:
-            if len(self._buckets) >= MAX_TRACKED_KEYS:
-                self._forget_full(now)
+            if len(self._buckets) >= self._max_keys:
+                self._buckets.popitem(last=False)
             bucket = self._buckets[key] = _Bucket(self._burst, now)
+        else:
+            self._buckets.move_to_end(key)
         bucket.tokens = self._tokens(bucket, now)
         bucket.updated = now
         return bucket
-
-    def _forget_full(self, now: float) -> None:
-        # A full bucket is the same as none: forgetting it loses nothing. If every bucket is in
-        # use, start over rather than grow: memory stays bounded whatever the keys.
-        for key, bucket in list(self._buckets.items()):
-            if self._tokens(bucket, now) >= self._burst:
-                del self._buckets[key]
-        if len(self._buckets) >= MAX_TRACKED_KEYS:
-            self._buckets.clear()
 
 
 RATE_LIMITER = web.AppKey("rate_limiter", KeyRateLimiter)

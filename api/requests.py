@@ -49,7 +49,8 @@ async def read_body(request: web.Request) -> bytes:
         raise ApiError(408, "request_timeout", "the request body did not arrive in time") from None
     except ConnectionError:
         # The client's doing, not an outage: nobody reads the answer, so no warning either.
-        log.debug("client went away while sending %s %s", request.method, request.path)
+        # The path as sent, still percent-encoded: a decoded one could forge log lines.
+        log.debug("client went away while sending %s %s", request.method, request.rel_url.raw_path)
         raise ApiError(
             400, "client_disconnected", "the connection closed before the body arrived"
         ) from None

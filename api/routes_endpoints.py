@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
 from hookline.api.errors import ApiError, not_found
 from hookline.api.keys import DESTINATIONS, REGISTRY, SETTINGS
@@ -21,7 +22,8 @@ routes = web.RouteTableDef()
 HEADER_VALUE_MASK = "********"
 """What reads show for every custom header value: headers often carry the receiver's
 credentials, so like secrets they are never read back. A PATCH that sends this value for a
-header the endpoint has keeps its stored value (a read's ``headers`` can be sent back as is)."""
+header the endpoint has keeps its stored value (a read's ``headers`` can be sent back as is),
+unless the same PATCH moves the URL to another origin (see ``_headers_stay_with_origin``)."""
 
 
 def endpoint_json(endpoint: Endpoint, *, with_secret: bool) -> dict[str, Any]:
@@ -118,6 +120,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
     current = await path_endpoint(request)
     body = await parse_body(request, EndpointPatch)
     fields = _checked_fields(request.app[SETTINGS], body, body.model_fields_set)
+    _headers_stay_with_origin(fields, current)
     if "headers" in fields:
         fields["headers"] = _unmasked_headers(fields["headers"], current.headers)
     if "url" in fields:
@@ -165,6 +168,39 @@ async def path_endpoint(request: web.Request) -> Endpoint:
     if endpoint is None:
         raise not_found("endpoint")
     return endpoint
+
+
+def _headers_stay_with_origin(fields: dict[str, Any], current: Endpoint) -> None:
+    """Refuse a PATCH that would send the stored header values to another origin.
+
+    Header values are write-only, and often the receiver's credentials: were they to follow a
+    new URL, anyone allowed to edit the endpoint could read them at a host of their own. So a
+    URL whose scheme, host or port differs needs the values sent again (or ``headers: {}``).
+
+    Raises:
+        ApiError: 422 ``validation_error`` for such a PATCH of an endpoint with custom headers
+            that sends no ``headers``, or sends one masked.
+    """
+    if "url" not in fields or not current.headers:
+        return
+    if _origin(fields["url"]) == _origin(current.url):
+        return
+    sent = fields.get("headers")
+    if sent is None or HEADER_VALUE_MASK in sent.values():
+        raise ApiError(
+            422,
+            "validation_error",
+            "stored header values never follow the url to another origin (scheme, host or "
+            f"port): send headers again, with real values rather than {HEADER_VALUE_MASK!r} "
+            "(or headers: {}), when changing the url's origin",
+        )
+
+
+def _origin(url: str) -> tuple[str, str | None, int | None]:
+    parsed = URL(url)
+    # raw_host: the host as yarl normalised it (lowercase, IDNA-encoded), never decoded, so an
+    # odd name saved before such names were refused cannot raise here.
+    return parsed.scheme, parsed.raw_host, parsed.port
 
 
 def _unmasked_headers(sent: dict[str, str], stored: dict[str, str]) -> dict[str, str]:

@@ -1,5 +1,6 @@
-"""Serving the API: aiohttp's runner, with a time limit on request headers and an access log
-that leaves query strings out. ``hookline api`` and the tests serve through ``api_runner``."""
+"""Serving the API: aiohttp's runner, with time limits on request headers and on clients that
+do not read their answers, and an access log that leaves query strings out. ``hookline api``
+and the tests serve through ``api_runner``."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def api_runner(
     """The runner that serves ``create_app(settings, temporal)``; add a site and start it.
 
     Args:
-        settings: Hookline's settings (``api_header_read_timeout_s`` among them).
+        settings: Hookline's settings (``api_header_read_timeout_s``, which also bounds how
+            long an answer may wait for a client that does not read it, among them).
         temporal: A connected client to use; by default the app connects one at startup.
         access_log: Log one line per request on ``aiohttp.access``.
     """
@@ -76,7 +78,8 @@ class PathAccessLogger(AbstractAccessLogger):
 
 
 class ApiRunner(web.AppRunner):
-    """An ``AppRunner`` whose connections close when a request's headers are late.
+    """An ``AppRunner`` whose connections are cut off when a request's headers are late, or
+    its answers are not read (see ``ApiRequestHandler``).
 
     Args:
         app: The application.
@@ -136,27 +139,49 @@ class _ApiServer(web.Server):
 
 
 class ApiRequestHandler(RequestHandler):
-    """aiohttp's protocol for one connection, closing it when a request's line and headers
-    take over ``header_read_timeout_s`` to arrive.
+    """aiohttp's protocol for one connection, cutting it off (``transport.abort()``: what is
+    still unsent is dropped) when the client is too slow at either end:
 
-    The clock starts when the connection opens and again when a response has been sent (the
-    next request on a kept-alive connection); a request's complete headers stop it. So a
-    kept-alive connection left idle is closed after the same time, which a proxy in front
-    must allow for.
+    - a request's line and headers take over ``header_read_timeout_s`` to arrive. The clock
+      starts when the connection opens and again when a response has been sent (the next
+      request on a kept-alive connection); a request's complete headers stop it. So a
+      kept-alive connection left idle is closed after the same time, which a proxy in front
+      must allow for.
+    - what the server writes stays unsent, because the client does not read, for as long. The
+      clock runs while the transport holds bytes the kernel would not take (the client's
+      receive window and the socket's buffer are full), and stops when they are all sent;
+      after the connection is closed too, so a closed connection cannot linger unflushed.
+
+    Pipelined requests need no cap here: aiohttp stops reading a connection that has 32
+    requests waiting, so a client that sends without reading is held by the second clock.
     """
 
     def __init__(self, manager: web.Server, *, header_read_timeout_s: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_read_timeout_s = header_read_timeout_s
         self._header_clock: asyncio.TimerHandle | None = None
+        self._write_clock: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        if isinstance(transport, asyncio.WriteTransport):
+            # Tell the protocol (pause_writing) as soon as any byte waits for the client.
+            transport.set_write_buffer_limits(high=0)
         self._start_header_clock()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_header_clock()
+        self._stop_write_clock()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        self._stop_write_clock()
+        self._write_clock = self._loop.call_later(self._header_read_timeout_s, self._writes_late)
+
+    def resume_writing(self) -> None:
+        self._stop_write_clock()
+        super().resume_writing()
 
     async def finish_response(
         self, request: web.BaseRequest, resp: web.StreamResponse, start_time: float | None
@@ -182,11 +207,33 @@ class ApiRequestHandler(RequestHandler):
             self._header_clock.cancel()
             self._header_clock = None
 
+    def _stop_write_clock(self) -> None:
+        if self._write_clock is not None:
+            self._write_clock.cancel()
+            self._write_clock = None
+
     def _headers_late(self) -> None:
         self._header_clock = None
         log.debug(
-            "closing a connection from %s: no complete request headers in %s s",
+            "cutting off a connection from %s: no complete request headers in %s s",
             self.peername,
             self._header_read_timeout_s,
         )
+        self._cut_off()
+
+    def _writes_late(self) -> None:
+        self._write_clock = None
+        log.debug(
+            "cutting off a connection from %s: its answer waited %s s for it to read",
+            self.peername,
+            self._header_read_timeout_s,
+        )
+        self._cut_off()
+
+    def _cut_off(self) -> None:
+        # abort(), not close(): close() waits to send what is buffered, to a client that may
+        # never read it.
+        transport = self.transport
+        if transport is not None:
+            transport.abort()
         self.force_close()

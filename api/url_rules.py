@@ -27,23 +27,28 @@ def checked_endpoint_url(raw: str, max_length: int) -> str:
         The normalised URL.
 
     Raises:
-        ApiError: 422 ``invalid_url``: too long, not absolute http(s), no host, a fragment,
-            a bracketed host that is not an IPv6 address, or an invalid port.
+        ApiError: 422 ``invalid_url``: too long, not absolute http(s), no host, a host that is
+            not valid IDNA or has an empty label (``a..b``; one trailing dot is allowed), a
+            fragment, a bracketed host that is not an IPv6 address, or an invalid port.
     """
     if len(raw) > max_length:
         raise _invalid(f"url is longer than {max_length} characters")
     try:
         url = URL(raw)
-    except (TypeError, ValueError):
+        host = url.host  # decodes IDNA, which raises UnicodeError for ``xn--a``
+    except (TypeError, ValueError):  # UnicodeError is a ValueError
         raise _invalid("url cannot be parsed") from None
     if url.scheme not in ("http", "https"):
         raise _invalid("url must start with http:// or https://")
-    if not url.host or any(c.isspace() for c in raw):
+    if not host or any(c.isspace() for c in raw):
         raise _invalid("url must be absolute, with a host and no whitespace")
     if url.fragment:
         raise _invalid("url must not have a #fragment")
-    if ":" in url.host and _ipv6_literal(url.host) is None:
-        raise _invalid("url has an invalid IPv6 address")
+    if ":" in host:
+        if _ipv6_literal(host) is None:
+            raise _invalid("url has an invalid IPv6 address")
+    elif "" in host.removesuffix(".").split("."):
+        raise _invalid("url's host has an empty label (such as 'a..b')")
     try:
         port = url.port  # a port out of range raises here
     except ValueError:
@@ -90,7 +95,8 @@ async def ensure_destination_allowed(url: str, policy: DestinationPolicy) -> Non
     if policy.requires_https and parsed.scheme != "https":
         raise _invalid("url must use https:// in production mode")
     host = parsed.host or ""
-    literal = host.strip("[]")
+    # ``10.0.0.1.`` is the same address to anything that parses it as one: judge it so.
+    literal = host.strip("[]").removesuffix(".")
     if ":" in literal or _is_ipv4(literal):
         # An IP literal, judged as written: with a zone (``fe80::1%eth0``) or not even a
         # valid address (the policy refuses those), it never goes to the resolver.

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -18,11 +19,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from sqlalchemy import text
 from temporalio.client import Client
 from yarl import URL
 
 from hookline.api.serving import api_runner
 from hookline.config.settings import Settings
+from hookline.storage.registry import create_engine
 from tests.conftest import API_KEY, free_port
 from tests.harness import Hookline, wait_for
 
@@ -214,3 +217,71 @@ def test_api_without_temporal_exits_with_one_clear_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "cannot connect to Temporal" in done.stderr
     assert "Traceback" not in done.stderr and "aclose" not in done.stderr, done.stderr
+
+
+@pytest.fixture
+async def strict_runner(
+    settings: Settings, temporal_client: Client
+) -> AsyncIterator[tuple[web.AppRunner, int]]:
+    """The API alone (no worker) with the short timeouts, and the runner, to see its
+    connections."""
+    quick = settings.model_copy(
+        update={"api_header_read_timeout_s": TIMEOUT_S, "api_body_read_timeout_s": TIMEOUT_S}
+    )
+    runner = api_runner(quick, temporal_client, access_log=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield runner, runner.addresses[0][1]
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_client_that_never_reads_its_answers_is_cut_off(
+    strict_runner: tuple[web.AppRunner, int],
+) -> None:
+    runner, port = strict_runner
+    assert runner.server is not None
+    sock = socket.socket()
+    # A small receive window: the server's buffers fill after a few answers, not megabytes.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    try:
+        writer.write(_request_head("GET", "/v1/openapi.json") * 2000)  # and never read
+        await wait_for(lambda: runner.server.connections, timeout=MARGIN_S, what="the connection")
+        started = time.monotonic()
+        await wait_for(
+            lambda: not runner.server.connections,
+            timeout=TIMEOUT_S + MARGIN_S,
+            what="the server to drop a connection whose answers are not read",
+        )
+        assert time.monotonic() - started >= TIMEOUT_S * 0.5
+        # Cut off, not closed politely: the client sees the end at once however much it reads.
+        async with asyncio.timeout(MARGIN_S):
+            with contextlib.suppress(ConnectionResetError):
+                while await reader.read(1 << 20):
+                    pass
+    finally:
+        writer.close()
+
+
+async def test_logged_request_paths_cannot_forge_log_lines(
+    hookline: Hookline, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="hookline")
+    engine = create_engine(hookline.settings.resolved_database_url)
+    try:
+        async with engine.begin() as conn:  # a database that fails every read of apps
+            await conn.execute(text("ALTER TABLE apps RENAME TO apps_away"))
+        status, body = await hookline.call("GET", "/v1/apps/app_x%0A2024-01-01 FORGED%0D")
+        assert status == 503, body
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE apps_away RENAME TO apps"))
+        await engine.dispose()
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("hookline.api")]
+    assert any("database unavailable" in line for line in lines), lines
+    assert not any("\n" in line or "\r" in line for line in lines), lines
+    assert any("app_x%0A2024-01-01" in line for line in lines), lines

@@ -240,9 +240,9 @@ REPRESENTATIVES = [
     ("64:ff9b::a9fe:a9fe", METADATA),
     ("64:ff9b::7f00:1", LOOPBACK),
     ("64:ff9b::c0a8:1", PRIVATE),
-    ("64:ff9b:1::a00:1", PRIVATE),
-    ("64:ff9b:1:ffff::7f00:1", LOOPBACK),
-    ("64:ff9b:1::a9fe:a9fe", METADATA),
+    ("64:ff9b:1::a00:1", PRIVATE),  # local-use NAT64: refused whatever it carries
+    ("64:ff9b:1:0:a:0:108:808", PRIVATE),  # 1.8.8.8 in the last 32 bits, 10.0.0.1 in a /64's
+    ("64:ff9b:1::808:808", PRIVATE),
     ("2002:a9fe:a9fe::1", METADATA),
     ("2002:7f00:1::1", LOOPBACK),
     ("2002:c0a8:101::1", PRIVATE),
@@ -266,7 +266,6 @@ PUBLIC = [
     "2606:4700:4700::1111",
     "2001:4860:4860::8888",
     "64:ff9b::808:808",
-    "64:ff9b:1::808:808",
     "::ffff:8.8.8.8",
     "::ffff:0:808:808",
     "::8.8.8.8",
@@ -343,7 +342,7 @@ def test_the_allowlist_matches_the_address_or_the_one_it_carries() -> None:
         assert allowing.refusal(address) is None, address
     assert allowing.refusal("fd12::1%eth0") is None
     assert allowing.refusal("::ffff:10.21.0.1") == PRIVATE
-    assert allowing.refusal("64:ff9b:1::a14:304") is None  # carries 10.20.3.4
+    assert allowing.refusal("64:ff9b:1::a14:304") == PRIVATE  # local-use NAT64: never unwrapped
     assert allowing.refusal("2002:a15:1::1") == PRIVATE  # carries 10.21.0.1
     assert allowing.refusal("fd13::1") == PRIVATE
 
@@ -417,6 +416,40 @@ async def test_odd_ipv6_literals_are_a_422_not_a_500(
         strict_api, "POST", f"/v1/apps/{app_id}/endpoints", {"url": url}
     )
     assert (status, body["error"]["code"]) == (422, code), body
+
+
+@pytest.mark.parametrize(
+    ("url", "code"),
+    [
+        ("https://xn--a.com/", "invalid_url"),  # not valid IDNA: yarl raises on .host
+        ("https://a..b/", "invalid_url"),
+        ("https://.example.com/", "invalid_url"),
+        ("https://example.com../", "invalid_url"),
+        ("https://10.0.0.1./", "destination_not_allowed"),  # judged as 10.0.0.1
+        ("https://127.0.0.1./hook", "destination_not_allowed"),
+        ("https://169.254.169.254./latest", "destination_not_allowed"),
+        ("http://10.0.0.1./", "invalid_url"),  # plain HTTP, refused first in production
+    ],
+)
+async def test_odd_hosts_are_a_422_not_a_500_nor_saved(
+    strict_api: Hookline, url: str, code: str
+) -> None:
+    app_id = await strict_api.create_app()
+    status, body = await _json_error(
+        strict_api, "POST", f"/v1/apps/{app_id}/endpoints", {"url": url}
+    )
+    assert (status, body["error"]["code"]) == (422, code), body
+    endpoint = await strict_api.create_endpoint(app_id, "https://93.184.216.34/hook")
+    status, body = await _json_error(
+        strict_api, "PATCH", f"/v1/apps/{app_id}/endpoints/{endpoint['id']}", {"url": url}
+    )
+    assert (status, body["error"]["code"]) == (422, code), body
+
+
+async def test_a_public_ip_with_a_trailing_dot_is_judged_as_that_ip(strict_api: Hookline) -> None:
+    app_id = await strict_api.create_app()
+    created = await strict_api.create_endpoint(app_id, "https://93.184.216.34./hook")
+    assert created["url"] == "https://93.184.216.34./hook"
 
 
 # --- Connect time: the guarded connector refuses them before any connection -------------------

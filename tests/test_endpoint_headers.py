@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import select
 
 from hookline.config.settings import Settings
 from hookline.contracts.signing import generate_secret
 from hookline.storage import tables as t
 from hookline.storage.registry import Registry, create_engine, opened_registry
+from hookline.storage.schema import alembic_config
 from hookline.storage.secret_box import PREFIX, SecretBox, generate_key
 from tests.harness import Hookline, Receiver
 from tests.test_endpoint_cache import new_endpoint
@@ -162,31 +164,79 @@ async def test_a_read_endpoints_headers_can_be_sent_back_unchanged(
     assert status == 422 and "X-Unknown" in body["error"]["message"], body
 
 
-async def test_headers_an_older_version_stored_in_clear_are_sealed_at_start(
+async def test_changing_the_urls_origin_needs_the_header_values_again(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    created = await hookline.create_endpoint(
+        app_id, receiver.url, headers={"Authorization": CREDENTIAL}
+    )
+    path = f"/v1/apps/{app_id}/endpoints/{created['id']}"
+    elsewhere = receiver.url.replace("127.0.0.1", "localhost")  # another host, same server
+
+    # Stored values never follow the URL to another origin: not silently, not through a mask.
+    for patch in ({"url": elsewhere}, {"url": elsewhere, "headers": created["headers"]}):
+        status, body = await hookline.call("PATCH", path, patch)
+        assert status == 422, (patch, body)
+        assert body["error"]["code"] == "validation_error"
+        assert "origin" in body["error"]["message"] and "headers" in body["error"]["message"]
+    assert (await hookline.ok("GET", path))["url"] == receiver.url
+
+    # A new path on the same origin keeps them.
+    same_origin = receiver.url_for("/moved")
+    moved = await hookline.ok("PATCH", path, {"url": same_origin})
+    assert moved["url"] == same_origin and moved["headers"] == {"Authorization": MASK}
+    event = await hookline.send_event(app_id, "batch.completed", {})
+    await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
+    assert receiver.requests[-1].path == "/moved"
+    assert receiver.requests[-1].headers["Authorization"] == CREDENTIAL
+
+    # With the values sent again (or none), the origin may change.
+    changed = await hookline.ok(
+        "PATCH", path, {"url": elsewhere, "headers": {"Authorization": "Bearer for-localhost"}}
+    )
+    assert changed["url"] == elsewhere and changed["headers"] == {"Authorization": MASK}
+    event = await hookline.send_event(app_id, "batch.completed", {})
+    await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
+    assert receiver.requests[-1].headers["Authorization"] == "Bearer for-localhost"
+    back = await hookline.ok("PATCH", path, {"url": receiver.url, "headers": {}})
+    assert back["headers"] == {}
+    # An endpoint without custom headers has nothing to carry over: no need to send any.
+    assert (await hookline.ok("PATCH", path, {"url": elsewhere}))["url"] == elsewhere
+
+
+async def test_headers_an_older_version_stored_in_clear_are_sealed_by_the_migration(
     tmp_path: Path,
 ) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'registry.db'}")
     box = SecretBox([generate_key()])
+    clear = {
+        "Authorization": CREDENTIAL,
+        "X-Looks-Sealed": "enc:v1:nokey:AAAA",  # clear text that only looks sealed
+        "X-Prefix-Only": PREFIX,
+        "X-Empty": "",
+    }
     try:
-        registry = Registry(engine, box)
-        await registry.create_schema()
-        app = await registry.create_app("Acme", None, generate_secret())
-        endpoint = await new_endpoint(registry, app.id, "https://example.com/")
-        async with engine.begin() as conn:  # as the previous release stored them
+        async with engine.begin() as conn:  # the schema of the previous release
+            await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0002"))
+        older = Registry(engine, box)  # writing as the previous release did: in clear
+        app = await older.create_app("Acme", None, generate_secret())
+        endpoint = await new_endpoint(older, app.id, "https://example.com/")
+        async with engine.begin() as conn:
             await conn.execute(
-                t.endpoints.update()
-                .where(t.endpoints.c.id == endpoint.id)
-                .values(headers={"Authorization": CREDENTIAL})
+                t.endpoints.update().where(t.endpoints.c.id == endpoint.id).values(headers=clear)
             )
 
-        restarted = Registry(engine, box)
-        await restarted.create_schema()
+        upgraded = Registry(engine, box)
+        await upgraded.create_schema()  # starts: the one bad-looking value stops nothing
 
         async with engine.connect() as conn:
             query = select(t.endpoints.c.headers).where(t.endpoints.c.id == endpoint.id)
             stored = (await conn.execute(query)).scalar_one()
-        assert stored["Authorization"].startswith(PREFIX)
-        opened = await restarted.get_endpoint(endpoint.id)
-        assert opened is not None and opened.headers == {"Authorization": CREDENTIAL}
+        assert set(stored) == set(clear)
+        assert all(box.open(value) != value for value in stored.values()), stored
+        assert "receiver-credential" not in repr(stored) and "nokey" not in repr(stored)
+        opened = await upgraded.get_endpoint(endpoint.id)
+        assert opened is not None and opened.headers == clear
     finally:
         await engine.dispose()

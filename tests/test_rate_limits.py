@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import aiohttp
 import pytest
 from aiohttp import web
 from temporalio.client import Client
 
+from hookline.api.keys import REGISTRY
 from hookline.api.rate_limits import KeyRateLimiter, client_network
+from hookline.api.serving import api_runner
 from hookline.config.settings import Settings
-from hookline.storage.registry import opened_registry
+from hookline.storage.api_keys import KEY_PREFIX, ApiKey, ApiKeyStore, VerifiedKeys
+from hookline.storage.registry import create_engine, opened_registry
 from tests.conftest import API_KEY
 from tests.harness import Hookline, wait_for
 
@@ -52,15 +57,25 @@ async def test_a_key_past_its_rate_gets_429_with_retry_after(limited: Hookline) 
         assert response.status == 200  # health checks are never limited
 
 
-def test_failures_spend_tokens_and_lookups_cost_nothing() -> None:
+def test_a_failure_takes_its_token_before_the_lookup_and_a_found_key_gives_it_back() -> None:
     limiter = KeyRateLimiter(rate_per_s=0.001, burst=2)  # a token every 1000 s
-    assert limiter.delay("k") == 0 and limiter.delay("k") == 0  # looking takes nothing
-    limiter.spend("k")
-    limiter.spend("k")
-    assert 0 < limiter.delay("k") <= 1000
-    limiter.spend("k")  # a failure already in flight when the budget ran out still counts
-    assert 1000 < limiter.delay("k") <= 2000
-    assert limiter.delay("other") == 0
+    assert limiter.wait_for("k") == 0  # taken before the lookup...
+    limiter.give_back("k")  # ...and returned: the key was found
+    assert limiter.wait_for("k") == 0 and limiter.wait_for("k") == 0
+    assert 0 < limiter.wait_for("k") <= 1000
+    limiter.give_back("other")  # nothing to give back to a client that took nothing
+    assert limiter.wait_for("other") == 0 and limiter.wait_for("other") == 0
+    assert limiter.wait_for("other") > 0
+
+
+def test_a_full_table_forgets_the_least_recently_used_bucket_only() -> None:
+    limiter = KeyRateLimiter(rate_per_s=0.001, burst=1, max_keys=3)
+    for key in ("a", "b", "c"):
+        assert limiter.wait_for(key) == 0
+    assert limiter.wait_for("a") > 0  # "a" is the most recently used now; "b" the least
+    assert limiter.wait_for("d") == 0  # a fourth key pushes "b" out, and only "b"
+    assert limiter.wait_for("a") > 0 and limiter.wait_for("c") > 0 and limiter.wait_for("d") > 0
+    assert limiter.wait_for("b") == 0
 
 
 def test_ipv6_clients_count_by_their_64() -> None:
@@ -79,32 +94,112 @@ async def guarded(settings: Settings, temporal_client: Client) -> AsyncIterator[
         yield hookline
 
 
-async def _get_apps(hookline: Hookline, key: str) -> tuple[int, dict[str, str], dict]:
+async def _get_app(hookline: Hookline, key: str, app_id: str = "app_none") -> int:
     async with (
         aiohttp.ClientSession(headers={"authorization": f"Bearer {key}"}) as http,
-        http.get(f"{hookline.api_url}/v1/apps/app_none") as response,
+        http.get(f"{hookline.api_url}/v1/apps/{app_id}") as response,
     ):
-        return response.status, dict(response.headers), await response.json()
+        return response.status
 
 
-async def test_an_address_past_its_failed_authentications_gets_429_before_any_lookup(
+def _well_shaped() -> str:
+    """A key shaped like those ``hookline keys create`` makes, that no registry holds."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def test_an_exhausted_address_still_serves_keys_it_verified_recently(
     guarded: Hookline,
 ) -> None:
+    app_id = await guarded.create_app()
     async with opened_registry(guarded.settings) as registry:
-        _, valid = await registry.keys.create("ci", None)
-    for _ in range(10):  # keys that are found spend nothing
-        assert (await _get_apps(guarded, valid))[0] == 404
+        _, scoped = await registry.keys.create("tenant", app_id)
+        _, unseen = await registry.keys.create("never used yet", None)
+    assert await _get_app(guarded, scoped, app_id) == 200  # verified once: remembered
 
-    statuses = [(await _get_apps(guarded, f"wrong-key-{n}"))[0] for n in range(6)]
+    statuses = [await _get_app(guarded, _well_shaped()) for _ in range(6)]
     assert statuses == [401] * 5 + [429]
-    # Now even a valid registry key waits: the answer comes before any lookup.
-    status, headers, body = await _get_apps(guarded, valid)
-    assert status == 429 and body["error"]["code"] == "rate_limited", body
-    assert int(headers["Retry-After"]) >= 1
+    async with (
+        aiohttp.ClientSession(headers={"authorization": f"Bearer {_well_shaped()}"}) as http,
+        http.get(f"{guarded.api_url}/v1/apps/app_none") as response,
+    ):
+        assert response.status == 429 and int(response.headers["Retry-After"]) >= 1
+        assert (await response.json())["error"]["code"] == "rate_limited"
+
+    # One attacker behind the same address does not lock the tenant out...
+    assert [await _get_app(guarded, scoped, app_id) for _ in range(3)] == [200] * 3
+    # ...but a key this process has not verified yet waits, as a guess would: no lookup.
+    assert await _get_app(guarded, unseen) == 429
     # Keys of HOOKLINE_API_KEYS need no lookup: an operator is not locked out with the rest.
-    assert (await _get_apps(guarded, API_KEY))[0] == 404
+    assert await _get_app(guarded, API_KEY) == 404
     async with aiohttp.ClientSession() as http, http.get(guarded.api_url + "/healthz") as reply:
         assert reply.status == 200
+
+
+async def test_keys_that_cannot_be_keys_get_401_without_spending_the_budget(
+    guarded: Hookline,
+) -> None:
+    malformed = [
+        "wrong-key",
+        KEY_PREFIX,
+        _well_shaped() + "A",
+        _well_shaped()[:-1],
+        _well_shaped().replace("hl_", "HL_"),
+        _well_shaped()[:-1] + "=",
+        _well_shaped()[:-1] + "\u00e9",
+    ]
+    assert [await _get_app(guarded, key) for key in malformed * 3] == [401] * len(malformed) * 3
+    # The whole budget (5) is still there for keys that might exist.
+    statuses = [await _get_app(guarded, _well_shaped()) for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    assert await _get_app(guarded, "wrong-key") == 401  # refused by shape, exhausted or not
+
+
+class CountingKeyStore(ApiKeyStore):
+    """The real key store, counting the lookups the API makes."""
+
+    lookups = 0
+
+    async def find(self, key: str) -> ApiKey | None:
+        self.lookups += 1
+        return await super().find(key)
+
+
+@pytest.fixture
+async def counted(
+    settings: Settings, temporal_client: Client
+) -> AsyncIterator[tuple[str, CountingKeyStore]]:
+    """The API alone (no worker), burst of 5 failed authentications, lookups counted."""
+    strict = settings.model_copy(
+        update={"api_auth_failures_per_s": 0.05, "api_auth_failure_burst": 5}
+    )
+    runner = api_runner(strict, temporal_client, access_log=False)
+    await runner.setup()
+    engine = create_engine(strict.resolved_database_url)
+    try:
+        store = runner.app[REGISTRY].keys = CountingKeyStore(engine)
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}", store
+    finally:
+        await runner.cleanup()
+        await engine.dispose()
+
+
+async def test_concurrent_bad_keys_make_no_more_lookups_than_the_burst(
+    counted: tuple[str, CountingKeyStore],
+) -> None:
+    api_url, store = counted
+
+    async def attempt(http: aiohttp.ClientSession) -> int:
+        headers = {"authorization": f"Bearer {_well_shaped()}"}
+        async with http.get(f"{api_url}/v1/apps/app_none", headers=headers) as response:
+            return response.status
+
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        statuses = await asyncio.gather(*(attempt(http) for _ in range(100)))
+    assert sorted(set(statuses)) == [401, 429], statuses
+    assert statuses.count(401) <= 5, statuses.count(401)
+    assert 0 < store.lookups <= 5, store.lookups
 
 
 @pytest.fixture
@@ -149,3 +244,19 @@ async def test_one_endpoint_never_gets_more_than_its_concurrency(
         sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans
     )
     assert in_flight_at_once == 1
+
+
+def test_verified_keys_expire_into_known_and_stay_bounded() -> None:
+    record = ApiKey("key_1", "ci", "hl_abcdefg", None, datetime.now(UTC), None)
+    expired = VerifiedKeys(ttl_s=0, max_keys=2)
+    expired.remember("h1", record)
+    # Past the TTL a key is looked up again (revocations elsewhere take effect), but as a key
+    # known to be real: the address's budget does not hold it back.
+    assert expired.fresh("h1") is None and expired.known("h1")
+
+    verified = VerifiedKeys(ttl_s=60, max_keys=2)
+    for digest in ("h1", "h2", "h3"):
+        verified.remember(digest, record)
+    assert not verified.known("h1") and verified.fresh("h3") == record  # the oldest went
+    verified.forget_id("key_1")  # revoked through this process: forgotten at once
+    assert not verified.known("h2") and not verified.known("h3")

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from hookline.contracts.ids import delivery_id
 from hookline.contracts.signing import generate_secret
+from hookline.storage import tables as t
 from hookline.storage.registry import (
     DeliveryRef,
     Endpoint,
@@ -414,3 +415,25 @@ def test_processes_starting_together_migrate_one_at_a_time(tmp_path: Path) -> No
     ]
     errors = [run.communicate(timeout=120)[1] for run in runs]
     assert [run.returncode for run in runs] == [0] * 5, errors
+
+
+async def test_a_header_value_that_does_not_open_is_read_as_it_is_stored(
+    registry: Registry, database_url: str
+) -> None:
+    # Written behind the registry's back (not by any release): reading it must not raise,
+    # or one row would stop every list of the app's endpoints and every delivery.
+    app = await registry.create_app("Acme", _unique("uid"), generate_secret())
+    endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
+    odd = {"X-Looks-Sealed": "enc:v1:nokey:AAAA", "X-Broken": "enc:v1:" + "x" * 10}
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                t.endpoints.update().where(t.endpoints.c.id == endpoint.id).values(headers=odd)
+            )
+    finally:
+        await engine.dispose()
+
+    read = await registry.get_endpoint(endpoint.id)
+    assert read is not None and read.headers == odd
+    assert [e.headers for e in await registry.list_endpoints(app.id)] == [odd]

@@ -84,6 +84,11 @@ REFUSED_RANGES: tuple[RefusedRange, ...] = (
     _row("::/128", "unspecified", UNSPECIFIED),
     _row("::1/128", "loopback (allowed in development mode)", LOOPBACK),
     _row("::/8", "reserved by IETF (IPv4-carrying forms in it are unwrapped first)", RESERVED),
+    _row(
+        "64:ff9b:1::/48",
+        "NAT64 local-use prefix (RFC 8215): a local translator's, which may embed IPv4 anywhere",
+        PRIVATE,
+    ),
     _row("100::/64", "discard-only", RESERVED),
     _row("2001::/23", "IETF protocol assignments (Teredo is unwrapped first)", RESERVED),
     _row("2001:db8::/32", "documentation", DOCUMENTATION),
@@ -147,11 +152,6 @@ UNWRAPPED_FORMS: tuple[UnwrappedForm, ...] = (
     UnwrappedForm(
         ipaddress.IPv6Network("64:ff9b::/96"),
         "NAT64 well-known prefix, the last 32 bits; e.g. `64:ff9b::a9fe:a9fe`",
-        _low_32,
-    ),
-    UnwrappedForm(
-        ipaddress.IPv6Network("64:ff9b:1::/48"),
-        "NAT64 local-use prefix (RFC 8215), the last 32 bits; e.g. `64:ff9b:1::a00:1`",
         _low_32,
     ),
     UnwrappedForm(

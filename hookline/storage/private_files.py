@@ -1,4 +1,5 @@
-"""Files only Hookline's own user may read: the data directory and the SQLite files in it.
+"""Files only Hookline's own user may read: the SQLite files, and the data directory when
+Hookline makes it (an existing one is left as the operator set it).
 
 The registry holds sealed secrets, the attempt log holds receivers' answers, and the data
 directory holds the development keys: none of it is for other users of the machine.
@@ -19,13 +20,31 @@ log = logging.getLogger(__name__)
 
 
 def private_dir(path: Path) -> Path:
-    """Make ``path`` (and any missing parents) and leave it open to its owner only.
+    """Make ``path`` (and any missing parents) open to its owner only; an existing directory
+    is left as it is, with a warning if its group or others may use it.
+
+    An existing directory may be the operator's choice, shared on purpose (a group's setgid
+    directory, or ``/tmp`` with its sticky bit): changing its mode could break the machine,
+    and the files Hookline keeps in it are owner-only anyway.
 
     Returns:
         ``path``.
+
+    Raises:
+        FileExistsError: ``path`` exists and is not a directory.
     """
-    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
-    _restrict(path, PRIVATE_DIR_MODE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=PRIVATE_DIR_MODE)  # the umask can only take bits away
+    except FileExistsError:
+        if not path.is_dir():
+            raise
+        if path.stat().st_mode & 0o077:
+            log.warning(
+                "%s is open to its group or others; Hookline leaves an existing directory's "
+                "mode as it is (its own files in it are owner-only)",
+                path,
+            )
     return path
 
 

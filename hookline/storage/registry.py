@@ -21,8 +21,7 @@ from hookline.storage.api_keys import ApiKeyStore
 from hookline.storage.attempt_log import AttemptLog
 from hookline.storage.private_files import PRIVATE_DIR_MODE, private_dir, private_file
 from hookline.storage.schema import migrate_schema
-from hookline.storage.secret_box import PREFIX as SEALED_PREFIX
-from hookline.storage.secret_box import SecretBox, secret_box_for
+from hookline.storage.secret_box import SecretBox, SecretBoxError, secret_box_for
 
 
 class UidTakenError(Exception):
@@ -45,7 +44,7 @@ class Endpoint:
     description: str
     event_types: list[str] | None
     secret: str = field(repr=False)
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # often the receiver's credentials
     retry: dict[str, float] | None
     timeout_s: float | None
     created_at: datetime
@@ -178,27 +177,10 @@ class Registry:
         return self._endpoint_writes
 
     async def create_schema(self) -> None:
-        """Create the schema, or migrate it to this version's (see ``hookline.schema``), and
-        seal custom header values that an older version stored in clear."""
-        await migrate_schema(self._engine)
-        await self._seal_clear_headers()
-
-    async def _seal_clear_headers(self) -> None:
-        query = select(t.endpoints.c.id, t.endpoints.c.headers, t.endpoints.c.updated_at)
-        async with self._engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        for row in rows:
-            headers: dict[str, str] = row.headers or {}
-            if all(value.startswith(SEALED_PREFIX) for value in headers.values()):
-                continue
-            opened = {name: self._box.open(value) for name, value in headers.items()}
-            async with self._endpoint_write() as conn:
-                # Only if nobody changed the endpoint since it was read (a PATCH wins).
-                await conn.execute(
-                    update(t.endpoints)
-                    .where(t.endpoints.c.id == row.id, t.endpoints.c.updated_at == row.updated_at)
-                    .values(**self._sealed({"headers": opened}))
-                )
+        """Create the schema, or migrate it to this version's (see ``hookline.schema``); a
+        migration that seals values (custom header values an older version stored in clear)
+        seals them with this registry's box."""
+        await migrate_schema(self._engine, self._box)
 
     async def ping(self) -> None:
         """Raise unless the database answers a trivial query."""
@@ -462,9 +444,17 @@ class Registry:
         for column in ("secret", "previous_secret"):
             if values.get(column):
                 values[column] = self._box.open(values[column])
-        # Values stored before headers were sealed pass through ``open`` as they are.
-        values["headers"] = {n: self._box.open(v) for n, v in (values["headers"] or {}).items()}
+        values["headers"] = {n: self._header_value(v) for n, v in (values["headers"] or {}).items()}
         return Endpoint(**values)
+
+    def _header_value(self, stored: str) -> str:
+        """A custom header's value as stored, opened. A value that is not sealed by a
+        configured key is taken as the clear text it is, as the migration that sealed older
+        values took it (raising would stop every read of the app's endpoints for one row)."""
+        try:
+            return self._box.open(stored)
+        except SecretBoxError:
+            return stored
 
     async def list_events(
         self,
