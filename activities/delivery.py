@@ -174,7 +174,7 @@ class DeliveryActivities:
             secret = self._operator_secret or ""
             return _Target(attempt.callback_url, {}, "standard", None, [secret])
         if attempt.callback_url is not None:
-            secrets = await self._registry.get_app_secrets(attempt.app_id)
+            secrets = await self._registry.apps.secrets(attempt.app_id)
             return _Target(
                 attempt.callback_url, {}, "standard", None, secrets.signing_secrets(_now())
             )

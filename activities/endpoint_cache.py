@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 
-from hookline.storage.registry import Endpoint, Registry
+from hookline.storage.entities import Endpoint
+from hookline.storage.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class EndpointCache:
             return entry.endpoint
         try:
             endpoint = await asyncio.wait_for(
-                self._registry.get_endpoint(endpoint_id, app_id), REGISTRY_TIMEOUT_S
+                self._registry.endpoints.get(endpoint_id, app_id), REGISTRY_TIMEOUT_S
             )
         except (SQLAlchemyError, OSError) as err:  # TimeoutError is an OSError
             if entry is None:

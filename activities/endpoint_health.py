@@ -65,7 +65,9 @@ class EndpointHealthActivities:
             )
         if outcome.endpoint_id == CALLBACK_ENDPOINT_ID:
             return
-        before = await self._registry.record_outcome(outcome.endpoint_id, outcome.succeeded)
+        before = await self._registry.endpoints.record_outcome(
+            outcome.endpoint_id, outcome.succeeded
+        )
         if self._endpoints is not None:
             # This worker's next attempts see the endpoint failing (or not) at once.
             self._endpoints.forget(outcome.app_id, outcome.endpoint_id)
@@ -83,7 +85,7 @@ class EndpointHealthActivities:
             seconds=self._settings.auto_disable_after_s
         ):
             reason = f"every delivery failed since {failing_since.isoformat()}"
-        if reason and await self._registry.disable_endpoint(outcome.endpoint_id, reason):
+        if reason and await self._registry.endpoints.disable(outcome.endpoint_id, reason):
             if self._endpoints is not None:
                 self._endpoints.forget(outcome.app_id, outcome.endpoint_id)
             activity.logger.warning("endpoint %s disabled: %s", outcome.endpoint_id, reason)

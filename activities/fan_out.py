@@ -32,7 +32,7 @@ class FanOutActivities:
         wanted = set(event.endpoint_ids)
         endpoints = {
             endpoint.id: endpoint
-            for endpoint in await self._registry.list_endpoints(event.app_id)
+            for endpoint in await self._registry.endpoints.list(event.app_id)
             if endpoint.id in wanted and not endpoint.disabled
         }
         targets = [

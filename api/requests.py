@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from hookline.api.auth import KEY_SCOPE
 from hookline.api.errors import ApiError, not_found
 from hookline.api.keys import REGISTRY, SETTINGS
-from hookline.storage.registry import App
+from hookline.storage.entities import App
 
 M = TypeVar("M", bound=BaseModel)
 _LIMIT = re.compile(r"^[0-9]{1,4}$")
@@ -62,7 +62,7 @@ async def path_app(request: web.Request) -> App:
     Raises:
         ApiError: 404 if there is no such app, or the request's key is scoped to another.
     """
-    app = await request.app[REGISTRY].get_app(request.match_info["app_id"])
+    app = await request.app[REGISTRY].apps.get(request.match_info["app_id"])
     scope = request.get(KEY_SCOPE)
     # A key scoped to another app learns nothing, not even that this app exists.
     if app is None or (scope is not None and app.id != scope):

@@ -14,7 +14,7 @@ from hookline.api.requests import parse_body, path_app
 from hookline.api.routes_endpoints import chosen_secret, secret_json
 from hookline.api.schemas import AppCreate, SecretRotate
 from hookline.contracts.signing import generate_secret
-from hookline.storage.registry import App, UidTakenError
+from hookline.storage.entities import App, UidTakenError
 
 routes = web.RouteTableDef()
 
@@ -33,7 +33,7 @@ async def create_app(request: web.Request) -> web.Response:
     require_admin(request)
     body = await parse_body(request, AppCreate)
     try:
-        app = await request.app[REGISTRY].create_app(body.name, body.uid, generate_secret())
+        app = await request.app[REGISTRY].apps.create(body.name, body.uid, generate_secret())
     except UidTakenError:
         raise ApiError(409, "uid_taken", "another app already has this uid") from None
     return web.json_response(app_json(app), status=201)
@@ -47,7 +47,7 @@ async def get_app(request: web.Request) -> web.Response:
 @routes.get("/v1/apps/{app_id}/secret")
 async def get_app_secret(request: web.Request) -> web.Response:
     app = await path_app(request)
-    return web.json_response(secret_json(await request.app[REGISTRY].get_app_secrets(app.id)))
+    return web.json_response(secret_json(await request.app[REGISTRY].apps.secrets(app.id)))
 
 
 @routes.post("/v1/apps/{app_id}/secret/rotate")
@@ -56,5 +56,5 @@ async def rotate_app_secret(request: web.Request) -> web.Response:
     body = await parse_body(request, SecretRotate, empty_ok=True)
     new_secret = chosen_secret(body, "standard")
     registry = request.app[REGISTRY]
-    await registry.rotate_app_secret(app.id, new_secret, timedelta(seconds=body.grace_s))
-    return web.json_response(secret_json(await registry.get_app_secrets(app.id)))
+    await registry.apps.rotate_secret(app.id, new_secret, timedelta(seconds=body.grace_s))
+    return web.json_response(secret_json(await registry.apps.secrets(app.id)))

@@ -19,7 +19,7 @@ from hookline.delivery.manual_retry import retry_delivery
 from hookline.delivery.queries import deliveries_query
 from hookline.delivery.runs import is_latest_run
 from hookline.delivery.status import delivery_view, not_started_view
-from hookline.storage.registry import DeliveryRef
+from hookline.storage.entities import DeliveryRef
 
 routes = web.RouteTableDef()
 
@@ -31,7 +31,7 @@ MAX_CONCURRENT_DESCRIBES = 16
 
 async def _delivery(request: web.Request) -> DeliveryRef:
     app = await path_app(request)
-    ref = await request.app[REGISTRY].get_delivery(app.id, request.match_info["delivery_id"])
+    ref = await request.app[REGISTRY].events.delivery(app.id, request.match_info["delivery_id"])
     if ref is None:
         raise not_found("delivery")
     return ref
@@ -72,8 +72,8 @@ async def _not_started_view(
     request: web.Request, ref: DeliveryRef, workflow_id: str
 ) -> dict[str, object]:
     registry = request.app[REGISTRY]
-    event = await registry.get_event(ref.app_id, ref.event_id)
-    endpoint = await registry.get_endpoint(ref.endpoint_id, ref.app_id)
+    event = await registry.events.get(ref.app_id, ref.event_id)
+    endpoint = await registry.endpoints.get(ref.endpoint_id, ref.app_id)
     return not_started_view(
         ref, event.type if event else None, endpoint.url if endpoint else None, workflow_id
     )
@@ -82,7 +82,7 @@ async def _not_started_view(
 @routes.get("/v1/apps/{app_id}/deliveries/{delivery_id}/attempts")
 async def list_attempts(request: web.Request) -> web.Response:
     app = await path_app(request)
-    ref = await request.app[REGISTRY].get_delivery(app.id, request.match_info["delivery_id"])
+    ref = await request.app[REGISTRY].events.delivery(app.id, request.match_info["delivery_id"])
     if ref is None:
         raise not_found("delivery")
     attempts = await request.app[REGISTRY].attempts.list_for(app.id, ref.id)
@@ -108,7 +108,7 @@ async def retry(request: web.Request) -> web.Response:
     client = request.app[TEMPORAL]
     registry = request.app[REGISTRY]
     ref = await _delivery(request)
-    endpoint = await registry.get_endpoint(ref.endpoint_id, ref.app_id)
+    endpoint = await registry.endpoints.get(ref.endpoint_id, ref.app_id)
     if endpoint is not None and endpoint.disabled:
         raise endpoint_disabled()
     logged = await registry.attempts.last_attempt_number(ref.app_id, ref.id)

@@ -15,7 +15,7 @@ from hookline.api.schemas import EndpointCreate, EndpointPatch, SecretRotate, ch
 from hookline.api.url_rules import checked_endpoint_url, ensure_destination_allowed
 from hookline.config.settings import Settings
 from hookline.contracts.signing import generate_secret
-from hookline.storage.registry import AppSecrets, Endpoint
+from hookline.storage.entities import AppSecrets, Endpoint
 
 routes = web.RouteTableDef()
 
@@ -57,14 +57,14 @@ async def create_endpoint(request: web.Request) -> web.Response:
     fields = _checked_fields(settings, body, set(EndpointCreate.model_fields))
     await ensure_destination_allowed(fields["url"], request.app[DESTINATIONS])
     fields.setdefault("secret", generate_secret())
-    endpoint = await request.app[REGISTRY].create_endpoint(app.id, **fields)
+    endpoint = await request.app[REGISTRY].endpoints.create(app.id, **fields)
     return web.json_response(endpoint_json(endpoint, with_secret=True), status=201)
 
 
 @routes.get("/v1/apps/{app_id}/endpoints")
 async def list_endpoints(request: web.Request) -> web.Response:
     app = await path_app(request)
-    endpoints = await request.app[REGISTRY].list_endpoints(app.id)
+    endpoints = await request.app[REGISTRY].endpoints.list(app.id)
     return web.json_response({"data": [endpoint_json(e, with_secret=False) for e in endpoints]})
 
 
@@ -83,7 +83,7 @@ async def rotate_endpoint_secret(request: web.Request) -> web.Response:
     endpoint = await path_endpoint(request)
     body = await parse_body(request, SecretRotate, empty_ok=True)
     new_secret = chosen_secret(body, endpoint.signature_scheme)
-    rotated = await request.app[REGISTRY].rotate_endpoint_secret(
+    rotated = await request.app[REGISTRY].endpoints.rotate_secret(
         endpoint.app_id, endpoint.id, new_secret, timedelta(seconds=body.grace_s)
     )
     if rotated is None:
@@ -143,7 +143,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
         fields.update(disabled_reason=None, failing_since=None)
     else:
         fields["disabled_reason"] = "disabled through the API"
-    endpoint = await request.app[REGISTRY].update_endpoint(current.app_id, current.id, **fields)
+    endpoint = await request.app[REGISTRY].endpoints.update(current.app_id, current.id, **fields)
     if endpoint is None:
         raise not_found("endpoint")
     return web.json_response(endpoint_json(endpoint, with_secret=False))
@@ -152,7 +152,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
 @routes.delete("/v1/apps/{app_id}/endpoints/{endpoint_id}")
 async def delete_endpoint(request: web.Request) -> web.Response:
     app = await path_app(request)
-    if not await request.app[REGISTRY].delete_endpoint(app.id, request.match_info["endpoint_id"]):
+    if not await request.app[REGISTRY].endpoints.delete(app.id, request.match_info["endpoint_id"]):
         raise not_found("endpoint")
     return web.Response(status=204)
 
@@ -164,7 +164,7 @@ async def path_endpoint(request: web.Request) -> Endpoint:
         ApiError: 404 for an unknown app or endpoint.
     """
     app = await path_app(request)
-    endpoint = await request.app[REGISTRY].get_endpoint(request.match_info["endpoint_id"], app.id)
+    endpoint = await request.app[REGISTRY].endpoints.get(request.match_info["endpoint_id"], app.id)
     if endpoint is None:
         raise not_found("endpoint")
     return endpoint

@@ -25,7 +25,7 @@ from hookline.contracts.statuses import status_of_run
 from hookline.delivery.accept import AcceptedEvent, accept_event
 from hookline.delivery.queries import event_deliveries_query
 from hookline.delivery.starts import callback_target, endpoint_target
-from hookline.storage.registry import App, EventRecord
+from hookline.storage.entities import App, EventRecord
 
 routes = web.RouteTableDef()
 
@@ -64,7 +64,7 @@ async def send_test(request: web.Request) -> web.Response:
 @routes.get("/v1/apps/{app_id}/events/{event_id}")
 async def get_event(request: web.Request) -> web.Response:
     app = await path_app(request)
-    record = await request.app[REGISTRY].get_event(app.id, request.match_info["event_id"])
+    record = await request.app[REGISTRY].events.get(app.id, request.match_info["event_id"])
     if record is None:
         raise not_found("event")
     data = _event_json(record, await _statuses(request, record))
@@ -85,7 +85,7 @@ async def list_events(request: web.Request) -> web.Response:
     after = (
         _keyset(decode_cursor(request.query["cursor"], key)) if "cursor" in request.query else None
     )
-    records = await request.app[REGISTRY].list_events(
+    records = await request.app[REGISTRY].events.list(
         app.id, event_type=event_type, since=since, limit=limit + 1, after=after
     )
     page, more = records[:limit], len(records) > limit

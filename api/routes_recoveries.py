@@ -47,7 +47,7 @@ class RecoveryCreate(BaseModel):
 async def recover(request: web.Request) -> web.Response:
     """Start retrying the endpoint's failed deliveries created in ``[since, until)``."""
     app = await path_app(request)
-    endpoint = await request.app[REGISTRY].get_endpoint(request.match_info["endpoint_id"], app.id)
+    endpoint = await request.app[REGISTRY].endpoints.get(request.match_info["endpoint_id"], app.id)
     if endpoint is None:
         raise not_found("endpoint")
     if endpoint.disabled:

@@ -15,7 +15,8 @@ from temporalio.client import Client
 
 from hookline.config.settings import Settings
 from hookline.contracts.retry_settings import RetrySettings
-from hookline.storage.registry import Registry, create_engine
+from hookline.storage.engine import create_engine
+from hookline.storage.registry import Registry
 from hookline.storage.secret_box import SecretBox, generate_key
 from hookline.temporal.client import connect_temporal
 from hookline.temporal.dev_server import start_dev_server, stop_dev_server

@@ -25,7 +25,7 @@ from yarl import URL
 
 from hookline.api.serving import api_runner
 from hookline.config.settings import Settings
-from hookline.storage.registry import create_engine
+from hookline.storage.engine import create_engine
 from tests.conftest import API_KEY, free_port
 from tests.harness import Hookline, wait_for
 

@@ -11,7 +11,8 @@ import aiohttp
 from sqlalchemy import select
 
 from hookline.storage import tables as t
-from hookline.storage.registry import create_engine, opened_registry
+from hookline.storage.engine import create_engine
+from hookline.storage.registry import opened_registry
 from tests.harness import Hookline
 
 

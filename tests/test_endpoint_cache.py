@@ -11,7 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.contracts.signing import generate_secret
-from hookline.storage.registry import Endpoint, Registry, create_engine
+from hookline.storage.engine import create_engine
+from hookline.storage.entities import Endpoint
+from hookline.storage.registry import Registry
 from hookline.storage.secret_box import SecretBox, generate_key
 from tests.test_database_outage import TcpProxy
 
@@ -26,7 +28,7 @@ class Clock:
 
 async def new_endpoint(registry: Registry, app_id: str, url: str) -> Endpoint:
     """An endpoint of ``app_id`` written straight to ``registry``, with defaults."""
-    return await registry.create_endpoint(
+    return await registry.endpoints.create(
         app_id,
         url=url,
         description="",
@@ -39,7 +41,7 @@ async def new_endpoint(registry: Registry, app_id: str, url: str) -> Endpoint:
 
 
 async def _endpoint_of(registry: Registry, url: str) -> tuple[str, str]:
-    app = await registry.create_app("Acme", None, generate_secret())
+    app = await registry.apps.create("Acme", None, generate_secret())
     endpoint = await new_endpoint(registry, app.id, url)
     return app.id, endpoint.id
 
@@ -55,7 +57,7 @@ async def test_a_change_reaches_attempts_once_the_ttl_has_passed(registry: Regis
     cache = EndpointCache(registry, ttl_s=5, clock=clock)
 
     first = await cache.get(app_id, endpoint_id)
-    await registry.update_endpoint(app_id, endpoint_id, url="https://a.example/new")
+    await registry.endpoints.update(app_id, endpoint_id, url="https://a.example/new")
     clock.now += 4.9
     within_ttl = await cache.get(app_id, endpoint_id)
     clock.now += 0.2
@@ -71,7 +73,7 @@ async def test_ttl_zero_reads_every_time_and_deletion_is_seen(registry: Registry
     cache = EndpointCache(registry, ttl_s=0, clock=Clock())
 
     assert await cache.get(app_id, endpoint_id) is not None
-    await registry.delete_endpoint(app_id, endpoint_id)
+    await registry.endpoints.delete(app_id, endpoint_id)
     assert await cache.get(app_id, endpoint_id) is None
     assert await cache.get("app_other", endpoint_id) is None
 
@@ -80,7 +82,7 @@ async def test_forget_drops_a_copy_before_its_ttl(registry: Registry) -> None:
     app_id, endpoint_id = await _endpoint_of(registry, "https://a.example/hook")
     cache = EndpointCache(registry, ttl_s=300, clock=Clock())
     await cache.get(app_id, endpoint_id)
-    await registry.update_endpoint(app_id, endpoint_id, disabled=True)
+    await registry.endpoints.update(app_id, endpoint_id, disabled=True)
 
     cache.forget(app_id, endpoint_id)
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from hookline.config.settings import Settings
 from hookline.contracts.signing import generate_secret
 from hookline.storage import tables as t
-from hookline.storage.registry import Registry, create_engine, opened_registry
+from hookline.storage.engine import create_engine
+from hookline.storage.registry import Registry, opened_registry
 from hookline.storage.schema import alembic_config
 from hookline.storage.secret_box import PREFIX, SecretBox, generate_key
 from tests.harness import Hookline, Receiver
@@ -93,7 +94,7 @@ async def test_a_stored_header_that_cannot_be_sent_fails_the_delivery_at_once(
     endpoint = await hookline.create_endpoint(app_id, receiver.url)
     # A row saved before the API refused such values (written straight to the registry).
     async with opened_registry(settings) as registry:
-        await registry.update_endpoint(app_id, endpoint["id"], headers={"X-Old": "a\x0bb"})
+        await registry.endpoints.update(app_id, endpoint["id"], headers={"X-Old": "a\x0bb"})
 
     event = await hookline.send_event(app_id, "batch.completed", {})
     view = await hookline.wait_status(app_id, event["deliveries"][0]["id"], "failed")
@@ -220,7 +221,7 @@ async def test_headers_an_older_version_stored_in_clear_are_sealed_by_the_migrat
         async with engine.begin() as conn:  # the schema of the previous release
             await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0002"))
         older = Registry(engine, box)  # writing as the previous release did: in clear
-        app = await older.create_app("Acme", None, generate_secret())
+        app = await older.apps.create("Acme", None, generate_secret())
         endpoint = await new_endpoint(older, app.id, "https://example.com/")
         async with engine.begin() as conn:
             await conn.execute(
@@ -236,7 +237,7 @@ async def test_headers_an_older_version_stored_in_clear_are_sealed_by_the_migrat
         assert set(stored) == set(clear)
         assert all(box.open(value) != value for value in stored.values()), stored
         assert "receiver-credential" not in repr(stored) and "nokey" not in repr(stored)
-        opened = await upgraded.get_endpoint(endpoint.id)
+        opened = await upgraded.endpoints.get(endpoint.id)
         assert opened is not None and opened.headers == clear
     finally:
         await engine.dispose()

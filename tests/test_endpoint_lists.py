@@ -7,12 +7,16 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
 from hookline.config.settings import Settings
 from hookline.contracts.signing import generate_secret
 from hookline.delivery.endpoint_lists import EndpointLists
-from hookline.storage.registry import Endpoint, Registry, create_engine
+from hookline.storage.endpoints import EndpointRepository
+from hookline.storage.engine import create_engine
+from hookline.storage.entities import Endpoint
+from hookline.storage.registry import Registry
 from hookline.storage.secret_box import SecretBox, generate_key
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
@@ -61,7 +65,7 @@ async def test_a_change_made_elsewhere_applies_once_the_ttl_has_passed(tmp_path:
     try:
         api_registry, other_process = Registry(api_engine, box), Registry(other_engine, box)
         await api_registry.create_schema()
-        app = await api_registry.create_app("Acme", None, generate_secret())
+        app = await api_registry.apps.create("Acme", None, generate_secret())
         clock = Clock()
         lists = EndpointLists(api_registry, ttl_s=5, clock=clock)
         assert await lists.of_app(app.id) == []
@@ -79,19 +83,27 @@ async def test_a_change_made_elsewhere_applies_once_the_ttl_has_passed(tmp_path:
     assert [endpoint.id for endpoint in after_ttl] == [created.id]
 
 
-class _PausingRegistry(Registry):
-    """A registry whose endpoint reads wait until let go: to interleave a write with one."""
+class _PausingEndpoints(EndpointRepository):
+    """Endpoints whose reads wait until let go: to interleave a write with one."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.read_started = asyncio.Event()
         self.let_read_finish = asyncio.Event()
 
-    async def list_endpoints(self, app_id: str) -> list[Endpoint]:
-        endpoints = await super().list_endpoints(app_id)
+    async def list(self, app_id: str) -> list[Endpoint]:
+        endpoints = await super().list(app_id)
         self.read_started.set()
         await self.let_read_finish.wait()
         return endpoints
+
+
+class _PausingRegistry(Registry):
+    """A registry whose endpoint list reads wait until let go."""
+
+    def __init__(self, engine: AsyncEngine, box: SecretBox) -> None:
+        super().__init__(engine, box)
+        self.endpoints = self.paused = _PausingEndpoints(engine, box)
 
 
 async def test_a_list_read_while_an_endpoint_is_written_is_not_kept(tmp_path: Path) -> None:
@@ -99,13 +111,13 @@ async def test_a_list_read_while_an_endpoint_is_written_is_not_kept(tmp_path: Pa
     try:
         registry = _PausingRegistry(engine, SecretBox([generate_key()]))
         await registry.create_schema()
-        app = await registry.create_app("Acme", None, generate_secret())
+        app = await registry.apps.create("Acme", None, generate_secret())
         lists = EndpointLists(registry, ttl_s=300, clock=Clock())
 
         reading = asyncio.ensure_future(lists.of_app(app.id))
-        await registry.read_started.wait()  # the read has its (empty) rows, not yet returned
+        await registry.paused.read_started.wait()  # the read has its (empty) rows, not yet returned
         created = await new_endpoint(registry, app.id, "https://a.example/hook")
-        registry.let_read_finish.set()
+        registry.paused.let_read_finish.set()
         assert await reading == []  # the read began before the write
         after = await lists.of_app(app.id)
     finally:

@@ -15,7 +15,8 @@ from hookline.config.settings import Settings
 from hookline.contracts.delivery import EventFanOut
 from hookline.contracts.ids import delivery_id, fan_out_workflow_id
 from hookline.delivery.starts import start_fan_out
-from hookline.storage.registry import DeliveryRef, opened_registry
+from hookline.storage.entities import DeliveryRef
+from hookline.storage.registry import opened_registry
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
 
@@ -94,7 +95,7 @@ async def test_a_delivery_temporal_no_longer_has_is_not_found(
         created_at=datetime.now(UTC),
     )
     async with opened_registry(fanning.settings) as registry:
-        await registry.record_event(app_id, "evt_gone", "batch.completed", [ref], "{}")
+        await registry.events.record(app_id, "evt_gone", "batch.completed", [ref], "{}")
 
     status, body = await fanning.call("GET", f"/v1/apps/{app_id}/deliveries/{ref.id}")
     retry_status, _ = await fanning.call("POST", f"/v1/apps/{app_id}/deliveries/{ref.id}/retry")

@@ -77,14 +77,14 @@ async def test_housekeeping_drops_previous_secrets_after_their_grace(
     rotate = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}/secret/rotate"
     await hookline.ok("POST", rotate, {"grace_s": 0})
     async with opened_registry(hookline.settings) as registry:
-        before = await registry.get_endpoint(endpoint["id"])
+        before = await registry.endpoints.get(endpoint["id"])
         assert before is not None and before.previous_secret == endpoint["secret"]
 
         schedule = hookline.temporal.get_schedule_handle(purge_schedule_id(hookline.settings))
         await schedule.trigger()
 
         async def dropped() -> bool:
-            found = await registry.get_endpoint(endpoint["id"])
+            found = await registry.endpoints.get(endpoint["id"])
             return found is not None and found.previous_secret is None
 
         await wait_for(dropped, what="the expired previous secret to be dropped")

@@ -22,7 +22,7 @@ async def test_a_fresh_data_directory_and_its_database_are_owner_only(tmp_path: 
     data_dir = tmp_path / "fresh" / ".hookline"
     settings = Settings(data_dir=data_dir)
     async with opened_registry(settings) as registry:
-        await registry.create_app("Acme", None, "whsec_" + "A" * 40)  # the WAL gets written
+        await registry.apps.create("Acme", None, "whsec_" + "A" * 40)  # the WAL gets written
         files = sorted(p.name for p in data_dir.iterdir())
         modes = {name: _mode(data_dir / name) for name in files}
 

@@ -18,7 +18,8 @@ from hookline.api.rate_limits import KeyRateLimiter, client_network
 from hookline.api.serving import api_runner
 from hookline.config.settings import Settings
 from hookline.storage.api_keys import KEY_PREFIX, ApiKey, ApiKeyStore, VerifiedKeys
-from hookline.storage.registry import create_engine, opened_registry
+from hookline.storage.engine import create_engine
+from hookline.storage.registry import opened_registry
 from tests.conftest import API_KEY
 from tests.harness import Hookline, wait_for
 

@@ -16,13 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from hookline.contracts.ids import delivery_id
 from hookline.contracts.signing import generate_secret
 from hookline.storage import tables as t
-from hookline.storage.registry import (
-    DeliveryRef,
-    Endpoint,
-    Registry,
-    UidTakenError,
-    create_engine,
-)
+from hookline.storage.engine import create_engine
+from hookline.storage.entities import DeliveryRef, Endpoint, UidTakenError
+from hookline.storage.registry import Registry
 from hookline.storage.secret_box import SecretBox, generate_key
 
 PG_URL = os.environ.get("HOOKLINE_TEST_DATABASE_URL")
@@ -103,8 +99,8 @@ async def test_create_schema_is_idempotent(database_url: str) -> None:
         registry = Registry(engine, BOX)
         await registry.create_schema()
         await registry.create_schema()
-        app = await registry.create_app("Acme", _unique("uid"), generate_secret())
-        assert await registry.get_app(app.id) == app
+        app = await registry.apps.create("Acme", _unique("uid"), generate_secret())
+        assert await registry.apps.get(app.id) == app
     finally:
         await engine.dispose()
     # A second engine on the same database finds the schema and the data already there.
@@ -112,50 +108,50 @@ async def test_create_schema_is_idempotent(database_url: str) -> None:
     try:
         again = Registry(engine, BOX)
         await again.create_schema()
-        assert await again.get_app(app.id) == app
+        assert await again.apps.get(app.id) == app
     finally:
         await engine.dispose()
 
 
 async def test_app_create_and_get_by_id_and_uid(registry: Registry) -> None:
     uid = _unique("acme")
-    app = await registry.create_app("Acme Inc.", uid, generate_secret())
+    app = await registry.apps.create("Acme Inc.", uid, generate_secret())
 
     assert app.id.startswith("app_")
     assert app.name == "Acme Inc." and app.uid == uid
     _assert_utc(app.created_at)
-    by_id = await registry.get_app(app.id)
-    by_uid = await registry.get_app(uid)
+    by_id = await registry.apps.get(app.id)
+    by_uid = await registry.apps.get(uid)
     assert by_id == app
     assert by_uid == app
     _assert_utc(by_id.created_at)  # type: ignore[union-attr]
-    assert await registry.get_app(_unique("missing")) is None
-    assert await registry.get_app("app_doesnotexist") is None
+    assert await registry.apps.get(_unique("missing")) is None
+    assert await registry.apps.get("app_doesnotexist") is None
 
 
 async def test_apps_without_uid_coexist(registry: Registry) -> None:
-    first = await registry.create_app("One", None, generate_secret())
-    second = await registry.create_app("Two", None, generate_secret())
+    first = await registry.apps.create("One", None, generate_secret())
+    second = await registry.apps.create("Two", None, generate_secret())
 
     assert first.id != second.id
-    assert (await registry.get_app(first.id)).uid is None  # type: ignore[union-attr]
-    assert (await registry.get_app(second.id)).name == "Two"  # type: ignore[union-attr]
+    assert (await registry.apps.get(first.id)).uid is None  # type: ignore[union-attr]
+    assert (await registry.apps.get(second.id)).name == "Two"  # type: ignore[union-attr]
 
 
 async def test_duplicate_uid_raises_uid_taken(registry: Registry) -> None:
     uid = _unique("dup")
-    first = await registry.create_app("First", uid, generate_secret())
+    first = await registry.apps.create("First", uid, generate_secret())
 
     with pytest.raises(UidTakenError):
-        await registry.create_app("Second", uid, generate_secret())
+        await registry.apps.create("Second", uid, generate_secret())
 
-    assert await registry.get_app(uid) == first
+    assert await registry.apps.get(uid) == first
 
 
 async def test_endpoint_create_list_get(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"), generate_secret())
-    other = await registry.create_app("B", _unique("b"), generate_secret())
-    first = await registry.create_endpoint(
+    app = await registry.apps.create("A", _unique("a"), generate_secret())
+    other = await registry.apps.create("B", _unique("b"), generate_secret())
+    first = await registry.endpoints.create(
         app.id,
         **_endpoint_fields(
             url="https://a.example/1",
@@ -166,12 +162,12 @@ async def test_endpoint_create_list_get(registry: Registry) -> None:
             timeout_s=12.5,
         ),
     )
-    second = await registry.create_endpoint(app.id, **_endpoint_fields(url="https://a.example/2"))
-    await registry.create_endpoint(other.id, **_endpoint_fields(url="https://b.example/"))
+    second = await registry.endpoints.create(app.id, **_endpoint_fields(url="https://a.example/2"))
+    await registry.endpoints.create(other.id, **_endpoint_fields(url="https://b.example/"))
 
     assert first.id.startswith("ep_") and first.id != second.id
     assert first.app_id == app.id
-    listed = await registry.list_endpoints(app.id)
+    listed = await registry.endpoints.list(app.id)
     assert [e.id for e in listed] == [first.id, second.id]
     assert listed[0] == first
     assert listed[1] == second
@@ -182,24 +178,24 @@ async def test_endpoint_create_list_get(registry: Registry) -> None:
     assert listed[1].event_types is None and listed[1].retry is None
     assert listed[1].timeout_s is None
 
-    assert await registry.get_endpoint(first.id) == first
-    assert await registry.get_endpoint(first.id, app.id) == first
-    assert await registry.get_endpoint(first.id, other.id) is None
-    assert await registry.get_endpoint("ep_missing") is None
-    assert await registry.get_endpoint("ep_missing", app.id) is None
-    assert await registry.list_endpoints(_unique("no-such-app")) == []
+    assert await registry.endpoints.get(first.id) == first
+    assert await registry.endpoints.get(first.id, app.id) == first
+    assert await registry.endpoints.get(first.id, other.id) is None
+    assert await registry.endpoints.get("ep_missing") is None
+    assert await registry.endpoints.get("ep_missing", app.id) is None
+    assert await registry.endpoints.list(_unique("no-such-app")) == []
 
 
 async def test_endpoint_update_is_scoped_to_its_app(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"), generate_secret())
-    other = await registry.create_app("B", _unique("b"), generate_secret())
-    endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
+    app = await registry.apps.create("A", _unique("a"), generate_secret())
+    other = await registry.apps.create("B", _unique("b"), generate_secret())
+    endpoint = await registry.endpoints.create(app.id, **_endpoint_fields())
 
-    assert await registry.update_endpoint(other.id, endpoint.id, url="https://evil/") is None
-    assert await registry.update_endpoint(app.id, "ep_missing", url="https://x/") is None
-    assert await registry.get_endpoint(endpoint.id) == endpoint
+    assert await registry.endpoints.update(other.id, endpoint.id, url="https://evil/") is None
+    assert await registry.endpoints.update(app.id, "ep_missing", url="https://x/") is None
+    assert await registry.endpoints.get(endpoint.id) == endpoint
 
-    updated = await registry.update_endpoint(
+    updated = await registry.endpoints.update(
         app.id,
         endpoint.id,
         url="https://new.example/hook",
@@ -220,41 +216,41 @@ async def test_endpoint_update_is_scoped_to_its_app(registry: Registry) -> None:
     assert updated.secret == endpoint.secret
     assert updated.created_at == endpoint.created_at
     assert updated.updated_at >= endpoint.updated_at
-    assert await registry.get_endpoint(endpoint.id, app.id) == updated
+    assert await registry.endpoints.get(endpoint.id, app.id) == updated
 
-    cleared = await registry.update_endpoint(app.id, endpoint.id, event_types=None, retry=None)
+    cleared = await registry.endpoints.update(app.id, endpoint.id, event_types=None, retry=None)
     assert cleared is not None
     assert cleared.event_types is None and cleared.retry is None
     assert cleared.url == "https://new.example/hook"
 
 
 async def test_endpoint_delete_is_scoped_to_its_app(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"), generate_secret())
-    other = await registry.create_app("B", _unique("b"), generate_secret())
-    endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
-    kept = await registry.create_endpoint(app.id, **_endpoint_fields())
+    app = await registry.apps.create("A", _unique("a"), generate_secret())
+    other = await registry.apps.create("B", _unique("b"), generate_secret())
+    endpoint = await registry.endpoints.create(app.id, **_endpoint_fields())
+    kept = await registry.endpoints.create(app.id, **_endpoint_fields())
 
-    assert await registry.delete_endpoint(other.id, endpoint.id) is False
-    assert await registry.get_endpoint(endpoint.id) is not None
+    assert await registry.endpoints.delete(other.id, endpoint.id) is False
+    assert await registry.endpoints.get(endpoint.id) is not None
 
-    assert await registry.delete_endpoint(app.id, endpoint.id) is True
-    assert await registry.get_endpoint(endpoint.id) is None
-    assert await registry.delete_endpoint(app.id, endpoint.id) is False
-    assert [e.id for e in await registry.list_endpoints(app.id)] == [kept.id]
+    assert await registry.endpoints.delete(app.id, endpoint.id) is True
+    assert await registry.endpoints.get(endpoint.id) is None
+    assert await registry.endpoints.delete(app.id, endpoint.id) is False
+    assert [e.id for e in await registry.endpoints.list(app.id)] == [kept.id]
 
 
 async def test_endpoint_of_missing_app_is_refused(registry: Registry) -> None:
     with pytest.raises(IntegrityError):
-        await registry.create_endpoint(f"app_{uuid.uuid4().hex}", **_endpoint_fields())
+        await registry.endpoints.create(f"app_{uuid.uuid4().hex}", **_endpoint_fields())
 
 
 async def test_timestamps_are_timezone_aware_utc(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"), generate_secret())
-    endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
-    stored_app = await registry.get_app(app.id)
-    stored = await registry.get_endpoint(endpoint.id)
-    [listed] = await registry.list_endpoints(app.id)
-    updated = await registry.update_endpoint(app.id, endpoint.id, description="x")
+    app = await registry.apps.create("A", _unique("a"), generate_secret())
+    endpoint = await registry.endpoints.create(app.id, **_endpoint_fields())
+    stored_app = await registry.apps.get(app.id)
+    stored = await registry.endpoints.get(endpoint.id)
+    [listed] = await registry.endpoints.list(app.id)
+    updated = await registry.endpoints.update(app.id, endpoint.id, description="x")
     assert stored_app is not None and stored is not None and updated is not None
 
     for value in (
@@ -277,14 +273,14 @@ async def test_timestamps_are_timezone_aware_utc(registry: Registry) -> None:
 
 
 async def test_record_event_first_record_wins(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"), generate_secret())
+    app = await registry.apps.create("A", _unique("a"), generate_secret())
     event_id = _unique("evt")
     first_refs = sorted(
         [_ref(app.id, event_id, "ep_b"), _ref(app.id, event_id, "ep_a")],
         key=lambda r: r.endpoint_id,
     )
 
-    record, created = await registry.record_event(app.id, event_id, "batch.completed", first_refs)
+    record, created = await registry.events.record(app.id, event_id, "batch.completed", first_refs)
 
     assert created is True
     assert record.app_id == app.id and record.id == event_id
@@ -292,7 +288,7 @@ async def test_record_event_first_record_wins(registry: Registry) -> None:
     assert record.deliveries == first_refs
     _assert_utc(record.created_at)
 
-    again, created_again = await registry.record_event(
+    again, created_again = await registry.events.record(
         app.id, event_id, "job.failed", [_ref(app.id, event_id, "ep_c")]
     )
 
@@ -303,31 +299,31 @@ async def test_record_event_first_record_wins(registry: Registry) -> None:
     assert [r.endpoint_id for r in again.deliveries] == ["ep_a", "ep_b"]
     for ref in again.deliveries:
         _assert_utc(ref.created_at)
-    assert await registry.get_event(app.id, event_id) == again
-    assert await registry.get_delivery(app.id, delivery_id(app.id, event_id, "ep_c")) is None
+    assert await registry.events.get(app.id, event_id) == again
+    assert await registry.events.delivery(app.id, delivery_id(app.id, event_id, "ep_c")) is None
 
 
 async def test_record_event_without_deliveries(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"), generate_secret())
+    app = await registry.apps.create("A", _unique("a"), generate_secret())
     event_id = _unique("evt")
 
-    record, created = await registry.record_event(app.id, event_id, "nobody.listens", [])
-    again, created_again = await registry.record_event(app.id, event_id, "nobody.listens", [])
+    record, created = await registry.events.record(app.id, event_id, "nobody.listens", [])
+    again, created_again = await registry.events.record(app.id, event_id, "nobody.listens", [])
 
     assert created is True and created_again is False
     assert record.deliveries == [] and again.deliveries == []
-    assert await registry.get_event(app.id, _unique("evt")) is None
+    assert await registry.events.get(app.id, _unique("evt")) is None
 
 
 async def test_same_event_id_in_two_apps_is_two_events(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"), generate_secret())
-    other = await registry.create_app("B", _unique("b"), generate_secret())
+    app = await registry.apps.create("A", _unique("a"), generate_secret())
+    other = await registry.apps.create("B", _unique("b"), generate_secret())
     event_id = _unique("evt")
 
-    _, created = await registry.record_event(
+    _, created = await registry.events.record(
         app.id, event_id, "a.b", [_ref(app.id, event_id, "ep_1")]
     )
-    _, created_other = await registry.record_event(
+    _, created_other = await registry.events.record(
         other.id, event_id, "a.b", [_ref(other.id, event_id, "ep_1")]
     )
 
@@ -335,13 +331,13 @@ async def test_same_event_id_in_two_apps_is_two_events(registry: Registry) -> No
 
 
 async def test_get_delivery_is_scoped_to_its_app(registry: Registry) -> None:
-    app = await registry.create_app("A", _unique("a"), generate_secret())
-    other = await registry.create_app("B", _unique("b"), generate_secret())
+    app = await registry.apps.create("A", _unique("a"), generate_secret())
+    other = await registry.apps.create("B", _unique("b"), generate_secret())
     event_id = _unique("evt")
     ref = _ref(app.id, event_id, "ep_1")
-    await registry.record_event(app.id, event_id, "a.b", [ref])
+    await registry.events.record(app.id, event_id, "a.b", [ref])
 
-    found = await registry.get_delivery(app.id, ref.id)
+    found = await registry.events.delivery(app.id, ref.id)
 
     assert found is not None
     assert (found.id, found.app_id, found.event_id, found.endpoint_id) == (
@@ -351,8 +347,8 @@ async def test_get_delivery_is_scoped_to_its_app(registry: Registry) -> None:
         "ep_1",
     )
     _assert_utc(found.created_at)
-    assert await registry.get_delivery(other.id, ref.id) is None
-    assert await registry.get_delivery(app.id, "dlv_missing") is None
+    assert await registry.events.delivery(other.id, ref.id) is None
+    assert await registry.events.delivery(app.id, "dlv_missing") is None
 
 
 def _endpoint(event_types: list[str] | None) -> Endpoint:
@@ -422,8 +418,8 @@ async def test_a_header_value_that_does_not_open_is_read_as_it_is_stored(
 ) -> None:
     # Written behind the registry's back (not by any release): reading it must not raise,
     # or one row would stop every list of the app's endpoints and every delivery.
-    app = await registry.create_app("Acme", _unique("uid"), generate_secret())
-    endpoint = await registry.create_endpoint(app.id, **_endpoint_fields())
+    app = await registry.apps.create("Acme", _unique("uid"), generate_secret())
+    endpoint = await registry.endpoints.create(app.id, **_endpoint_fields())
     odd = {"X-Looks-Sealed": "enc:v1:nokey:AAAA", "X-Broken": "enc:v1:" + "x" * 10}
     engine = create_engine(database_url)
     try:
@@ -434,6 +430,6 @@ async def test_a_header_value_that_does_not_open_is_read_as_it_is_stored(
     finally:
         await engine.dispose()
 
-    read = await registry.get_endpoint(endpoint.id)
+    read = await registry.endpoints.get(endpoint.id)
     assert read is not None and read.headers == odd
-    assert [e.headers for e in await registry.list_endpoints(app.id)] == [odd]
+    assert [e.headers for e in await registry.endpoints.list(app.id)] == [odd]

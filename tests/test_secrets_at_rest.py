@@ -12,7 +12,8 @@ from sqlalchemy import select
 from hookline.config.settings import Settings
 from hookline.contracts.signing import generate_secret
 from hookline.storage import tables as t
-from hookline.storage.registry import Registry, create_engine, opened_registry
+from hookline.storage.engine import create_engine
+from hookline.storage.registry import Registry, opened_registry
 from hookline.storage.secret_box import SecretBox, SecretBoxError, generate_key, secret_box_for
 from tests.harness import Hookline
 
@@ -45,20 +46,20 @@ async def test_old_keys_still_open_what_they_sealed(tmp_path: Path) -> None:
     secret = generate_secret()
     old_settings = Settings(data_dir=tmp_path, secrets_keys=[old_key])
     async with opened_registry(old_settings) as registry:
-        app = await registry.create_app("A", None, generate_secret())
-        endpoint = await registry.create_endpoint(
+        app = await registry.apps.create("A", None, generate_secret())
+        endpoint = await registry.endpoints.create(
             app.id, url="https://example.com", secret=secret, headers={}
         )
 
     rotated = Settings(data_dir=tmp_path, secrets_keys=[new_key, old_key])
     async with opened_registry(rotated) as registry:
-        found = await registry.get_endpoint(endpoint.id)
+        found = await registry.endpoints.get(endpoint.id)
         assert found is not None and found.secret == secret
 
     engine = create_engine(old_settings.resolved_database_url)
     try:
         with pytest.raises(SecretBoxError, match="not configured"):
-            await Registry(engine, SecretBox([new_key])).get_endpoint(endpoint.id)
+            await Registry(engine, SecretBox([new_key])).endpoints.get(endpoint.id)
     finally:
         await engine.dispose()
 

@@ -123,7 +123,7 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> None:
         if args.keys_command == "create":
             app_id = None
             if args.app:
-                app = await registry.get_app(args.app)
+                app = await registry.apps.get(args.app)
                 if app is None:
                     raise KeyCommandError(f"no app {args.app!r}")
                 app_id = app.id

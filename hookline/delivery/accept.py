@@ -13,7 +13,8 @@ from hookline.contracts.delivery import EventDeliveries, EventFanOut, Target
 from hookline.contracts.ids import delivery_id
 from hookline.delivery.endpoint_lists import EndpointLists
 from hookline.delivery.starts import endpoint_target, start_deliveries, start_fan_out
-from hookline.storage.registry import App, DeliveryRef, EventRecord, Registry
+from hookline.storage.entities import App, DeliveryRef, EventRecord
+from hookline.storage.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ async def accept_event(
     more than ``fan_out_inline_max`` targets, one fan-out workflow starts the deliveries in
     the background (retrying until all are started) and the event is accepted at once.
     """
-    existing = await registry.get_event(app.id, event_id)
+    existing = await registry.events.get(app.id, event_id)
     if existing is not None:
         return AcceptedEvent(existing, duplicate=True)
     if targets is None:
@@ -85,5 +86,5 @@ async def accept_event(
         )
         for endpoint_id in sorted(endpoint_ids)
     ]
-    record, created = await registry.record_event(app.id, event_id, event_type, refs, body)
+    record, created = await registry.events.record(app.id, event_id, event_type, refs, body)
     return AcceptedEvent(record, duplicate=not created)

@@ -15,7 +15,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hookline.storage.registry import Endpoint, Registry
+from hookline.storage.entities import Endpoint
+from hookline.storage.registry import Registry
 
 MAX_APPS = 10_000
 """Apps whose lists are remembered at once; the least recently used are forgotten first."""
@@ -26,7 +27,7 @@ class _Entry:
     endpoints: tuple[Endpoint, ...]
     read_at: float
     writes_before: int
-    """``Registry.endpoint_writes`` when the read began."""
+    """``EndpointRepository.writes`` when the read began."""
 
 
 class EndpointLists:
@@ -52,13 +53,13 @@ class EndpointLists:
     async def of_app(self, app_id: str) -> list[Endpoint]:
         """Every endpoint of ``app_id``, oldest first, as the registry had it at most
         ``ttl_s`` ago and after every write made through ``registry``."""
-        writes = self._registry.endpoint_writes
+        writes = self._registry.endpoints.writes
         entry = self._entries.get(app_id)
         now = self._clock()
         if entry and entry.writes_before == writes and now - entry.read_at < self._ttl_s:
             self._entries.move_to_end(app_id)
             return list(entry.endpoints)
-        endpoints = await self._registry.list_endpoints(app_id)
+        endpoints = await self._registry.endpoints.list(app_id)
         if self._ttl_s > 0:
             self._entries[app_id] = _Entry(tuple(endpoints), now, writes)
             self._entries.move_to_end(app_id)

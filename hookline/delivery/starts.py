@@ -31,7 +31,7 @@ from hookline.contracts.names import (
     PROGRESS_MEMO,
     URL_MEMO,
 )
-from hookline.storage.registry import Endpoint
+from hookline.storage.entities import Endpoint
 
 MAX_CONCURRENT_STARTS = 50
 """Starts in flight at once for one event: enough to fan out to 1,000 endpoints quickly

@@ -17,7 +17,7 @@ from hookline.contracts import search_attributes as sa
 from hookline.contracts.delivery import DeliveryResult, attempt_record_in
 from hookline.contracts.names import CREATED_MEMO, PROGRESS_MEMO, URL_MEMO
 from hookline.contracts.statuses import PENDING, RETRYING, status_of_run
-from hookline.storage.registry import DeliveryRef
+from hookline.storage.entities import DeliveryRef
 
 
 async def delivery_progress(
