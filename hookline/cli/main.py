@@ -193,7 +193,9 @@ async def _dev(settings: Settings, temporal_port: int, ui_port: int) -> None:
                 flush=True,
             )
             try:
-                await api
+                # Shielded: a signal cancels this task, and the API is then cancelled once,
+                # below; a second cancel would cut its clean-up (the registry's close) short.
+                await asyncio.shield(api)
             finally:
                 api.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
