@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import CompletedProcess
 from typing import Any, TypeVar
 
 import aiohttp
@@ -178,3 +182,12 @@ class Hookline:
                 if hookline._worker_stack is not None:
                     await hookline.stop_worker()
                 await runner.cleanup()
+
+
+def run_hookline(
+    args: list[str], env: dict[str, str], timeout: float = 60
+) -> CompletedProcess[str]:
+    """Run the installed ``hookline`` command to its end with exactly ``env``; its exit code
+    and output (never raises for a non-zero exit)."""
+    command = [str(Path(sys.executable).parent / "hookline"), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)

@@ -10,8 +10,6 @@ import logging
 import os
 import re
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -27,7 +25,7 @@ from hookline.api.serving import api_runner
 from hookline.config.settings import Settings
 from hookline.storage.engine import create_engine
 from tests.conftest import API_KEY, free_port
-from tests.harness import Hookline, wait_for
+from tests.harness import Hookline, run_hookline, wait_for
 
 TIMEOUT_S = 0.5
 """The header and body read timeouts of these tests."""
@@ -210,10 +208,7 @@ def test_api_without_temporal_exits_with_one_clear_line(tmp_path: Path) -> None:
         "HOOKLINE_DATA_DIR": str(tmp_path),
     }
     env.pop("HOOKLINE_DATABASE_URL", None)
-    cli = str(Path(sys.executable).parent / "hookline")
-    done = subprocess.run(
-        [cli, "api"], env=env, capture_output=True, text=True, timeout=90, check=False
-    )
+    done = run_hookline(["api"], env, timeout=90)
     assert done.returncode != 0
     assert "cannot connect to Temporal" in done.stderr
     assert "Traceback" not in done.stderr and "aclose" not in done.stderr, done.stderr

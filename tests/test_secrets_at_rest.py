@@ -15,7 +15,7 @@ from hookline.storage import tables as t
 from hookline.storage.engine import create_engine
 from hookline.storage.registry import Registry, opened_registry
 from hookline.storage.secret_box import SecretBox, SecretBoxError, generate_key, secret_box_for
-from tests.harness import Hookline
+from tests.harness import Hookline, run_hookline
 
 
 async def test_database_holds_only_sealed_secrets(hookline: Hookline) -> None:
@@ -96,10 +96,7 @@ def test_production_without_a_key_refuses_to_start(tmp_path: Path) -> None:
         "HOOKLINE_DATA_DIR": str(tmp_path),
         "PATH": "/usr/bin:/bin",
     }
-    hookline = Path(sys.executable).parent / "hookline"
-    done = subprocess.run(
-        [str(hookline), "api"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = run_hookline(["api"], env)
     assert done.returncode != 0
     assert "HOOKLINE_SECRETS_KEYS is required in production mode" in done.stderr
     assert not (tmp_path / "secrets-key").exists()

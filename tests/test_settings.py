@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from hookline.config.settings import Settings
+from tests.harness import run_hookline
 
 
 @pytest.fixture(autouse=True)
@@ -190,10 +189,7 @@ def test_a_short_admin_key_stops_the_api_in_production(tmp_path: Path) -> None:
         "HOOKLINE_DATA_DIR": str(tmp_path),
         "PATH": "/usr/bin:/bin",
     }
-    hookline = Path(sys.executable).parent / "hookline"
-    done = subprocess.run(
-        [str(hookline), "api"], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
+    done = run_hookline(["api"], env)
     assert done.returncode != 0
     assert "shorter than 32 characters" in done.stderr
     assert "Traceback" not in done.stderr
