@@ -47,7 +47,10 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class _Target:
+class _Destination:
+    """Where one attempt posts and how it signs, as read at attempt time (secrets included):
+    not ``hookline.contracts.delivery.Target``, the fan-out's choice of endpoint."""
+
     url: str
     headers: dict[str, str] = field(repr=False)  # often the receiver's credentials
     scheme: str
@@ -103,7 +106,7 @@ class DeliveryActivities:
             )
         number = attempt.attempts_before + info.attempt
         started = time.time()
-        target = await self._target(attempt)
+        target = await self._destination(attempt)
         if target is None:
             record = _record(number, started, None, "endpoint was deleted")
             raise await self._failed(attempt, record, "EndpointDeleted")
@@ -169,19 +172,19 @@ class DeliveryActivities:
         delay = retry_after_delay(retry_after, info) if code in RETRY_AFTER_STATUSES else None
         raise await self._failed(attempt, record, "HttpError", response_body, delay)
 
-    async def _target(self, attempt: AttemptInput) -> _Target | None:
+    async def _destination(self, attempt: AttemptInput) -> _Destination | None:
         if attempt.callback_url is not None and attempt.app_id == OPERATOR_APP_ID:
             secret = self._operator_secret or ""
-            return _Target(attempt.callback_url, {}, "standard", None, [secret])
+            return _Destination(attempt.callback_url, {}, "standard", None, [secret])
         if attempt.callback_url is not None:
             secrets = await self._registry.apps.secrets(attempt.app_id)
-            return _Target(
+            return _Destination(
                 attempt.callback_url, {}, "standard", None, secrets.signing_secrets(_now())
             )
         endpoint = await self._endpoints.get(attempt.app_id, attempt.endpoint_id)
         if endpoint is None:
             return None
-        return _Target(
+        return _Destination(
             endpoint.url,
             endpoint.headers,
             endpoint.signature_scheme,
@@ -191,14 +194,16 @@ class DeliveryActivities:
             disabled=endpoint.disabled,
         )
 
-    async def _post(self, target: _Target, attempt: AttemptInput) -> tuple[int, str | None, str]:
+    async def _post(
+        self, target: _Destination, attempt: AttemptInput
+    ) -> tuple[int, str | None, str]:
         # One of the endpoint's slots first: a slow receiver is not sent more than
         # endpoint_max_concurrent_attempts POSTs at once by this worker.
         async with self._slots.slot(attempt.endpoint_id or target.url):
             return await self._post_now(target, attempt, int(time.time()))
 
     async def _post_now(
-        self, target: _Target, attempt: AttemptInput, timestamp: int
+        self, target: _Destination, attempt: AttemptInput, timestamp: int
     ) -> tuple[int, str | None, str]:
         body = attempt.body.encode()
         headers = {
@@ -384,7 +389,7 @@ def _record(
     )
 
 
-def _unsendable_header(target: _Target) -> str | None:
+def _unsendable_header(target: _Destination) -> str | None:
     """Why one of the target's custom headers cannot be sent, or ``None``."""
     for name, value in target.headers.items():
         try:
