@@ -18,14 +18,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from hookline.workflows.attempt_log_purge import PurgeAttemptLogWorkflow
 from hookline.workflows.delivery import DeliveryWorkflow
+from hookline.workflows.fan_out import FanOutWorkflow
+from hookline.workflows.recovery import RecoveryWorkflow
 from tests.harness import Hookline, Receiver
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDED = {"f8a8777": 3, "5810cfe": 6}
-"""Releases whose delivery histories are kept, and how many of each: f8a8777 made every
-attempt an activity; 5810cfe (the last before the one-import-root layout) has every path,
-one delivery still backing off and one retried by hand."""
+RECORDED = {"f8a8777": 3, "ffd58a7": 10, "5810cfe": 6}
+"""Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
+activity; ffd58a7 (the release before the one-import-root layout and the names moved to
+hookline.contracts) has every delivery path, a fan-out, a recovery that continued as new and
+its last run, and the attempt-log purge; 5810cfe has every delivery path again."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
@@ -33,7 +37,7 @@ async def _replay_failures(histories: list[WorkflowHistory]) -> dict[str, str]:
     """Replay ``histories`` on this code, ``DeliveryWorkflow`` in the sandbox (although it is
     defined unsandboxed); the failures by run id."""
     replayer = Replayer(
-        workflows=[DeliveryWorkflow],
+        workflows=[DeliveryWorkflow, FanOutWorkflow, RecoveryWorkflow, PurgeAttemptLogWorkflow],
         data_converter=pydantic_data_converter,  # as hookline.temporal_client connects
         unsandboxed_workflow_runner=SandboxedWorkflowRunner(),
     )
