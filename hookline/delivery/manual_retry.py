@@ -7,10 +7,10 @@ from temporalio.common import WorkflowIDReusePolicy
 
 from hookline.config.settings import Settings
 from hookline.contracts.delivery import DeliveryInput, RetryRequest
-from hookline.contracts.names import CREATED_MEMO, RETRY_NOW_SIGNAL
+from hookline.contracts.names import RETRY_NOW_SIGNAL
 from hookline.delivery.errors import AlreadySucceeded, DeliveryNotFound
 from hookline.delivery.starts import start_delivery
-from hookline.delivery.status import delivery_progress
+from hookline.delivery.status import delivery_state
 
 
 async def retry_delivery(
@@ -36,8 +36,9 @@ async def retry_delivery(
     description = await handle.describe()
     if description.status == WorkflowExecutionStatus.COMPLETED:
         raise AlreadySucceeded("this delivery has already succeeded")
-    progress, _ = await delivery_progress(client, description)
-    attempts, last = max(progress.attempts, logged_attempts), progress.last_attempt
+    state = await delivery_state(client, description)
+    attempts = max(state.progress.attempts, logged_attempts)
+    last = state.progress.last_attempt
     if description.status == WorkflowExecutionStatus.RUNNING:
         await handle.signal(
             RETRY_NOW_SIGNAL, RetryRequest(attempts_made=attempts, last_attempt=last)
@@ -51,8 +52,7 @@ async def retry_delivery(
         restarted,
         reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         previous_attempt=last,
-        created_at=str((await description.memo()).get(CREATED_MEMO) or "")
-        or description.start_time.isoformat(),
+        created_at=state.created_at,
     )
 
 

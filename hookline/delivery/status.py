@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +21,21 @@ from hookline.contracts.statuses import PENDING, RETRYING, status_of_run
 from hookline.storage.entities import DeliveryRef
 
 
-async def delivery_progress(
-    client: Client, execution: WorkflowExecution
-) -> tuple[DeliveryResult, datetime | None]:
-    """A delivery's status, attempts and last attempt, and when its next attempt is due.
+@dataclass(frozen=True)
+class DeliveryState:
+    """A delivery as one run of its workflow has it, read once (memo decoded once)."""
+
+    progress: DeliveryResult
+    """Its status, attempts and last attempt."""
+    next_attempt_at: datetime | None
+    url: str | None
+    """The URL it was started for."""
+    created_at: str
+    """When its first run started (RFC 3339)."""
+
+
+async def delivery_state(client: Client, execution: WorkflowExecution) -> DeliveryState:
+    """A delivery's status, attempts, last attempt and next attempt time.
 
     A running delivery is described (one RPC, unless ``execution`` is already a description)
     to read its pending attempt; a closed one answers from its memo alone.
@@ -32,28 +44,36 @@ async def delivery_progress(
     progress = DeliveryResult.model_validate(
         memo.get(PROGRESS_MEMO) or {"status": PENDING, "attempts": 0, "last_attempt": None}
     )
+    next_attempt_at: datetime | None = None
     if execution.status == WorkflowExecutionStatus.RUNNING:
         if not isinstance(execution, WorkflowExecutionDescription):
             execution = await client.get_workflow_handle(
                 execution.id, run_id=execution.run_id
             ).describe()
-        return await _running_progress(client, execution, progress)
-    status = status_of_run(execution.status, progress.status)
-    return progress.model_copy(update={"status": status}), None
+        progress, next_attempt_at = await _running_progress(client, execution, progress)
+    else:
+        status = status_of_run(execution.status, progress.status)
+        progress = progress.model_copy(update={"status": status})
+    url, created = memo.get(URL_MEMO), memo.get(CREATED_MEMO)
+    return DeliveryState(
+        progress=progress,
+        next_attempt_at=next_attempt_at,
+        url=url if isinstance(url, str) else None,
+        created_at=created if isinstance(created, str) else execution.start_time.isoformat(),
+    )
 
 
 async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[str, Any]:
-    """The API's JSON for the delivery run by ``execution`` (see ``delivery_progress``)."""
-    progress, next_attempt_at = await delivery_progress(client, execution)
-    memo = await execution.memo()
+    """The API's JSON for the delivery run by ``execution`` (see ``delivery_state``)."""
+    state = await delivery_state(client, execution)
     attributes = execution.typed_search_attributes
-    last = progress.last_attempt
+    progress, last = state.progress, state.progress.last_attempt
     return {
         "id": attributes.get(sa.DELIVERY_ID),
         "event_id": attributes.get(sa.EVENT_ID),
         "endpoint_id": attributes.get(sa.ENDPOINT_ID),
         "event_type": attributes.get(sa.EVENT_TYPE),
-        "url": memo.get(URL_MEMO),
+        "url": state.url,
         "status": progress.status,
         "attempts": progress.attempts,
         "last_attempt": (
@@ -61,8 +81,8 @@ async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[st
             if last
             else None
         ),
-        "next_attempt_at": next_attempt_at.isoformat() if next_attempt_at else None,
-        "created_at": memo.get(CREATED_MEMO) or execution.start_time.isoformat(),
+        "next_attempt_at": state.next_attempt_at.isoformat() if state.next_attempt_at else None,
+        "created_at": state.created_at,
         "finished_at": execution.close_time.isoformat() if execution.close_time else None,
         "workflow_id": execution.id,
     }
