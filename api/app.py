@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from datetime import timedelta
+from collections.abc import AsyncIterator
 
 from aiohttp import web
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
 from hookline.api import (
@@ -16,13 +13,20 @@ from hookline.api import (
     routes_deliveries,
     routes_endpoints,
     routes_events,
-    routes_openapi,
+    routes_operations,
     routes_recoveries,
 )
 from hookline.api.auth import auth_middleware
 from hookline.api.errors import error_middleware
-from hookline.api.keys import DESTINATIONS, ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
-from hookline.api.metrics import METRICS, ApiMetrics, metrics_middleware, serve_metrics
+from hookline.api.keys import (
+    DESTINATIONS,
+    ENDPOINT_LISTS,
+    REGISTRY,
+    ROUTE_TABLES,
+    SETTINGS,
+    TEMPORAL,
+)
+from hookline.api.metrics import METRICS, ApiMetrics, metrics_middleware
 from hookline.api.rate_limits import (
     AUTH_FAILURES,
     RATE_LIMITER,
@@ -36,8 +40,16 @@ from hookline.delivery.endpoint_lists import EndpointLists
 from hookline.storage.registry import opened_registry
 from hookline.temporal.client import connect_temporal
 
-READY_TIMEOUT_S = 5.0
-"""How long /readyz waits for each dependency to answer."""
+API_ROUTES = (
+    routes_operations.routes,
+    routes_codec.routes,
+    routes_apps.routes,
+    routes_endpoints.routes,
+    routes_events.routes,
+    routes_deliveries.routes,
+    routes_recoveries.routes,
+)
+"""Every route of the API, in the order its OpenAPI document lists them."""
 
 
 def create_app(settings: Settings, temporal: Client | None = None) -> web.Application:
@@ -72,20 +84,10 @@ def create_app(settings: Settings, temporal: Client | None = None) -> web.Applic
         app[TEMPORAL] = temporal
     else:
         app.cleanup_ctx.append(_temporal_ctx)
-    app.router.add_get("/healthz", _healthz)
-    app.router.add_get("/readyz", _readyz)
     app[METRICS] = ApiMetrics(settings.metrics_count_cache_s)
-    app.router.add_get("/metrics", serve_metrics)
-    for module in (
-        routes_apps,
-        routes_codec,
-        routes_endpoints,
-        routes_events,
-        routes_deliveries,
-        routes_recoveries,
-        routes_openapi,
-    ):
-        app.add_routes(module.routes)
+    app[ROUTE_TABLES] = API_ROUTES
+    for table in API_ROUTES:
+        app.add_routes(table.routes)
     return app
 
 
@@ -99,35 +101,3 @@ async def _registry_ctx(app: web.Application) -> AsyncIterator[None]:
 async def _temporal_ctx(app: web.Application) -> AsyncIterator[None]:
     app[TEMPORAL] = await connect_temporal(app[SETTINGS])
     yield
-
-
-async def _healthz(_request: web.Request) -> web.Response:
-    """The process is up."""
-    return web.json_response({"status": "ok"})
-
-
-async def _readyz(request: web.Request) -> web.Response:
-    """Temporal and the database both answer (each within READY_TIMEOUT_S); 503 otherwise."""
-    checks = {
-        "database": _answers(request.app[REGISTRY].ping()),
-        "temporal": _answers(
-            request.app[TEMPORAL].workflow_service.get_system_info(
-                GetSystemInfoRequest(), timeout=timedelta(seconds=READY_TIMEOUT_S)
-            )
-        ),
-    }
-    results = dict(zip(checks, await asyncio.gather(*checks.values()), strict=True))
-    ready = all(results.values())
-    body = {
-        "status": "ready" if ready else "unavailable",
-        "checks": {name: "ok" if ok else "unreachable" for name, ok in results.items()},
-    }
-    return web.json_response(body, status=200 if ready else 503)
-
-
-async def _answers(check: Awaitable[object]) -> bool:
-    try:
-        await asyncio.wait_for(check, READY_TIMEOUT_S)
-    except Exception:  # any failure to answer means not ready; the reason is not the caller's
-        return False
-    return True

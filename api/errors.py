@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio.service import RPCError, RPCStatusCode
 
+from hookline.api import response_models as out
+from hookline.api.route_table import JSON
 from hookline.delivery.errors import AlreadySucceeded, DeliveryError, DeliveryNotFound
 
 log = logging.getLogger(__name__)
@@ -61,12 +63,15 @@ def validation_failed(err: ValidationError) -> ApiError:
     return ApiError(422, "validation_error", summary, details)
 
 
-def error_body(status: int, code: str, message: str, details: Any = None) -> web.Response:
-    """The JSON response every error uses."""
-    error: dict[str, Any] = {"code": code, "message": message}
-    if details:
-        error["details"] = details
-    return web.json_response({"error": error}, status=status)
+def error_body(
+    status: int, code: str, message: str, details: list[dict[str, Any]] | None = None
+) -> web.Response:
+    """The JSON response every error uses (``details`` only where there are some)."""
+    info = {"code": code, "message": message, "details": details or None}
+    error = out.Error(error=out.ErrorInfo.model_validate(info))
+    return web.Response(
+        body=error.model_dump_json(exclude_none=True).encode(), status=status, content_type=JSON
+    )
 
 
 _DELIVERY_STATUSES: dict[type[DeliveryError], int] = {AlreadySucceeded: 409, DeliveryNotFound: 404}

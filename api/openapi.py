@@ -1,170 +1,42 @@
-"""The OpenAPI 3.1 document of the whole API: request bodies from the models that validate
-them, responses from ``api.response_models``, every error in the one shape of ``api.errors``."""
+"""The OpenAPI 3.1 document of the whole API, from its route tables: request bodies from the
+models that validate them, responses from the models handlers return, every error in the one
+shape of ``api.errors``."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel
 
 from hookline.api import response_models as out
-from hookline.api.routes_deliveries import FILTER_VALUE
-from hookline.api.routes_recoveries import RECOVERY_ID, RecoveryCreate
-from hookline.api.schemas import (
-    EVENT_TYPE_RE,
-    UID_RE,
-    AppCreate,
-    EndpointCreate,
-    EndpointPatch,
-    EventCreate,
-    SecretRotate,
-    TestSend,
-)
-from hookline.contracts.ids import EVENT_ID_PATTERN
-from hookline.contracts.statuses import STATUSES
+from hookline.api.route_table import JSON, Operation, RouteTable
+from hookline.api.schemas import UID_RE
+from hookline.contracts.ids import EVENT_ID_PATTERN, id_pattern
 
-JSON = "application/json"
 SCHEMA_REF = "#/components/schemas/{model}"
 BEARER = "bearerAuth"
 
-Access = Literal["key", "public", "codec"]
-"""``key``: a bearer key is required; ``public``: none (nor a rate limit, but on the codec's
-preflight); ``codec``: a key only in production mode."""
 
-
-@dataclass(frozen=True)
-class Operation:
-    """One route of the API, as the document describes it."""
-
-    method: str
-    path: str
-    operation_id: str
-    summary: str
-    tag: str
-    status: int
-    """The success status."""
-    answer: type[BaseModel] | None
-    """The success body's model; ``None`` for no body."""
-    body: type[BaseModel] | None = None
-    body_required: bool = True
-    """``False`` where an empty body means every default."""
-    parameters: tuple[dict[str, Any], ...] = ()
-    errors: tuple[int, ...] = ()
-    """Error statuses beyond those every operation of its kind can answer."""
-    access: Access = "key"
-
-
-def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+def query_parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    """An optional query parameter, as an operation's ``parameters`` lists it."""
     return {"name": name, "in": "query", "schema": schema, "description": description}
 
 
-_LIMIT = _query(
+LIMIT = query_parameter(
     "limit",
     {"type": "integer", "minimum": 1, "maximum": 1000},
     "Items per page (default: the `list_page_size` setting, 50).",
 )
-_CURSOR = _query("cursor", {"type": "string"}, "The previous page's `next_cursor`.")
-_FILTER = {"type": "string", "pattern": FILTER_VALUE.pattern}
-_IDEMPOTENCY_KEY = {
-    "name": "Idempotency-Key",
-    "in": "header",
-    "required": False,
-    "schema": {"type": "string", "pattern": EVENT_ID_PATTERN.pattern},
-    "description": "The event's id, making the send idempotent; must equal the body's `id` "
-    "if both are given.",
-}
-
-_ENDPOINT = "/v1/apps/{app_id}/endpoints/{endpoint_id}"
-_DELIVERY = "/v1/apps/{app_id}/deliveries/{delivery_id}"
-_RECOVERY = "/v1/apps/{app_id}/recoveries/{recovery_id}"
-
-OPERATIONS: tuple[Operation, ...] = (
-    Operation("GET", "/healthz", "healthz", "The process is up", "operations", 200, out.Health,
-              access="public"),
-    Operation("GET", "/readyz", "readyz", "Temporal and the database both answer", "operations",
-              200, out.Readiness, access="public"),
-    Operation("GET", "/metrics", "metrics", "Prometheus metrics of the API", "operations", 200,
-              None, access="public"),
-    Operation("GET", "/v1/openapi.json", "openapi", "This document", "operations", 200, None,
-              access="public"),
-    Operation("OPTIONS", "/codec/{action}", "codec_preflight", "CORS preflight of the codec",
-              "codec", 204, None, access="public", errors=(404, 429)),
-    Operation("POST", "/codec/{action}", "codec_transcode",
-              "Encrypt or decrypt payloads for the Temporal UI", "codec", 200, out.CodecPayloads,
-              body=out.CodecPayloads, errors=(403, 404), access="codec"),
-    Operation("POST", "/v1/apps", "create_app", "Create an app", "apps", 201, out.App,
-              body=AppCreate, errors=(403, 409)),
-    Operation("GET", "/v1/apps/{app_id}", "get_app", "Read an app", "apps", 200, out.App),
-    Operation("GET", "/v1/apps/{app_id}/secret", "get_app_secret",
-              "The app's own secret, which signs callbacks", "apps", 200, out.Secret),
-    Operation("POST", "/v1/apps/{app_id}/secret/rotate", "rotate_app_secret",
-              "Rotate the app's secret", "apps", 200, out.Secret, body=SecretRotate,
-              body_required=False),
-    Operation("POST", "/v1/apps/{app_id}/endpoints", "create_endpoint", "Add an endpoint",
-              "endpoints", 201, out.EndpointCreated, body=EndpointCreate),
-    Operation("GET", "/v1/apps/{app_id}/endpoints", "list_endpoints", "List endpoints",
-              "endpoints", 200, out.EndpointList),
-    Operation("GET", _ENDPOINT, "get_endpoint", "Read an endpoint", "endpoints", 200,
-              out.Endpoint),
-    Operation("PATCH", _ENDPOINT, "update_endpoint", "Change an endpoint", "endpoints", 200,
-              out.Endpoint, body=EndpointPatch),
-    Operation("DELETE", _ENDPOINT, "delete_endpoint", "Delete an endpoint", "endpoints", 204,
-              None),
-    Operation("GET", f"{_ENDPOINT}/secret", "get_endpoint_secret", "Reveal an endpoint's secret",
-              "endpoints", 200, out.Secret),
-    Operation("POST", f"{_ENDPOINT}/secret/rotate", "rotate_endpoint_secret",
-              "Rotate an endpoint's secret", "endpoints", 200, out.Secret, body=SecretRotate,
-              body_required=False),
-    Operation("POST", f"{_ENDPOINT}/test", "send_test", "A signed test send to the endpoint",
-              "endpoints", 202, out.EventAccepted, body=TestSend, body_required=False,
-              errors=(409,)),
-    Operation("POST", f"{_ENDPOINT}/recover", "recover",
-              "Retry the endpoint's failed deliveries created in [since, until)", "recoveries",
-              202, out.Recovery, body=RecoveryCreate, errors=(409,)),
-    Operation("POST", "/v1/apps/{app_id}/events", "create_event",
-              "Send an event to every subscribed endpoint, or to its callback_url", "events", 202,
-              out.EventAccepted, body=EventCreate, parameters=(_IDEMPOTENCY_KEY,)),
-    Operation("GET", "/v1/apps/{app_id}/events", "list_events", "List events, newest first",
-              "events", 200, out.EventPage, errors=(422,), parameters=(
-                  _query("type", {"type": "string", "pattern": EVENT_TYPE_RE, "maxLength": 256},
-                         "Only events of this exact type."),
-                  _query("since", {"type": "string", "format": "date-time"},
-                         "Only events created at or after this time (ISO 8601; UTC without "
-                         "an offset)."),
-                  _LIMIT, _CURSOR)),
-    Operation("GET", "/v1/apps/{app_id}/events/{event_id}", "get_event",
-              "An event, with its payload and its deliveries' statuses", "events", 200,
-              out.Event),
-    Operation("GET", "/v1/apps/{app_id}/deliveries", "list_deliveries",
-              "List deliveries: running first, then the most recently finished", "deliveries",
-              200, out.DeliveryPage, errors=(422,), parameters=(
-                  _query("status", {"type": "string", "enum": list(STATUSES)},
-                         "Only deliveries in this status."),
-                  _query("endpoint_id", _FILTER, "Only deliveries to this endpoint."),
-                  _query("event_type", _FILTER, "Only deliveries of this exact event type."),
-                  _LIMIT, _CURSOR)),
-    Operation("GET", _DELIVERY, "get_delivery", "A delivery's status", "deliveries", 200,
-              out.Delivery),
-    Operation("GET", f"{_DELIVERY}/attempts", "list_attempts", "A delivery's attempt log",
-              "deliveries", 200, out.AttemptLog),
-    Operation("POST", f"{_DELIVERY}/retry", "retry_delivery", "Retry a delivery now",
-              "deliveries", 202, out.Delivery, errors=(409,)),
-    Operation("GET", _RECOVERY, "get_recovery", "A bulk recovery's status and counters",
-              "recoveries", 200, out.Recovery),
-    Operation("POST", f"{_RECOVERY}/cancel", "cancel_recovery",
-              "Stop a bulk recovery after the batch in flight", "recoveries", 202, out.Recovery,
-              errors=(409,)),
-)  # fmt: skip
-"""Every route of ``api.app.create_app`` but the HEADs aiohttp adds to each GET."""
+CURSOR = query_parameter("cursor", {"type": "string"}, "The previous page's `next_cursor`.")
 
 _PATH_PARAMETERS: dict[str, tuple[str, str]] = {
     "app_id": (UID_RE, "The app's id (`app_...`) or its uid."),
-    "endpoint_id": (r"^ep_[a-z2-7]{26}$", "The endpoint's id."),
+    "endpoint_id": (id_pattern("ep").pattern, "The endpoint's id."),
     "event_id": (EVENT_ID_PATTERN.pattern, "The event's id."),
-    "delivery_id": (r"^dlv_[a-z2-7]{26}$", "The delivery's id."),
-    "recovery_id": (RECOVERY_ID.pattern, "The bulk recovery's id."),
+    "delivery_id": (id_pattern("dlv").pattern, "The delivery's id."),
+    "recovery_id": (id_pattern("rcv").pattern, "The bulk recovery's id."),
     "action": ("^(encode|decode)$", "What to do to the payloads."),
 }
 """Path parameters: what they match (any other value is a 404), and what they are."""
@@ -194,11 +66,11 @@ _ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
 """Error statuses: the component's name, its description, and the codes it carries."""
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 document of every operation in ``OPERATIONS``."""
+def openapi_document(tables: Iterable[RouteTable]) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every operation of ``tables``."""
     schemas: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
-    for operation in OPERATIONS:
+    for operation in (operation for table in tables for operation in table.operations):
         paths.setdefault(operation.path, {})[operation.method.lower()] = _operation(
             operation, schemas
         )

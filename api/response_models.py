@@ -1,14 +1,30 @@
-"""The JSON bodies the API answers with, as pydantic models: the OpenAPI document's response
-schemas. Handlers build plain dicts; ``tests/test_openapi.py`` holds them to these shapes."""
+"""The JSON bodies the API answers with, as pydantic models: handlers return them, and the
+OpenAPI document's response schemas are theirs. Each model's ``of`` fills it from what the
+storage or the delivery core holds."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field_serializer
 
 from hookline.api.schemas import RetryOverride, SignatureScheme
+from hookline.contracts.delivery import AttemptRecord
+from hookline.contracts.statuses import PENDING
+from hookline.delivery.recoveries import RecoveryState, RecoveryStatus
+from hookline.delivery.status import DeliveryView
+from hookline.storage import entities
+from hookline.storage.attempt_log import LoggedAttempt
+
+HEADER_VALUE_MASK = "********"
+"""What reads show for every custom header value: headers often carry the receiver's
+credentials, so like secrets they are never read back. A PATCH that sends this value for a
+header the endpoint has keeps its stored value (a read's ``headers`` can be sent back as is),
+unless the same PATCH moves the URL to another origin."""
+
+Time = Annotated[AwareDatetime, AfterValidator(lambda value: value.astimezone(UTC))]
+"""Every time the API answers with: RFC 3339 in UTC, written with ``Z``."""
 
 
 class _Shape(BaseModel):
@@ -54,13 +70,23 @@ class App(_Shape):
     id: str
     uid: str | None
     name: str
-    created_at: datetime
+    created_at: Time
+
+    @classmethod
+    def of(cls, app: entities.App) -> App:
+        return cls(id=app.id, uid=app.uid, name=app.name, created_at=app.created_at)
 
 
 class Secret(_Shape):
     secret: str
-    previous_secret_expires_at: datetime | None
+    previous_secret_expires_at: Time | None
     """While a rotation's grace period lasts, when the previous secret stops signing."""
+
+    @classmethod
+    def of(cls, holder: entities.Endpoint | entities.AppSecrets, now: datetime) -> Secret:
+        expires = holder.previous_secret_expires_at
+        in_grace = holder.previous_secret is not None and expires is not None and expires > now
+        return cls(secret=holder.secret, previous_secret_expires_at=expires if in_grace else None)
 
 
 class Endpoint(_Shape):
@@ -79,15 +105,48 @@ class Endpoint(_Shape):
     signature_header: str | None
     disabled: bool
     disabled_reason: str | None
-    failing_since: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    failing_since: Time | None
+    created_at: Time
+    updated_at: Time
+
+    @field_serializer("retry")
+    def _only_fields_set(self, retry: RetryOverride | None) -> dict[str, Any] | None:
+        # As it was set: a field left out takes the global default, which may change.
+        return retry.as_dict() if retry is not None else None
+
+    @classmethod
+    def of(cls, endpoint: entities.Endpoint) -> Endpoint:
+        return cls.model_validate(_endpoint_fields(endpoint))
 
 
 class EndpointCreated(Endpoint):
     """The only endpoint response that carries its signing secret."""
 
     secret: str
+
+    @classmethod
+    def of(cls, endpoint: entities.Endpoint) -> EndpointCreated:
+        return cls.model_validate({**_endpoint_fields(endpoint), "secret": endpoint.secret})
+
+
+def _endpoint_fields(endpoint: entities.Endpoint) -> dict[str, Any]:
+    return {
+        "id": endpoint.id,
+        "app_id": endpoint.app_id,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "event_types": endpoint.event_types,
+        "headers": {name: HEADER_VALUE_MASK for name in endpoint.headers},
+        "retry": endpoint.retry,
+        "timeout_s": endpoint.timeout_s,
+        "signature_scheme": endpoint.signature_scheme,
+        "signature_header": endpoint.signature_header,
+        "disabled": endpoint.disabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "failing_since": endpoint.failing_since,
+        "created_at": endpoint.created_at,
+        "updated_at": endpoint.updated_at,
+    }
 
 
 class EndpointList(_Shape):
@@ -105,7 +164,26 @@ class DeliveryOfEvent(_Shape):
 class EventSummary(_Shape):
     id: str
     type: str
-    created_at: datetime
+    created_at: Time
+
+    @classmethod
+    def listed(cls, record: entities.EventRecord) -> EventSummary:
+        """As a listing shows it."""
+        return cls(id=record.id, type=record.type, created_at=record.created_at)
+
+
+def deliveries_of(record: entities.EventRecord, statuses: dict[str, str]) -> list[DeliveryOfEvent]:
+    """An event's deliveries with their ``statuses`` (``pending`` where it has none)."""
+    return [
+        DeliveryOfEvent.model_validate(
+            {
+                "id": ref.id,
+                "endpoint_id": ref.endpoint_id,
+                "status": statuses.get(ref.id, PENDING),
+            }
+        )
+        for ref in record.deliveries
+    ]
 
 
 class EventAccepted(EventSummary):
@@ -113,11 +191,33 @@ class EventAccepted(EventSummary):
     duplicate: bool
     """The event id had been seen: these are the deliveries made then, and nothing was sent."""
 
+    @classmethod
+    def of(
+        cls, record: entities.EventRecord, statuses: dict[str, str], *, duplicate: bool
+    ) -> EventAccepted:
+        return cls(
+            id=record.id,
+            type=record.type,
+            created_at=record.created_at,
+            deliveries=deliveries_of(record, statuses),
+            duplicate=duplicate,
+        )
+
 
 class Event(EventSummary):
     deliveries: list[DeliveryOfEvent]
     payload: Any
     """The event's payload, as sent."""
+
+    @classmethod
+    def of(cls, record: entities.EventRecord, statuses: dict[str, str], payload: Any) -> Event:
+        return cls(
+            id=record.id,
+            type=record.type,
+            created_at=record.created_at,
+            deliveries=deliveries_of(record, statuses),
+            payload=payload,
+        )
 
 
 class EventPage(_Shape):
@@ -126,10 +226,19 @@ class EventPage(_Shape):
 
 
 class LastAttempt(_Shape):
-    at: datetime
+    at: Time
     status_code: int | None
     error: str | None
     duration_ms: int
+
+    @classmethod
+    def of(cls, record: AttemptRecord) -> LastAttempt:
+        return cls(
+            at=record.at,
+            status_code=record.status_code,
+            error=record.error,
+            duration_ms=record.duration_ms,
+        )
 
 
 class Delivery(_Shape):
@@ -143,10 +252,30 @@ class Delivery(_Shape):
     status: Literal["pending", "retrying", "succeeded", "failed"]
     attempts: int
     last_attempt: LastAttempt | None
-    next_attempt_at: datetime | None
-    created_at: datetime
-    finished_at: datetime | None
+    next_attempt_at: Time | None
+    created_at: Time
+    finished_at: Time | None
     workflow_id: str
+
+    @classmethod
+    def of(cls, view: DeliveryView) -> Delivery:
+        last = view.last_attempt
+        return cls.model_validate(
+            {
+                "id": view.id,
+                "event_id": view.event_id,
+                "endpoint_id": view.endpoint_id,
+                "event_type": view.event_type,
+                "url": view.url,
+                "status": view.status,
+                "attempts": view.attempts,
+                "last_attempt": LastAttempt.of(last) if last else None,
+                "next_attempt_at": view.next_attempt_at,
+                "created_at": view.created_at,
+                "finished_at": view.finished_at,
+                "workflow_id": view.workflow_id,
+            }
+        )
 
 
 class DeliveryPage(_Shape):
@@ -157,12 +286,23 @@ class DeliveryPage(_Shape):
 
 class Attempt(_Shape):
     attempt: int
-    at: datetime
+    at: Time
     status_code: int | None
     duration_ms: int
     error: str | None
     response_body: str | None
     """The start of the receiver's answer."""
+
+    @classmethod
+    def of(cls, logged: LoggedAttempt) -> Attempt:
+        return cls(
+            attempt=logged.attempt,
+            at=logged.at,
+            status_code=logged.status_code,
+            duration_ms=logged.duration_ms,
+            error=logged.error,
+            response_body=logged.response_body,
+        )
 
 
 class AttemptLog(_Shape):
@@ -172,15 +312,32 @@ class AttemptLog(_Shape):
 class Recovery(_Shape):
     id: str
     endpoint_id: str
-    since: datetime
-    until: datetime
-    status: Literal["running", "completed", "cancelled", "failed"]
+    since: Time
+    until: Time
+    status: RecoveryStatus
     found: int
     retried: int
     skipped: int
     errors: int
-    created_at: datetime
-    finished_at: datetime | None
+    created_at: Time
+    finished_at: Time | None
+
+    @classmethod
+    def of(cls, state: RecoveryState) -> Recovery:
+        progress = state.progress
+        return cls(
+            id=state.id,
+            endpoint_id=progress.endpoint_id,
+            since=progress.since,
+            until=progress.until,
+            status=state.status,
+            found=progress.found,
+            retried=progress.retried,
+            skipped=progress.skipped,
+            errors=progress.errors,
+            created_at=progress.created_at,
+            finished_at=state.finished_at,
+        )
 
 
 class CodecPayload(_Shape):

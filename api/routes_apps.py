@@ -2,59 +2,57 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
+from hookline.api import response_models as out
 from hookline.api.auth import require_admin
 from hookline.api.errors import ApiError
 from hookline.api.keys import REGISTRY
 from hookline.api.requests import parse_body, path_app
-from hookline.api.routes_endpoints import chosen_secret, secret_json
+from hookline.api.route_table import RouteTable
+from hookline.api.routes_endpoints import chosen_secret
 from hookline.api.schemas import AppCreate, SecretRotate
 from hookline.contracts.signing import generate_secret
-from hookline.storage.entities import App, UidTakenError
+from hookline.storage.entities import UidTakenError
 
-routes = web.RouteTableDef()
-
-
-def app_json(app: App) -> dict[str, Any]:
-    return {
-        "id": app.id,
-        "uid": app.uid,
-        "name": app.name,
-        "created_at": app.created_at.isoformat(),
-    }
+routes = RouteTable("apps")
 
 
-@routes.post("/v1/apps")
-async def create_app(request: web.Request) -> web.Response:
+@routes.route("POST", "/v1/apps", "Create an app", status=201, body=AppCreate, errors=(403, 409))
+async def create_app(request: web.Request) -> out.App:
     require_admin(request)
     body = await parse_body(request, AppCreate)
     try:
         app = await request.app[REGISTRY].apps.create(body.name, body.uid, generate_secret())
     except UidTakenError:
         raise ApiError(409, "uid_taken", "another app already has this uid") from None
-    return web.json_response(app_json(app), status=201)
+    return out.App.of(app)
 
 
-@routes.get("/v1/apps/{app_id}")
-async def get_app(request: web.Request) -> web.Response:
-    return web.json_response(app_json(await path_app(request)))
+@routes.route("GET", "/v1/apps/{app_id}", "Read an app")
+async def get_app(request: web.Request) -> out.App:
+    return out.App.of(await path_app(request))
 
 
-@routes.get("/v1/apps/{app_id}/secret")
-async def get_app_secret(request: web.Request) -> web.Response:
+@routes.route("GET", "/v1/apps/{app_id}/secret", "The app's own secret, which signs callbacks")
+async def get_app_secret(request: web.Request) -> out.Secret:
     app = await path_app(request)
-    return web.json_response(secret_json(await request.app[REGISTRY].apps.secrets(app.id)))
+    return out.Secret.of(await request.app[REGISTRY].apps.secrets(app.id), datetime.now(UTC))
 
 
-@routes.post("/v1/apps/{app_id}/secret/rotate")
-async def rotate_app_secret(request: web.Request) -> web.Response:
+@routes.route(
+    "POST",
+    "/v1/apps/{app_id}/secret/rotate",
+    "Rotate the app's secret",
+    body=SecretRotate,
+    body_required=False,
+)
+async def rotate_app_secret(request: web.Request) -> out.Secret:
     app = await path_app(request)
     body = await parse_body(request, SecretRotate, empty_ok=True)
     new_secret = chosen_secret(body, "standard")
     registry = request.app[REGISTRY]
     await registry.apps.rotate_secret(app.id, new_secret, timedelta(seconds=body.grace_s))
-    return web.json_response(secret_json(await registry.apps.secrets(app.id)))
+    return out.Secret.of(await registry.apps.secrets(app.id), datetime.now(UTC))

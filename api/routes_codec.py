@@ -7,13 +7,15 @@ from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
+from hookline.api import response_models as out
 from hookline.api.auth import require_admin
 from hookline.api.errors import ApiError
 from hookline.api.keys import SETTINGS, TEMPORAL
 from hookline.api.requests import read_body
+from hookline.api.route_table import RouteTable
 from hookline.temporal.payload_codec import EncryptionCodec, PayloadKeyError
 
-routes = web.RouteTableDef()
+routes = RouteTable("codec")
 
 CORS_HEADERS = {
     "Access-Control-Allow-Methods": "POST",
@@ -22,12 +24,29 @@ CORS_HEADERS = {
 }
 
 
-@routes.route("OPTIONS", "/codec/{action:encode|decode}")
+@routes.route(
+    "OPTIONS",
+    "/codec/{action:encode|decode}",
+    "CORS preflight of the codec",
+    status=204,
+    access="public",
+    errors=(404, 429),
+    operation_id="codec_preflight",
+)
 async def preflight(request: web.Request) -> web.Response:
     return web.Response(status=204, headers=_cors(request))
 
 
-@routes.post("/codec/{action:encode|decode}")
+@routes.route(
+    "POST",
+    "/codec/{action:encode|decode}",
+    "Encrypt or decrypt payloads for the Temporal UI",
+    body=out.CodecPayloads,
+    errors=(403, 404),
+    access="codec",
+    operation_id="codec_transcode",
+    answer=out.CodecPayloads,  # protobuf's JSON as it is: the UI reads absent fields, not nulls
+)
 async def transcode(request: web.Request) -> web.Response:
     # Decoding opens every app's payloads: an admin key's business. (In development the local
     # UI calls with no key at all, which authentication lets through for the codec.)

@@ -9,21 +9,26 @@ from aiohttp import web
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from hookline.api import response_models as out
 from hookline.api.cursors import cursor_key, decode_cursor, encode_cursor
 from hookline.api.errors import ApiError, endpoint_disabled, not_found
 from hookline.api.keys import REGISTRY, SETTINGS, TEMPORAL
+from hookline.api.openapi import CURSOR, LIMIT, query_parameter
 from hookline.api.requests import path_app, query_limit
+from hookline.api.route_table import RouteTable
 from hookline.contracts.ids import delivery_workflow_id, fan_out_workflow_id
 from hookline.contracts.statuses import STATUSES
 from hookline.delivery.manual_retry import retry_delivery
 from hookline.delivery.queries import deliveries_query
 from hookline.delivery.runs import is_latest_run
-from hookline.delivery.status import delivery_view, not_started_view
+from hookline.delivery.status import DeliveryView, delivery_view, not_started_view
 from hookline.storage.entities import DeliveryRef
 
-routes = web.RouteTableDef()
+routes = RouteTable("deliveries")
 
 FILTER_VALUE = re.compile(r"^[A-Za-z0-9_.:\-]{1,256}$")
+_FILTER = {"type": "string", "pattern": FILTER_VALUE.pattern}
+_DELIVERY = "/v1/apps/{app_id}/deliveries/{delivery_id}"
 
 
 MAX_CONCURRENT_DESCRIBES = 16
@@ -37,8 +42,8 @@ async def _delivery(request: web.Request) -> DeliveryRef:
     return ref
 
 
-@routes.get("/v1/apps/{app_id}/deliveries/{delivery_id}")
-async def get_delivery(request: web.Request) -> web.Response:
+@routes.route("GET", _DELIVERY, "A delivery's status")
+async def get_delivery(request: web.Request) -> out.Delivery:
     client = request.app[TEMPORAL]
     ref = await _delivery(request)
     workflow_id = delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
@@ -47,11 +52,11 @@ async def get_delivery(request: web.Request) -> web.Response:
         description = await handle.describe()
     except RPCError as err:
         if await _fan_out_pending(client, err, ref):
-            return web.json_response(await _not_started_view(request, ref, workflow_id))
+            return out.Delivery.of(await _not_started_view(request, ref, workflow_id))
         # The fan-out may have started it just now; else it is past retention (404), or its
         # endpoint was deleted or disabled before the fan-out reached it.
         description = await handle.describe()
-    return web.json_response(await delivery_view(client, description))
+    return out.Delivery.of(await delivery_view(client, description))
 
 
 async def _fan_out_pending(client: Client, err: RPCError, ref: DeliveryRef) -> bool:
@@ -70,7 +75,7 @@ async def _fan_out_pending(client: Client, err: RPCError, ref: DeliveryRef) -> b
 
 async def _not_started_view(
     request: web.Request, ref: DeliveryRef, workflow_id: str
-) -> dict[str, object]:
+) -> DeliveryView:
     registry = request.app[REGISTRY]
     event = await registry.events.get(ref.app_id, ref.event_id)
     endpoint = await registry.endpoints.get(ref.endpoint_id, ref.app_id)
@@ -79,32 +84,22 @@ async def _not_started_view(
     )
 
 
-@routes.get("/v1/apps/{app_id}/deliveries/{delivery_id}/attempts")
-async def list_attempts(request: web.Request) -> web.Response:
-    app = await path_app(request)
-    ref = await request.app[REGISTRY].events.delivery(app.id, request.match_info["delivery_id"])
-    if ref is None:
-        raise not_found("delivery")
-    attempts = await request.app[REGISTRY].attempts.list_for(app.id, ref.id)
-    return web.json_response(
-        {
-            "data": [
-                {
-                    "attempt": a.attempt,
-                    "at": a.at.isoformat(),
-                    "status_code": a.status_code,
-                    "duration_ms": a.duration_ms,
-                    "error": a.error,
-                    "response_body": a.response_body,
-                }
-                for a in attempts
-            ]
-        }
-    )
+@routes.route("GET", f"{_DELIVERY}/attempts", "A delivery's attempt log")
+async def list_attempts(request: web.Request) -> out.AttemptLog:
+    ref = await _delivery(request)
+    attempts = await request.app[REGISTRY].attempts.list_for(ref.app_id, ref.id)
+    return out.AttemptLog(data=[out.Attempt.of(a) for a in attempts])
 
 
-@routes.post("/v1/apps/{app_id}/deliveries/{delivery_id}/retry")
-async def retry(request: web.Request) -> web.Response:
+@routes.route(
+    "POST",
+    f"{_DELIVERY}/retry",
+    "Retry a delivery now",
+    status=202,
+    errors=(409,),
+    operation_id="retry_delivery",
+)
+async def retry(request: web.Request) -> out.Delivery:
     client = request.app[TEMPORAL]
     registry = request.app[REGISTRY]
     ref = await _delivery(request)
@@ -122,11 +117,25 @@ async def retry(request: web.Request) -> web.Response:
             409, "not_started", "this delivery has not started yet: its first attempt is due"
         ) from None
     description = await client.get_workflow_handle(workflow_id).describe()
-    return web.json_response(await delivery_view(client, description), status=202)
+    return out.Delivery.of(await delivery_view(client, description))
 
 
-@routes.get("/v1/apps/{app_id}/deliveries")
-async def list_deliveries(request: web.Request) -> web.Response:
+@routes.route(
+    "GET",
+    "/v1/apps/{app_id}/deliveries",
+    "List deliveries: running first, then the most recently finished",
+    errors=(422,),
+    parameters=(
+        query_parameter(
+            "status", {"type": "string", "enum": list(STATUSES)}, "Only deliveries in this status."
+        ),
+        query_parameter("endpoint_id", _FILTER, "Only deliveries to this endpoint."),
+        query_parameter("event_type", _FILTER, "Only deliveries of this exact event type."),
+        LIMIT,
+        CURSOR,
+    ),
+)
+async def list_deliveries(request: web.Request) -> out.DeliveryPage:
     app = await path_app(request)
     client = request.app[TEMPORAL]
     query, wanted = _visibility_query(app.id, request.query)
@@ -140,11 +149,9 @@ async def list_deliveries(request: web.Request) -> web.Response:
     await executions.fetch_next_page()
     views = await _views(client, list(executions.current_page or []))
     token = executions.next_page_token
-    return web.json_response(
-        {
-            "data": [view for view in views if wanted is None or view["status"] in wanted],
-            "next_cursor": encode_cursor(token, key) if token else None,
-        }
+    return out.DeliveryPage(
+        data=[out.Delivery.of(view) for view in views if wanted is None or view.status in wanted],
+        next_cursor=encode_cursor(token, key) if token else None,
     )
 
 
@@ -169,11 +176,11 @@ def _visibility_query(app_id: str, params: object) -> tuple[str, set[str] | None
     return query, ({status} if status is not None else None)
 
 
-async def _views(client: Client, executions: list[WorkflowExecution]) -> list[dict[str, object]]:
+async def _views(client: Client, executions: list[WorkflowExecution]) -> list[DeliveryView]:
     """The views of a page of runs, without failed runs that a manual retry superseded."""
     semaphore = asyncio.Semaphore(MAX_CONCURRENT_DESCRIBES)
 
-    async def view(execution: WorkflowExecution) -> dict[str, object] | None:
+    async def view(execution: WorkflowExecution) -> DeliveryView | None:
         async with semaphore:
             if execution.status not in (
                 WorkflowExecutionStatus.RUNNING,

@@ -8,49 +8,27 @@ from typing import Any
 from aiohttp import web
 from yarl import URL
 
+from hookline.api import response_models as out
 from hookline.api.errors import ApiError, not_found
 from hookline.api.keys import DESTINATIONS, REGISTRY, SETTINGS
 from hookline.api.requests import parse_body, path_app
+from hookline.api.response_models import HEADER_VALUE_MASK
+from hookline.api.route_table import RouteTable
 from hookline.api.schemas import EndpointCreate, EndpointPatch, SecretRotate, check_secret
 from hookline.api.url_rules import checked_endpoint_url, ensure_destination_allowed
 from hookline.config.settings import Settings
 from hookline.contracts.signing import generate_secret
-from hookline.storage.entities import AppSecrets, Endpoint
+from hookline.storage.entities import Endpoint
 
-routes = web.RouteTableDef()
+routes = RouteTable("endpoints")
 
-HEADER_VALUE_MASK = "********"
-"""What reads show for every custom header value: headers often carry the receiver's
-credentials, so like secrets they are never read back. A PATCH that sends this value for a
-header the endpoint has keeps its stored value (a read's ``headers`` can be sent back as is),
-unless the same PATCH moves the URL to another origin (see ``_headers_stay_with_origin``)."""
+_ENDPOINT = "/v1/apps/{app_id}/endpoints/{endpoint_id}"
 
 
-def endpoint_json(endpoint: Endpoint, *, with_secret: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": endpoint.id,
-        "app_id": endpoint.app_id,
-        "url": endpoint.url,
-        "description": endpoint.description,
-        "event_types": endpoint.event_types,
-        "headers": {name: HEADER_VALUE_MASK for name in endpoint.headers},
-        "retry": endpoint.retry,
-        "timeout_s": endpoint.timeout_s,
-        "signature_scheme": endpoint.signature_scheme,
-        "signature_header": endpoint.signature_header,
-        "disabled": endpoint.disabled,
-        "disabled_reason": endpoint.disabled_reason,
-        "failing_since": endpoint.failing_since.isoformat() if endpoint.failing_since else None,
-        "created_at": endpoint.created_at.isoformat(),
-        "updated_at": endpoint.updated_at.isoformat(),
-    }
-    if with_secret:
-        data["secret"] = endpoint.secret
-    return data
-
-
-@routes.post("/v1/apps/{app_id}/endpoints")
-async def create_endpoint(request: web.Request) -> web.Response:
+@routes.route(
+    "POST", "/v1/apps/{app_id}/endpoints", "Add an endpoint", status=201, body=EndpointCreate
+)
+async def create_endpoint(request: web.Request) -> out.EndpointCreated:
     app = await path_app(request)
     settings = request.app[SETTINGS]
     body = await parse_body(request, EndpointCreate)
@@ -58,28 +36,34 @@ async def create_endpoint(request: web.Request) -> web.Response:
     await ensure_destination_allowed(fields["url"], request.app[DESTINATIONS])
     fields.setdefault("secret", generate_secret())
     endpoint = await request.app[REGISTRY].endpoints.create(app.id, **fields)
-    return web.json_response(endpoint_json(endpoint, with_secret=True), status=201)
+    return out.EndpointCreated.of(endpoint)
 
 
-@routes.get("/v1/apps/{app_id}/endpoints")
-async def list_endpoints(request: web.Request) -> web.Response:
+@routes.route("GET", "/v1/apps/{app_id}/endpoints", "List endpoints")
+async def list_endpoints(request: web.Request) -> out.EndpointList:
     app = await path_app(request)
     endpoints = await request.app[REGISTRY].endpoints.list(app.id)
-    return web.json_response({"data": [endpoint_json(e, with_secret=False) for e in endpoints]})
+    return out.EndpointList(data=[out.Endpoint.of(e) for e in endpoints])
 
 
-@routes.get("/v1/apps/{app_id}/endpoints/{endpoint_id}")
-async def get_endpoint(request: web.Request) -> web.Response:
-    return web.json_response(endpoint_json(await path_endpoint(request), with_secret=False))
+@routes.route("GET", _ENDPOINT, "Read an endpoint")
+async def get_endpoint(request: web.Request) -> out.Endpoint:
+    return out.Endpoint.of(await path_endpoint(request))
 
 
-@routes.get("/v1/apps/{app_id}/endpoints/{endpoint_id}/secret")
-async def get_endpoint_secret(request: web.Request) -> web.Response:
-    return web.json_response(secret_json(await path_endpoint(request)))
+@routes.route("GET", f"{_ENDPOINT}/secret", "Reveal an endpoint's secret")
+async def get_endpoint_secret(request: web.Request) -> out.Secret:
+    return out.Secret.of(await path_endpoint(request), _now())
 
 
-@routes.post("/v1/apps/{app_id}/endpoints/{endpoint_id}/secret/rotate")
-async def rotate_endpoint_secret(request: web.Request) -> web.Response:
+@routes.route(
+    "POST",
+    f"{_ENDPOINT}/secret/rotate",
+    "Rotate an endpoint's secret",
+    body=SecretRotate,
+    body_required=False,
+)
+async def rotate_endpoint_secret(request: web.Request) -> out.Secret:
     endpoint = await path_endpoint(request)
     body = await parse_body(request, SecretRotate, empty_ok=True)
     new_secret = chosen_secret(body, endpoint.signature_scheme)
@@ -88,7 +72,7 @@ async def rotate_endpoint_secret(request: web.Request) -> web.Response:
     )
     if rotated is None:
         raise not_found("endpoint")
-    return web.json_response(secret_json(rotated))
+    return out.Secret.of(rotated, _now())
 
 
 def chosen_secret(body: SecretRotate, scheme: str) -> str:
@@ -105,18 +89,8 @@ def chosen_secret(body: SecretRotate, scheme: str) -> str:
     return secret
 
 
-def secret_json(holder: Endpoint | AppSecrets) -> dict[str, Any]:
-    """A secret as revealed by the API, with when the previous one stops signing."""
-    expires = holder.previous_secret_expires_at
-    in_grace = holder.previous_secret is not None and expires is not None and expires > _now()
-    return {
-        "secret": holder.secret,
-        "previous_secret_expires_at": expires.isoformat() if in_grace and expires else None,
-    }
-
-
-@routes.patch("/v1/apps/{app_id}/endpoints/{endpoint_id}")
-async def update_endpoint(request: web.Request) -> web.Response:
+@routes.route("PATCH", _ENDPOINT, "Change an endpoint", body=EndpointPatch)
+async def update_endpoint(request: web.Request) -> out.Endpoint:
     current = await path_endpoint(request)
     body = await parse_body(request, EndpointPatch)
     fields = _checked_fields(request.app[SETTINGS], body, body.model_fields_set)
@@ -146,15 +120,14 @@ async def update_endpoint(request: web.Request) -> web.Response:
     endpoint = await request.app[REGISTRY].endpoints.update(current.app_id, current.id, **fields)
     if endpoint is None:
         raise not_found("endpoint")
-    return web.json_response(endpoint_json(endpoint, with_secret=False))
+    return out.Endpoint.of(endpoint)
 
 
-@routes.delete("/v1/apps/{app_id}/endpoints/{endpoint_id}")
-async def delete_endpoint(request: web.Request) -> web.Response:
+@routes.route("DELETE", _ENDPOINT, "Delete an endpoint", status=204)
+async def delete_endpoint(request: web.Request) -> None:
     app = await path_app(request)
     if not await request.app[REGISTRY].endpoints.delete(app.id, request.match_info["endpoint_id"]):
         raise not_found("endpoint")
-    return web.Response(status=204)
 
 
 async def path_endpoint(request: web.Request) -> Endpoint:

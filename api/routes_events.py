@@ -10,11 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
+from hookline.api import response_models as out
 from hookline.api.cursors import cursor_key, decode_cursor, encode_cursor
 from hookline.api.errors import ApiError, endpoint_disabled, not_found
 from hookline.api.keys import DESTINATIONS, ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
 from hookline.api.metrics import METRICS
+from hookline.api.openapi import CURSOR, LIMIT, query_parameter
 from hookline.api.requests import parse_body, path_app, query_limit
+from hookline.api.route_table import RouteTable
 from hookline.api.routes_endpoints import path_endpoint
 from hookline.api.schemas import EVENT_TYPE_RE, EventCreate, TestSend, as_utc
 from hookline.api.url_rules import checked_endpoint_url, ensure_destination_allowed
@@ -27,14 +30,30 @@ from hookline.delivery.queries import event_deliveries_query
 from hookline.delivery.starts import callback_target, endpoint_target
 from hookline.storage.entities import App, EventRecord
 
-routes = web.RouteTableDef()
+routes = RouteTable("events")
+
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": EVENT_ID_PATTERN.pattern},
+    "description": "The event's id, making the send idempotent; must equal the body's `id` "
+    "if both are given.",
+}
 
 VISIBILITY_LAG_ALLOWANCE = timedelta(minutes=1)
 TEST_EVENT_TYPE = "webhook.test"
 
 
-@routes.post("/v1/apps/{app_id}/events")
-async def create_event(request: web.Request) -> web.Response:
+@routes.route(
+    "POST",
+    "/v1/apps/{app_id}/events",
+    "Send an event to every subscribed endpoint, or to its callback_url",
+    status=202,
+    body=EventCreate,
+    parameters=(_IDEMPOTENCY_KEY,),
+)
+async def create_event(request: web.Request) -> out.EventAccepted:
     app = await path_app(request)
     settings = request.app[SETTINGS]
     event = await parse_body(request, EventCreate)
@@ -45,11 +64,20 @@ async def create_event(request: web.Request) -> web.Response:
         await ensure_destination_allowed(url, request.app[DESTINATIONS])
         targets = [callback_target(url, settings)]
     accepted = await _accept(request, app, event_id, event.type, event.payload, targets)
-    return web.json_response(await _accepted_json(request, accepted), status=202)
+    return await _accepted_answer(request, accepted)
 
 
-@routes.post("/v1/apps/{app_id}/endpoints/{endpoint_id}/test")
-async def send_test(request: web.Request) -> web.Response:
+@routes.route(
+    "POST",
+    "/v1/apps/{app_id}/endpoints/{endpoint_id}/test",
+    "A signed test send to the endpoint",
+    status=202,
+    body=TestSend,
+    body_required=False,
+    errors=(409,),
+    tag="endpoints",
+)
+async def send_test(request: web.Request) -> out.EventAccepted:
     endpoint = await path_endpoint(request)
     if endpoint.disabled:
         raise endpoint_disabled()
@@ -58,22 +86,44 @@ async def send_test(request: web.Request) -> web.Response:
     payload = body.payload if body.payload is not None else {"type": TEST_EVENT_TYPE}
     target = endpoint_target(endpoint, request.app[SETTINGS])
     accepted = await _accept(request, app, new_id("evt"), TEST_EVENT_TYPE, payload, [target])
-    return web.json_response(await _accepted_json(request, accepted), status=202)
+    return await _accepted_answer(request, accepted)
 
 
-@routes.get("/v1/apps/{app_id}/events/{event_id}")
-async def get_event(request: web.Request) -> web.Response:
+@routes.route(
+    "GET",
+    "/v1/apps/{app_id}/events/{event_id}",
+    "An event, with its payload and its deliveries' statuses",
+)
+async def get_event(request: web.Request) -> out.Event:
     app = await path_app(request)
     record = await request.app[REGISTRY].events.get(app.id, request.match_info["event_id"])
     if record is None:
         raise not_found("event")
-    data = _event_json(record, await _statuses(request, record))
-    data["payload"] = json.loads(record.body) if record.body is not None else None
-    return web.json_response(data)
+    payload = json.loads(record.body) if record.body is not None else None
+    return out.Event.of(record, await _statuses(request, record), payload)
 
 
-@routes.get("/v1/apps/{app_id}/events")
-async def list_events(request: web.Request) -> web.Response:
+@routes.route(
+    "GET",
+    "/v1/apps/{app_id}/events",
+    "List events, newest first",
+    errors=(422,),
+    parameters=(
+        query_parameter(
+            "type",
+            {"type": "string", "pattern": EVENT_TYPE_RE, "maxLength": 256},
+            "Only events of this exact type.",
+        ),
+        query_parameter(
+            "since",
+            {"type": "string", "format": "date-time"},
+            "Only events created at or after this time (ISO 8601; UTC without an offset).",
+        ),
+        LIMIT,
+        CURSOR,
+    ),
+)
+async def list_events(request: web.Request) -> out.EventPage:
     app = await path_app(request)
     settings = request.app[SETTINGS]
     event_type = request.query.get("type")
@@ -93,9 +143,7 @@ async def list_events(request: web.Request) -> web.Response:
     if more:
         last = page[-1]
         next_cursor = encode_cursor(f"{last.created_at.isoformat()}|{last.id}".encode(), key)
-    return web.json_response(
-        {"data": [_event_json(r, None) for r in page], "next_cursor": next_cursor}
-    )
+    return out.EventPage(data=[out.EventSummary.listed(r) for r in page], next_cursor=next_cursor)
 
 
 async def _accept(
@@ -136,27 +184,9 @@ async def _accept(
     return accepted
 
 
-async def _accepted_json(request: web.Request, accepted: AcceptedEvent) -> dict[str, Any]:
+async def _accepted_answer(request: web.Request, accepted: AcceptedEvent) -> out.EventAccepted:
     statuses = await _statuses(request, accepted.record) if accepted.duplicate else {}
-    return {**_event_json(accepted.record, statuses), "duplicate": accepted.duplicate}
-
-
-def _event_json(record: EventRecord, statuses: dict[str, str] | None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": record.id,
-        "type": record.type,
-        "created_at": record.created_at.isoformat(),
-    }
-    if statuses is not None:
-        data["deliveries"] = [
-            {
-                "id": ref.id,
-                "endpoint_id": ref.endpoint_id,
-                "status": statuses.get(ref.id, "pending"),
-            }
-            for ref in record.deliveries
-        ]
-    return data
+    return out.EventAccepted.of(accepted.record, statuses, duplicate=accepted.duplicate)
 
 
 def _event_id(body_id: str | None, idempotency_key: str | None) -> str:

@@ -130,7 +130,7 @@ async def test_prompt_clients_are_served_and_idle_connections_closed(strict: Hoo
     reader, writer = await _connect(strict)
     # Two requests on one connection, the second in its own packet once the first is answered.
     writer.write(_request_head("GET", "/healthz"))
-    first = await asyncio.wait_for(reader.readuntil(b'{"status": "ok"}'), MARGIN_S)
+    first = await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), MARGIN_S)
     writer.write(_request_head("GET", f"/v1/apps/{app['id']}", Authorization=f"Bearer {API_KEY}"))
     rest, _ = await _until_closed(reader)  # then left idle past the header timeout
     writer.close()

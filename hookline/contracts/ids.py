@@ -22,6 +22,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_b32(secrets.token_bytes(16))}"
 
 
+def id_pattern(prefix: str) -> re.Pattern[str]:
+    """What ``new_id(prefix)`` makes (and ``delivery_id``, for ``dlv``), and nothing else."""
+    return re.compile(rf"^{prefix}_[a-z2-7]{{26}}$")
+
+
 def delivery_id(app_id: str, event_id: str, endpoint_id: str) -> str:
     """The id of one event's delivery to one endpoint, the same every time it is computed."""
     digest = hashlib.sha256(f"{app_id}\x00{event_id}\x00{endpoint_id}".encode()).digest()

@@ -28,3 +28,9 @@ class DeliveryNotFound(DeliveryError):
     """The delivery, or what the core needs of it (its history), is gone from Temporal."""
 
     code = "not_found"
+
+
+class RecoveryFinished(DeliveryError):
+    """A cancel of a bulk recovery that has already finished."""
+
+    code = "already_finished"

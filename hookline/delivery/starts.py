@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from temporalio.client import Client
 from temporalio.common import (
@@ -45,7 +46,7 @@ async def start_delivery(
     *,
     reuse_policy: WorkflowIDReusePolicy = WorkflowIDReusePolicy.REJECT_DUPLICATE,
     previous_attempt: AttemptRecord | None = None,
-    created_at: str | None = None,
+    created_at: datetime | None = None,
 ) -> None:
     """Start the delivery's workflow unless a run with its id exists (running, or closed and
     not reusable under ``reuse_policy``).
@@ -60,7 +61,7 @@ async def start_delivery(
     """
     memo: dict[str, object] = {URL_MEMO: delivery.url}
     if created_at:
-        memo[CREATED_MEMO] = created_at
+        memo[CREATED_MEMO] = created_at.isoformat()
     if delivery.attempts_before:
         memo[PROGRESS_MEMO] = DeliveryResult(
             status="retrying", attempts=delivery.attempts_before, last_attempt=previous_attempt

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import (
@@ -15,7 +14,7 @@ from temporalio.client import (
 )
 
 from hookline.contracts import search_attributes as sa
-from hookline.contracts.delivery import DeliveryResult, attempt_record_in
+from hookline.contracts.delivery import AttemptRecord, DeliveryResult, attempt_record_in
 from hookline.contracts.names import CREATED_MEMO, PROGRESS_MEMO, URL_MEMO
 from hookline.contracts.statuses import PENDING, RETRYING, status_of_run
 from hookline.storage.entities import DeliveryRef
@@ -30,8 +29,26 @@ class DeliveryState:
     next_attempt_at: datetime | None
     url: str | None
     """The URL it was started for."""
-    created_at: str
-    """When its first run started (RFC 3339)."""
+    created_at: datetime
+    """When its first run started."""
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """A delivery as the API shows it."""
+
+    id: str | None
+    event_id: str | None
+    endpoint_id: str | None
+    event_type: str | None
+    url: str | None
+    status: str
+    attempts: int
+    last_attempt: AttemptRecord | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+    workflow_id: str
 
 
 async def delivery_state(client: Client, execution: WorkflowExecution) -> DeliveryState:
@@ -59,54 +76,51 @@ async def delivery_state(client: Client, execution: WorkflowExecution) -> Delive
         progress=progress,
         next_attempt_at=next_attempt_at,
         url=url if isinstance(url, str) else None,
-        created_at=created if isinstance(created, str) else execution.start_time.isoformat(),
+        created_at=(
+            datetime.fromisoformat(created) if isinstance(created, str) else execution.start_time
+        ),
     )
 
 
-async def delivery_view(client: Client, execution: WorkflowExecution) -> dict[str, Any]:
-    """The API's JSON for the delivery run by ``execution`` (see ``delivery_state``)."""
+async def delivery_view(client: Client, execution: WorkflowExecution) -> DeliveryView:
+    """The delivery run by ``execution`` (see ``delivery_state``)."""
     state = await delivery_state(client, execution)
     attributes = execution.typed_search_attributes
-    progress, last = state.progress, state.progress.last_attempt
-    return {
-        "id": attributes.get(sa.DELIVERY_ID),
-        "event_id": attributes.get(sa.EVENT_ID),
-        "endpoint_id": attributes.get(sa.ENDPOINT_ID),
-        "event_type": attributes.get(sa.EVENT_TYPE),
-        "url": state.url,
-        "status": progress.status,
-        "attempts": progress.attempts,
-        "last_attempt": (
-            last.model_dump(mode="json", exclude={"attempt", "endpoint_was_failing"})
-            if last
-            else None
-        ),
-        "next_attempt_at": state.next_attempt_at.isoformat() if state.next_attempt_at else None,
-        "created_at": state.created_at,
-        "finished_at": execution.close_time.isoformat() if execution.close_time else None,
-        "workflow_id": execution.id,
-    }
+    return DeliveryView(
+        id=attributes.get(sa.DELIVERY_ID),
+        event_id=attributes.get(sa.EVENT_ID),
+        endpoint_id=attributes.get(sa.ENDPOINT_ID),
+        event_type=attributes.get(sa.EVENT_TYPE),
+        url=state.url,
+        status=state.progress.status,
+        attempts=state.progress.attempts,
+        last_attempt=state.progress.last_attempt,
+        next_attempt_at=state.next_attempt_at,
+        created_at=state.created_at,
+        finished_at=execution.close_time,
+        workflow_id=execution.id,
+    )
 
 
 def not_started_view(
     ref: DeliveryRef, event_type: str | None, url: str | None, workflow_id: str
-) -> dict[str, Any]:
-    """The API's JSON for an accepted delivery whose workflow its event's fan-out has yet to
-    start: ``pending``, no attempts."""
-    return {
-        "id": ref.id,
-        "event_id": ref.event_id,
-        "endpoint_id": ref.endpoint_id,
-        "event_type": event_type,
-        "url": url,
-        "status": "pending",
-        "attempts": 0,
-        "last_attempt": None,
-        "next_attempt_at": None,
-        "created_at": ref.created_at.isoformat(),
-        "finished_at": None,
-        "workflow_id": workflow_id,
-    }
+) -> DeliveryView:
+    """An accepted delivery whose workflow its event's fan-out has yet to start: ``pending``,
+    no attempts."""
+    return DeliveryView(
+        id=ref.id,
+        event_id=ref.event_id,
+        endpoint_id=ref.endpoint_id,
+        event_type=event_type,
+        url=url,
+        status=PENDING,
+        attempts=0,
+        last_attempt=None,
+        next_attempt_at=None,
+        created_at=ref.created_at,
+        finished_at=None,
+        workflow_id=workflow_id,
+    )
 
 
 async def _running_progress(
