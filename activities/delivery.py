@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -110,48 +111,50 @@ class DeliveryActivities:
         if target is None:
             record = _record(number, started, None, "endpoint was deleted")
             raise await self._failed(attempt, record, "EndpointDeleted")
+        # Every record from here on says where the attempt went.
+        made = functools.partial(_record, number, started, url=target.url)
         if target.disabled:
-            record = _record(number, started, None, "endpoint is disabled")
+            record = made(None, "endpoint is disabled")
             raise await self._failed(attempt, record, "EndpointDisabled")
         if self._require_https and not target.url.startswith("https://"):
-            record = _record(number, started, None, "destination refused: https is required")
+            record = made(None, "destination refused: https is required")
             raise await self._failed(attempt, record, "DestinationRefused")
         unsendable = _unsendable_header(target)
         if unsendable is not None:
             # Saved before the API refused such headers: no attempt can ever send it, so the
             # delivery fails now rather than retrying for its whole window.
-            record = _record(number, started, None, f"request cannot be built: {unsendable}")
+            record = made(None, f"request cannot be built: {unsendable}")
             raise await self._failed(attempt, record, "InvalidRequest", non_retryable=True)
         response_body = ""
         try:
             code, retry_after, response_body = await _heartbeating(self._post(target, attempt))
         except (TimeoutError, aiohttp.ServerTimeoutError):
-            record = _record(number, started, None, f"timed out after {attempt.timeout_s:g} s")
+            record = made(None, f"timed out after {attempt.timeout_s:g} s")
             raise await self._failed(attempt, record, "Timeout") from None
         except aiohttp.ClientConnectorError as err:
             if isinstance(err.os_error, DestinationRefusedError):
-                record = _record(number, started, None, f"destination refused: {err.os_error}")
+                record = made(None, f"destination refused: {err.os_error}")
                 raise await self._failed(
                     attempt, record, "DestinationRefused", message="destination refused"
                 ) from None
-            record = _record(number, started, None, _describe_client_error(err))
+            record = made(None, _describe_client_error(err))
             raise await self._failed(
                 attempt, record, "ConnectionError", message=_connect_failure_without_host(err)
             ) from None
         except aiohttp.InvalidURL:
             # A stored URL aiohttp cannot use (saved by an older release): no attempt can.
-            record = _record(number, started, None, "request cannot be built: invalid URL")
+            record = made(None, "request cannot be built: invalid URL")
             raise await self._failed(
                 attempt, record, "InvalidRequest", non_retryable=True
             ) from None
         except aiohttp.ClientError as err:
-            record = _record(number, started, None, _describe_client_error(err))
+            record = made(None, _describe_client_error(err))
             raise await self._failed(attempt, record, "ConnectionError") from None
         except InvalidSecretError as err:
-            record = _record(number, started, None, f"endpoint secret is invalid: {err}")
+            record = made(None, f"endpoint secret is invalid: {err}")
             raise await self._failed(attempt, record, "InvalidSecret", non_retryable=True) from None
         except ValueError as err:  # aiohttp refusing to build the request (a header, the URL)
-            record = _record(number, started, None, f"request cannot be built: {err}")
+            record = made(None, f"request cannot be built: {err}")
             raise await self._failed(
                 attempt,
                 record,
@@ -161,14 +164,14 @@ class DeliveryActivities:
             ) from None
 
         if 200 <= code < 300:
-            record = _record(number, started, code)
+            record = made(code)
             record.endpoint_was_failing = target.was_failing
             await self._remember(attempt, record, response_body)
             return record
         if code == 410:
-            record = _record(number, started, code, "HTTP 410 Gone: endpoint asked not to retry")
+            record = made(code, "HTTP 410 Gone: endpoint asked not to retry")
             raise await self._failed(attempt, record, "EndpointGone", response_body)
-        record = _record(number, started, code, f"HTTP {code}")
+        record = made(code, f"HTTP {code}")
         delay = retry_after_delay(retry_after, info) if code in RETRY_AFTER_STATUSES else None
         raise await self._failed(attempt, record, "HttpError", response_body, delay)
 
@@ -320,6 +323,7 @@ class DeliveryActivities:
                 duration_ms=record.duration_ms,
                 error=record.error,
                 response_body=response_body,
+                url=record.url,
             )
         )
 
@@ -378,7 +382,12 @@ async def _heartbeating(work: Awaitable[T]) -> T:
 
 
 def _record(
-    number: int, started: float, status_code: int | None, error: str | None = None
+    number: int,
+    started: float,
+    status_code: int | None,
+    error: str | None = None,
+    *,
+    url: str | None = None,
 ) -> AttemptRecord:
     return AttemptRecord(
         attempt=number,
@@ -386,6 +395,7 @@ def _record(
         status_code=status_code,
         error=error,
         duration_ms=max(0, round((time.time() - started) * 1000)),
+        url=url,
     )
 
 

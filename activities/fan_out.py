@@ -53,4 +53,6 @@ class FanOutActivities:
             body=event.body,
             targets=targets,
         )
-        await start_deliveries(self._client, self._settings, deliveries.deliveries())
+        await start_deliveries(
+            self._client, self._settings, deliveries.deliveries(), created_at=event.created_at
+        )

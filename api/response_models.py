@@ -248,7 +248,11 @@ class Delivery(_Shape):
     event_type: str | None
     """``null`` only while its event's fan-out has yet to start it (and the event is gone)."""
     url: str | None
-    """``null`` only while its event's fan-out has yet to start it (and the endpoint is gone)."""
+    """Where its last attempt went; before any, where it is to go. ``null`` only while its
+    event's fan-out has yet to start it (and the endpoint is gone)."""
+    endpoint_url: str | None
+    """The endpoint's URL now, where it differs from ``url`` (it was changed since); else
+    ``null``. The next attempt goes there."""
     status: Literal["pending", "retrying", "succeeded", "failed"]
     attempts: int
     last_attempt: LastAttempt | None
@@ -258,7 +262,8 @@ class Delivery(_Shape):
     workflow_id: str
 
     @classmethod
-    def of(cls, view: DeliveryView) -> Delivery:
+    def of(cls, view: DeliveryView, endpoint_url: str | None) -> Delivery:
+        """``view``, with ``endpoint_url`` the endpoint's URL now (``None``: it is gone)."""
         last = view.last_attempt
         return cls.model_validate(
             {
@@ -267,6 +272,7 @@ class Delivery(_Shape):
                 "endpoint_id": view.endpoint_id,
                 "event_type": view.event_type,
                 "url": view.url,
+                "endpoint_url": endpoint_url if endpoint_url != view.url else None,
                 "status": view.status,
                 "attempts": view.attempts,
                 "last_attempt": LastAttempt.of(last) if last else None,
@@ -292,6 +298,9 @@ class Attempt(_Shape):
     error: str | None
     response_body: str | None
     """The start of the receiver's answer."""
+    url: str | None
+    """Where the attempt went (``null`` for attempts logged before Hookline recorded it, or
+    one made without a destination: its endpoint was deleted)."""
 
     @classmethod
     def of(cls, logged: LoggedAttempt) -> Attempt:
@@ -302,6 +311,7 @@ class Attempt(_Shape):
             duration_ms=logged.duration_ms,
             error=logged.error,
             response_body=logged.response_body,
+            url=logged.url,
         )
 
 

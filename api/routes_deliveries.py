@@ -12,7 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from hookline.api import response_models as out
 from hookline.api.cursors import cursor_key, decode_cursor, encode_cursor
 from hookline.api.errors import ApiError, endpoint_disabled, not_found
-from hookline.api.keys import REGISTRY, SETTINGS, TEMPORAL
+from hookline.api.keys import ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
 from hookline.api.openapi import CURSOR, LIMIT, query_parameter
 from hookline.api.requests import path_app, query_limit
 from hookline.api.route_table import RouteTable
@@ -52,11 +52,12 @@ async def get_delivery(request: web.Request) -> out.Delivery:
         description = await handle.describe()
     except RPCError as err:
         if await _fan_out_pending(client, err, ref):
-            return out.Delivery.of(await _not_started_view(request, ref, workflow_id))
+            view = await _not_started_view(request, ref, workflow_id)
+            return (await _answers(request, ref.app_id, [view]))[0]
         # The fan-out may have started it just now; else it is past retention (404), or its
         # endpoint was deleted or disabled before the fan-out reached it.
         description = await handle.describe()
-    return out.Delivery.of(await delivery_view(client, description))
+    return (await _answers(request, ref.app_id, [await delivery_view(client, description)]))[0]
 
 
 async def _fan_out_pending(client: Client, err: RPCError, ref: DeliveryRef) -> bool:
@@ -109,15 +110,16 @@ async def retry(request: web.Request) -> out.Delivery:
     logged = await registry.attempts.last_attempt_number(ref.app_id, ref.id)
     workflow_id = delivery_workflow_id(ref.app_id, ref.event_id, ref.endpoint_id)
     try:
-        await retry_delivery(client, request.app[SETTINGS], workflow_id, logged_attempts=logged)
+        view = await retry_delivery(
+            client, request.app[SETTINGS], workflow_id, logged_attempts=logged
+        )
     except RPCError as err:
         if not await _fan_out_pending(client, err, ref):
             raise
         raise ApiError(
             409, "not_started", "this delivery has not started yet: its first attempt is due"
         ) from None
-    description = await client.get_workflow_handle(workflow_id).describe()
-    return out.Delivery.of(await delivery_view(client, description))
+    return (await _answers(request, ref.app_id, [view]))[0]
 
 
 @routes.route(
@@ -150,7 +152,9 @@ async def list_deliveries(request: web.Request) -> out.DeliveryPage:
     views = await _views(client, list(executions.current_page or []))
     token = executions.next_page_token
     return out.DeliveryPage(
-        data=[out.Delivery.of(view) for view in views if wanted is None or view.status in wanted],
+        data=await _answers(
+            request, app.id, [view for view in views if wanted is None or view.status in wanted]
+        ),
         next_cursor=encode_cursor(token, key) if token else None,
     )
 
@@ -174,6 +178,16 @@ def _visibility_query(app_id: str, params: object) -> tuple[str, set[str] | None
         raise ApiError(422, "validation_error", f"status must be one of {', '.join(STATUSES)}")
     query = deliveries_query(app_id, status=status, **filters)
     return query, ({status} if status is not None else None)
+
+
+async def _answers(
+    request: web.Request, app_id: str, views: list[DeliveryView]
+) -> list[out.Delivery]:
+    """The deliveries ``views`` show, each with its endpoint's URL now."""
+    urls = {
+        endpoint.id: endpoint.url for endpoint in await request.app[ENDPOINT_LISTS].of_app(app_id)
+    }
+    return [out.Delivery.of(view, urls.get(view.endpoint_id or "")) for view in views]
 
 
 async def _views(client: Client, executions: list[WorkflowExecution]) -> list[DeliveryView]:

@@ -53,6 +53,9 @@ class AttemptRecord(BaseModel):
     status_code: int | None = None
     error: str | None = None
     duration_ms: int
+    url: str | None = None
+    """Where the attempt went (``None`` if it never got that far, or from a release before
+    2026-12)."""
     endpoint_was_failing: bool = False
     """On success: the endpoint had been failing (so the workflow reports its recovery)."""
 
@@ -163,3 +166,6 @@ class EventFanOut(BaseModel):
     event_type: str
     body: str
     endpoint_ids: list[str]
+    created_at: datetime | None = None
+    """When the event was accepted, which is its deliveries' creation time too (``None`` from
+    a release before 2026-12)."""

@@ -58,6 +58,8 @@ async def accept_event(
     existing = await registry.events.get(app.id, event_id)
     if existing is not None:
         return AcceptedEvent(existing, duplicate=True)
+    # One time for the event and its deliveries, taken before any of them starts.
+    now = datetime.now(UTC)
     if targets is None:
         targets = await subscribed_targets(endpoint_lists, settings, app, event_type)
     endpoint_ids = [target.endpoint_id for target in targets]
@@ -68,14 +70,14 @@ async def accept_event(
             event_type=event_type,
             body=body,
             endpoint_ids=endpoint_ids,
+            created_at=now,
         )
         endpoint_ids = await start_fan_out(client, settings, fan_out)
     else:
         event = EventDeliveries(
             app_id=app.id, event_id=event_id, event_type=event_type, body=body, targets=targets
         )
-        await start_deliveries(client, settings, event.deliveries())
-    now = datetime.now(UTC)
+        await start_deliveries(client, settings, event.deliveries(), created_at=now)
     refs = [
         DeliveryRef(
             id=delivery_id(app.id, event_id, endpoint_id),
@@ -86,5 +88,7 @@ async def accept_event(
         )
         for endpoint_id in sorted(endpoint_ids)
     ]
-    record, created = await registry.events.record(app.id, event_id, event_type, refs, body)
+    record, created = await registry.events.record(
+        app.id, event_id, event_type, refs, body, created_at=now
+    )
     return AcceptedEvent(record, duplicate=not created)

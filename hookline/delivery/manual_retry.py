@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 
 from hookline.config.settings import Settings
 from hookline.contracts.delivery import DeliveryInput, RetryRequest
 from hookline.contracts.names import RETRY_NOW_SIGNAL
+from hookline.contracts.statuses import PENDING, RETRYING
 from hookline.delivery.errors import AlreadySucceeded, DeliveryNotFound
 from hookline.delivery.starts import start_delivery
-from hookline.delivery.status import delivery_state
+from hookline.delivery.status import DeliveryView, delivery_state, view_of
 
 
 async def retry_delivery(
     client: Client, settings: Settings, workflow_id: str, logged_attempts: int = 0
-) -> None:
+) -> DeliveryView:
     """Make a delivery attempt again now.
 
     A delivery still backing off is signalled to cut the wait short; one whose retries are
@@ -28,6 +32,9 @@ async def retry_delivery(
         logged_attempts: Attempts the attempt log holds, for a run an operator ended (which
             left no count of its own), so that numbering goes on.
 
+    Returns:
+        The delivery as it now stands: its next attempt is due now.
+
     Raises:
         AlreadySucceeded: the delivery has succeeded.
         DeliveryNotFound: a closed run's history is gone.
@@ -39,11 +46,18 @@ async def retry_delivery(
     state = await delivery_state(client, description)
     attempts = max(state.progress.attempts, logged_attempts)
     last = state.progress.last_attempt
+    retried = dataclasses.replace(
+        view_of(description, state),
+        status=RETRYING if attempts else PENDING,
+        attempts=attempts,
+        next_attempt_at=datetime.now(UTC),
+        finished_at=None,
+    )
     if description.status == WorkflowExecutionStatus.RUNNING:
         await handle.signal(
             RETRY_NOW_SIGNAL, RetryRequest(attempts_made=attempts, last_attempt=last)
         )
-        return
+        return retried
     previous = await _input_of(client, handle)
     restarted = previous.model_copy(update={"attempts_before": attempts})
     await start_delivery(
@@ -54,6 +68,7 @@ async def retry_delivery(
         previous_attempt=last,
         created_at=state.created_at,
     )
+    return retried
 
 
 async def _input_of(client: Client, handle: WorkflowHandle[object, object]) -> DeliveryInput:

@@ -57,7 +57,8 @@ async def start_delivery(
         delivery: The workflow's input.
         reuse_policy: Whether a closed run with the same id may be followed by a new one.
         previous_attempt: For a restarted delivery, the last attempt of the run before.
-        created_at: For a restarted delivery, when its first run started.
+        created_at: The delivery's creation time: its event's acceptance, or for a restarted
+            delivery its first run's (default: when this run starts).
     """
     memo: dict[str, object] = {URL_MEMO: delivery.url}
     if created_at:
@@ -92,15 +93,18 @@ async def start_delivery(
 
 
 async def start_deliveries(
-    client: Client, settings: Settings, deliveries: list[DeliveryInput]
+    client: Client,
+    settings: Settings,
+    deliveries: list[DeliveryInput],
+    created_at: datetime | None = None,
 ) -> None:
-    """Start each delivery's workflow (see ``start_delivery``), up to
-    ``MAX_CONCURRENT_STARTS`` at once."""
+    """Start each delivery's workflow (see ``start_delivery``, ``created_at`` being their
+    event's acceptance), up to ``MAX_CONCURRENT_STARTS`` at once."""
     semaphore = asyncio.Semaphore(MAX_CONCURRENT_STARTS)
 
     async def start(delivery: DeliveryInput) -> None:
         async with semaphore:
-            await start_delivery(client, settings, delivery)
+            await start_delivery(client, settings, delivery, created_at=created_at)
 
     await asyncio.gather(*(start(delivery) for delivery in deliveries))
 

@@ -42,6 +42,7 @@ class DeliveryView:
     endpoint_id: str | None
     event_type: str | None
     url: str | None
+    """Where its last attempt went; before any, where it was started for."""
     status: str
     attempts: int
     last_attempt: AttemptRecord | None
@@ -84,14 +85,19 @@ async def delivery_state(client: Client, execution: WorkflowExecution) -> Delive
 
 async def delivery_view(client: Client, execution: WorkflowExecution) -> DeliveryView:
     """The delivery run by ``execution`` (see ``delivery_state``)."""
-    state = await delivery_state(client, execution)
+    return view_of(execution, await delivery_state(client, execution))
+
+
+def view_of(execution: WorkflowExecution, state: DeliveryState) -> DeliveryView:
+    """The delivery run by ``execution``, in ``state``."""
     attributes = execution.typed_search_attributes
+    last = state.progress.last_attempt
     return DeliveryView(
         id=attributes.get(sa.DELIVERY_ID),
         event_id=attributes.get(sa.EVENT_ID),
         endpoint_id=attributes.get(sa.ENDPOINT_ID),
         event_type=attributes.get(sa.EVENT_TYPE),
-        url=state.url,
+        url=last.url if last is not None and last.url else state.url,
         status=state.progress.status,
         attempts=state.progress.attempts,
         last_attempt=state.progress.last_attempt,

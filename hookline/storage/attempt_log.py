@@ -32,6 +32,8 @@ class LoggedAttempt:
     duration_ms: int
     error: str | None
     response_body: str | None
+    url: str | None = None
+    """Where the attempt went (``None``: logged before attempts recorded it)."""
 
 
 class AttemptLog:

@@ -46,13 +46,22 @@ class EventRepository:
         event_type: str,
         deliveries: Sequence[DeliveryRef],
         body: str | None = None,
+        created_at: datetime | None = None,
     ) -> tuple[EventRecord, bool]:
         """Remember an accepted event and its deliveries; the first record of an id wins.
+
+        Args:
+            app_id: The event's app.
+            event_id: The event's id.
+            event_type: The event's type.
+            deliveries: The deliveries it was accepted with.
+            body: The payload as sent.
+            created_at: When it was accepted; default: now.
 
         Returns:
             The event's record and whether this call created it.
         """
-        now = _now()
+        now = created_at or _now()
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(

@@ -120,6 +120,7 @@ attempts = Table(
     Column("duration_ms", Integer, nullable=False),
     Column("error", Text, nullable=True),
     Column("response_body", Text, nullable=True),
+    Column("url", Text, nullable=True),
     Index("ix_attempts_delivery", "app_id", "delivery_id", "attempt"),
     Index("ix_attempts_at", "at"),
 )
