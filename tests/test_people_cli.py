@@ -1,20 +1,28 @@
 """``hookline apps|endpoints|events|deliveries|recoveries``: the API from a terminal, tables or
-JSON, and bulk recovery followed with a progress bar."""
+JSON, secrets shown and rotated, bulk recovery followed with a progress bar, exit codes, and the
+help of every command."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
+import os
 import re
 import signal
 import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 
+from hookline.cli.main import build_parser
 from hookline.config.settings import Settings
-from tests.conftest import API_KEY
-from tests.harness import Hookline, Receiver, wait_for
+from hookline.contracts.signing import generate_secret
+from tests.conftest import API_KEY, free_port
+from tests.harness import Hookline, Receiver, run_hookline, wait_for
 
 CLI = str(Path(sys.executable).parent / "hookline")
 # Two attempts a second apart, then the delivery fails.
@@ -22,16 +30,14 @@ TWO_ATTEMPTS = {"schedule_s": [0, 1]}
 
 
 async def start_cli(hookline: Hookline, *args: str) -> asyncio.subprocess.Process:
-    """Start the CLI against the test API (without blocking the worker in this event loop)."""
+    """Start the CLI against the test API, unless ``args`` give another ``--api-url`` or
+    ``--api-key`` (without blocking the worker in this event loop)."""
+    defaults = {"--api-url": hookline.api_url, "--api-key": API_KEY}
+    given = [
+        arg for option, value in defaults.items() if option not in args for arg in (option, value)
+    ]
     return await asyncio.create_subprocess_exec(
-        CLI,
-        *args,
-        "--api-url",
-        hookline.api_url,
-        "--api-key",
-        API_KEY,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        CLI, *args, *given, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
 
 
@@ -110,11 +116,135 @@ async def test_people_cli_walks_through_a_delivery(hookline: Hookline, receiver:
     assert code == 1 and "409 already_succeeded" in err
 
 
+@pytest.mark.shared_stack
 async def test_people_cli_reports_errors_plainly(hookline: Hookline) -> None:
-    code, _, err = await hookline_cli(hookline, "apps", "show", "no-such-app")
-    assert code == 1 and "404 not_found" in err
-    code, _, err = await hookline_cli(hookline, "events", "send", "x", "a.b", "{not json")
-    assert code != 0 and "payload must be JSON" in err
+    nobody = f"http://127.0.0.1:{free_port()}"
+    runs = [
+        (["apps", "show", "no-such-app"], 1, "error 404 not_found"),
+        (["apps", "show", "x", "--api-key", "wrong-key"], 1, "401 unauthorized: "),
+        (["apps", "show", "x", "--api-url", nobody], 1, f"cannot reach the API at {nobody}"),
+        # Usage errors, exit 2 as for argparse's own: arguments the command cannot use.
+        (["events", "send", "x", "a.b", "{not json"], 2, "the payload must be JSON"),
+        (["apps", "show", "x", "--api-url", "localhost"], 2, "--api-url must start with"),
+    ]
+    for args, code, message in runs:
+        exit_code, out, err = await hookline_cli(hookline, *args)
+        assert (exit_code, out) == (code, ""), (args, err)
+        assert err.startswith("hookline: ") and message in err, (args, err)
+        if "401" in message:  # where the refused key came from
+            assert "(the API key is --api-key)" in err
+
+
+def fields(out: str) -> dict[str, str]:
+    """The ``name  value`` lines one item prints as, by name."""
+    return dict(line.split(None, 1) for line in out.splitlines() if line.strip())
+
+
+@pytest.mark.shared_stack
+async def test_endpoint_secret_is_printed_at_creation_and_rotates(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    code, out, err = await hookline_cli(hookline, "endpoints", "create", app_id, receiver.url)
+    assert code == 0, err
+    table, secret_line = out.split("\n\n")
+    endpoint_id = table.splitlines()[1].split()[0]
+    created = fields(secret_line)["secret"]
+    assert created.startswith("whsec_")
+    assert (
+        "Store the secret now" in err and f"hookline endpoints secret {app_id} {endpoint_id}" in err
+    )
+
+    code, out, _ = await hookline_cli(hookline, "endpoints", "secret", app_id, endpoint_id)
+    assert code == 0 and fields(out) == {"secret": created, "signing": "with this secret only"}
+
+    code, out, _ = await hookline_cli(hookline, "endpoints", "rotate", app_id, endpoint_id)
+    assert code == 0
+    rotated = fields(out)
+    assert rotated["secret"].startswith("whsec_") and rotated["secret"] != created
+    # The default grace period: a day during which the previous secret signs too.
+    assert re.fullmatch(
+        r"with this secret and the previous one, until \S+ \(in 24 h\)", rotated["signing"]
+    ), rotated
+    code, out, _ = await hookline_cli(hookline, "endpoints", "secret", app_id, endpoint_id)
+    assert fields(out) == rotated
+
+    chosen = generate_secret()
+    code, out, _ = await hookline_cli(
+        hookline, "endpoints", "rotate", app_id, endpoint_id, "--secret", chosen, "--grace-s", "0"
+    )
+    assert code == 0 and fields(out) == {"secret": chosen, "signing": "with this secret only"}
+    code, out, _ = await hookline_cli(
+        hookline, "endpoints", "secret", app_id, endpoint_id, "--json"
+    )
+    assert code == 0 and json.loads(out) == {"secret": chosen, "previous_secret_expires_at": None}
+
+
+@pytest.mark.shared_stack
+async def test_empty_lists_say_so(hookline: Hookline) -> None:
+    app_id = await hookline.create_app()
+    lists = ["endpoints", "events", "deliveries"]
+    done = await asyncio.gather(*(hookline_cli(hookline, name, "list", app_id) for name in lists))
+    assert done == [(0, f"no {name}\n", "") for name in lists]
+
+
+async def test_deliveries_show_tells_the_last_error_and_the_next_attempt(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    receiver.default = (500, {})
+    await hookline.create_endpoint(app_id, receiver.url, retry={"schedule_s": [0, 600]})
+    event = await hookline.send_event(app_id, "batch.completed", {"n": 1})
+    delivery_id = event["deliveries"][0]["id"]
+    await hookline.wait_status(app_id, delivery_id, "retrying")
+
+    code, out, err = await hookline_cli(hookline, "deliveries", "show", app_id, delivery_id)
+
+    assert code == 0, err
+    shown = fields(out)
+    assert (shown["id"], shown["status"], shown["attempts"]) == (delivery_id, "retrying", "1")
+    assert (shown["url"], shown["last_error"]) == (receiver.url, "HTTP 500")
+    assert re.fullmatch(r"\S+: answered 500 in \d+ ms", shown["last_attempt"]), shown
+    next_at, ahead = shown["next_attempt_at"].split(" ", 1)
+    assert datetime.fromisoformat(next_at) > datetime.now(UTC) and re.fullmatch(
+        r"\(in \d+ (s|min)\)", ahead
+    ), shown
+    code, out, _ = await hookline_cli(hookline, "deliveries", "show", app_id, delivery_id, "--json")
+    assert json.loads(out) == await hookline.delivery(app_id, delivery_id)
+
+
+def commands(
+    parser: argparse.ArgumentParser, path: str = "hookline"
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every command and subcommand under ``parser``, with its name as typed."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, command in action.choices.items():
+                yield f"{path} {name}", command
+                yield from commands(command, f"{path} {name}")
+
+
+def test_every_command_and_option_has_help() -> None:
+    every = list(commands(build_parser()))
+    assert len(every) > 25
+    for name, command in every:
+        assert (command.description or "").strip(), f"{name} has no description"
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for choice in action._choices_actions:
+                    assert (choice.help or "").strip(), f"{name} {choice.dest} has no help"
+            else:
+                assert (action.help or "").strip(), f"{name} {action.dest} has no help"
+
+
+def test_hookline_help_lists_every_command_without_markup() -> None:
+    done = run_hookline(["--help"], dict(os.environ))
+    assert done.returncode == 0
+    assert "``" not in done.stdout
+    top = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in {*top.choices, "listen"}:
+        assert re.search(rf"^  {name} +\w", done.stdout, re.M), f"{name} not in hookline --help"
+    assert "exit codes:" in done.stdout and re.search(r"^  2 +usage", done.stdout, re.M)
 
 
 async def test_recover_follows_the_recovery_to_the_end(
@@ -171,7 +301,8 @@ async def test_recover_json_and_no_wait(hookline: Hookline, receiver: Receiver) 
     )
     assert code == 0, err
     started = json.loads(out)
-    assert (started["status"], started["since"]) == ("running", "2099-01-01T00:00:00+00:00")
+    assert started["status"] == "running"
+    assert datetime.fromisoformat(started["since"]) == datetime(2099, 1, 1, tzinfo=UTC)
 
     code, _, err = await hookline_cli(
         hookline, "endpoints", "recover", app_id, endpoint_id, "--since", "2026-01-01T00:00:00"

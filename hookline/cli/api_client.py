@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,14 @@ class ApiCallError(Exception):
         error = body.get("error", {}) if isinstance(body, dict) else {}
         self.status = status
         self.code: str | None = error.get("code")
-        super().__init__(f"error {status} {self.code}: {error.get('message')}")
+        if self.code is None:  # not Hookline's error shape: a proxy, or another server
+            super().__init__(f"error {status}: an answer without Hookline's error body")
+        else:
+            super().__init__(f"error {status} {self.code}: {error.get('message')}")
+
+
+class ApiUnreachableError(Exception):
+    """The API could not be reached, or answered something that is not JSON."""
 
 
 @dataclass(frozen=True)
@@ -38,9 +46,24 @@ class ApiClient:
 
         Raises:
             ApiCallError: the API answered 4xx or 5xx.
+            ApiUnreachableError: no answer (connection refused, a bad URL, a time-out), or a
+                2xx answer that is not JSON.
         """
-        async with self.http.request(method, self.url + path, json=body) as response:
-            data = await response.json(content_type=None)
+        try:
+            async with self.http.request(method, self.url + path, json=body) as response:
+                text = await response.text()
+        except (aiohttp.ClientError, TimeoutError) as err:
+            reason = str(err) or type(err).__name__
+            raise ApiUnreachableError(f"cannot reach the API at {self.url}: {reason}") from None
+        try:
+            data = json.loads(text) if text else None
+        except ValueError:
+            data = None
+            if response.status < 400:
+                raise ApiUnreachableError(
+                    f"{self.url} answered {response.status} with something other than JSON:"
+                    " is it Hookline's API?"
+                ) from None
         if response.status >= 400:
             raise ApiCallError(response.status, data)
         return data

@@ -1,4 +1,5 @@
-"""The ``hookline`` command: ``dev`` (everything, locally), ``worker`` and ``api``."""
+"""The ``hookline`` command: ``dev`` (everything, locally), ``worker``, ``api``, ``keys``, and the
+commands that use the API (``people``, ``listen``); ``build_parser`` is the whole command line."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from hookline.api.serving import api_runner
+from hookline.cli import listen as listen_cli
 from hookline.cli import people as people_cli
 from hookline.cli.log_setup import configure_logging
+from hookline.cli.parsing import add_command, add_group
 from hookline.config.event_loop import EventLoopUnavailableError, loop_factory, loop_name
 from hookline.config.settings import Settings
 from hookline.storage.private_files import make_private, private_dir
@@ -36,31 +39,43 @@ from hookline.worker.running import running_worker
 log = logging.getLogger("hookline")
 
 
+DESCRIPTION = """\
+Hookline: durable webhook delivery (an HTTP API over Temporal workflows).
+
+Run it:
+  dev          a Temporal dev server, a worker and the API in one process, locally
+  worker       a delivery worker, on HOOKLINE_TEMPORAL_ADDRESS
+  api          the HTTP API, on HOOKLINE_API_HOST:HOOKLINE_API_PORT
+  listen       a local receiver for development: verifies and prints deliveries
+Set it up:
+  keys         create, list and revoke API keys
+  secrets-key  print a new key for HOOKLINE_SECRETS_KEYS (secrets at rest)
+Use it through the API (tables; --json prints the API's JSON as is):
+  apps         create and show apps
+  endpoints    create and list endpoints, show and rotate their secrets, recover
+  events       send, list and show events
+  deliveries   list, show and retry deliveries
+  recoveries   show and cancel bulk recoveries
+
+`hookline COMMAND --help` tells a command's subcommands and options."""
+
+EPILOG = """\
+exit codes:
+  0    done
+  1    an error: the API answered with one or could not be reached, a followed
+       recovery ended without completing, or a server could not start
+  2    usage: an unknown command or option, a missing or unusable argument (a
+       payload that is not JSON, no API key)
+  130  interrupted by Ctrl-C
+
+The API commands call --api-url, else http://HOOKLINE_API_HOST:HOOKLINE_API_PORT,
+with --api-key, else the first of HOOKLINE_API_KEYS, else the key `hookline dev`
+keeps in HOOKLINE_DATA_DIR/api-key. Reference: docs/cli.md"""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``hookline`` console script."""
-    parser = argparse.ArgumentParser(prog="hookline", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    dev = commands.add_parser("dev", help="Temporal dev server + worker + API, for local use")
-    dev.add_argument("--api-port", type=int, help="default: HOOKLINE_API_PORT or 8000")
-    dev.add_argument("--temporal-port", type=int, default=7233)
-    dev.add_argument("--ui-port", type=int, default=8233)
-    dev.add_argument("--data-dir", type=Path, help="default: HOOKLINE_DATA_DIR or ./.hookline")
-    commands.add_parser("worker", help="run a delivery worker against HOOKLINE_TEMPORAL_ADDRESS")
-    commands.add_parser("api", help="serve the HTTP API on HOOKLINE_API_HOST:HOOKLINE_API_PORT")
-    commands.add_parser(
-        "secrets-key", help="print a new key for HOOKLINE_SECRETS_KEYS (secrets at rest)"
-    )
-    keys = commands.add_parser("keys", help="API keys kept in the registry").add_subparsers(
-        dest="keys_command", required=True
-    )
-    create = keys.add_parser("create", help="make a key; it is printed once, never stored")
-    create.add_argument("--name", required=True, help="what the key is for")
-    create.add_argument("--app", help="scope the key to this app (id or uid); default: admin")
-    keys.add_parser("list", help="list keys (never the keys themselves)")
-    revoke = keys.add_parser("revoke", help="revoke a key at once")
-    revoke.add_argument("key_id")
-    people_cli.add_commands(commands)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command == "secrets-key":
         print(generate_key())
         return
@@ -72,6 +87,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings)
     if args.command in people_cli.COMMANDS:
         sys.exit(people_cli.run(args, settings))
+    if args.command == listen_cli.COMMAND:
+        sys.exit(listen_cli.run(args, settings))
     if args.command == "dev":
         settings = settings.model_copy(
             update={
@@ -102,6 +119,47 @@ def main(argv: list[str] | None = None) -> None:
             runner.run(_until_signalled(run))
     except (SecretBoxError, TemporalUnreachableError, EventLoopUnavailableError) as err:
         sys.exit(f"hookline: {err}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hookline`` command line: every command, subcommand and option, each with help."""
+    parser = argparse.ArgumentParser(
+        prog="hookline",
+        usage="hookline [-h] COMMAND ...",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    # DESCRIPTION lists the commands, grouped: argparse's own list would repeat it, ungrouped.
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS
+    )
+    dev = add_command(
+        commands, "dev", "run a Temporal dev server, a worker and the API, for local use"
+    )
+    dev.add_argument("--api-port", type=int, help="default: HOOKLINE_API_PORT or 8000")
+    dev.add_argument(
+        "--temporal-port", type=int, default=7233, help="the dev server's port; default: 7233"
+    )
+    dev.add_argument(
+        "--ui-port", type=int, default=8233, help="the Temporal UI's port; default: 8233"
+    )
+    dev.add_argument("--data-dir", type=Path, help="default: HOOKLINE_DATA_DIR or ./.hookline")
+    add_command(commands, "worker", "run a delivery worker against HOOKLINE_TEMPORAL_ADDRESS")
+    add_command(commands, "api", "serve the HTTP API on HOOKLINE_API_HOST:HOOKLINE_API_PORT")
+    add_command(
+        commands, "secrets-key", "print a new key for HOOKLINE_SECRETS_KEYS (secrets at rest)"
+    )
+    keys = add_group(commands, "keys", "create, list and revoke API keys (kept in the registry)")
+    create = add_command(keys, "create", "make a key; it is printed once, never stored")
+    create.add_argument("--name", required=True, help="what the key is for")
+    create.add_argument("--app", help="scope the key to this app (id or uid); default: admin")
+    add_command(keys, "list", "list keys (never the keys themselves)")
+    revoke = add_command(keys, "revoke", "revoke a key at once")
+    revoke.add_argument("key_id", help="the key's id, as `hookline keys list` prints it")
+    people_cli.add_commands(commands)
+    listen_cli.add_commands(commands)
+    return parser
 
 
 async def _until_signalled(run: Coroutine[Any, Any, None]) -> None:

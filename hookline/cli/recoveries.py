@@ -11,52 +11,64 @@ import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hookline.cli.api_client import ApiCallError, ApiClient
+from hookline.cli.parsing import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Subcommands,
+    add_command,
+)
 
 POLL_INTERVAL_S = 0.5
-EXIT_INTERRUPTED = 130
-"""What a shell reports for a command stopped by Ctrl-C (128 + SIGINT)."""
 AGE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+TIME_HELP = "an RFC 3339 time with an offset, or an age such as 90m, 6h or 2d"
 
 
 def add_commands(
-    endpoints: argparse._SubParsersAction[argparse.ArgumentParser],
-    recoveries: argparse._SubParsersAction[argparse.ArgumentParser],
-    common: argparse.ArgumentParser,
+    endpoints: Subcommands, recoveries: Subcommands, common: argparse.ArgumentParser
 ) -> None:
     """Add ``endpoints recover`` and ``recoveries show|cancel`` to the people commands."""
-    recover = endpoints.add_parser(
+    recover = add_command(
+        endpoints,
         "recover",
-        parents=[common],
-        help="retry the endpoint's failed deliveries from a window, with a progress bar",
+        "retry an endpoint's failed deliveries from a time window, with a progress bar",
+        common,
     )
-    recover.add_argument("app")
-    recover.add_argument("endpoint")
-    times = "an RFC 3339 time with an offset, or an age such as 90m, 6h or 2d"
-    recover.add_argument("--since", required=True, help=times)
-    recover.add_argument("--until", help=f"{times}; default: now")
+    recover.add_argument("app", help="the app's id or uid")
+    recover.add_argument("endpoint", help="the endpoint's id (ep_...)")
+    recover.add_argument(
+        "--since", required=True, help=f"retry deliveries created from then on: {TIME_HELP}"
+    )
+    recover.add_argument("--until", help=f"and before then: {TIME_HELP}; default: now")
     recover.add_argument(
         "--no-wait", action="store_true", help="print the started recovery and return"
     )
-    for action in ("show", "cancel"):
-        one = recoveries.add_parser(action, parents=[common])
-        one.add_argument("app")
-        one.add_argument("recovery")
+    for action, summary in (
+        ("show", "show a bulk recovery: its status and counters"),
+        ("cancel", "cancel a running bulk recovery; it stops after the batch in flight"),
+    ):
+        one = add_command(recoveries, action, summary, common)
+        one.add_argument("app", help="the app's id or uid")
+        one.add_argument("recovery", help="the recovery's id (rcv_...)")
 
 
 def request(args: argparse.Namespace) -> tuple[str, str, Any, str]:
     """The API call of a recovery command: method, path, body and ``"recovery"``."""
+    app = f"/v1/apps/{quote(args.app, safe='')}"
     if args.command == "endpoints":
-        body = {"since": _time(args.since)}
+        body = {"since": api_time(args.since)}
         if args.until:
-            body["until"] = _time(args.until)
-        return "POST", f"/v1/apps/{args.app}/endpoints/{args.endpoint}/recover", body, "recovery"
-    path = f"/v1/apps/{args.app}/recoveries/{args.recovery}"
+            body["until"] = api_time(args.until)
+        path = f"{app}/endpoints/{quote(args.endpoint, safe='')}/recover"
+        return "POST", path, body, "recovery"
+    path = f"{app}/recoveries/{quote(args.recovery, safe='')}"
     if args.recoveries_command == "cancel":
         return "POST", f"{path}/cancel", None, "recovery"
     return "GET", path, None, "recovery"
@@ -81,7 +93,7 @@ async def follow(
     Raises:
         ApiCallError: the API refused a poll or the cancel.
     """
-    path = f"/v1/apps/{args.app}/recoveries/{started['id']}"
+    path = f"/v1/apps/{quote(args.app, safe='')}/recoveries/{started['id']}"
     ctrl_c = _CtrlC()
     loop = asyncio.get_running_loop()
     with _display(not args.json) as display:
@@ -98,8 +110,8 @@ async def follow(
         finally:
             loop.remove_signal_handler(signal.SIGINT)
     if display.view["status"] == "completed":
-        return 0, display.view
-    return (EXIT_INTERRUPTED if ctrl_c.presses else 1), display.view
+        return EXIT_OK, display.view
+    return (EXIT_INTERRUPTED if ctrl_c.presses else EXIT_ERROR), display.view
 
 
 async def _poll_until_done(api: ApiClient, path: str, ctrl_c: _CtrlC, display: _Display) -> None:
@@ -201,7 +213,7 @@ def _counts(view: dict[str, Any]) -> dict[str, Any]:
     return {name: view.get(name, 0) for name in ("retried", "skipped", "errors")}
 
 
-def _time(value: str) -> str:
+def api_time(value: str) -> str:
     """``value`` for the API: an age such as ``6h`` becomes the time that long ago; anything
     else goes as it is (the API says what is wrong with it)."""
     age = AGE.fullmatch(value)

@@ -1,0 +1,414 @@
+"""``hookline listen``: a local receiver that verifies, prints and answers each delivery."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from hookline.cli.api_client import ApiCallError, ApiClient, ApiUnreachableError
+from hookline.cli.parsing import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    Subcommands,
+    UsageError,
+    add_command,
+)
+from hookline.cli.people import _api_key
+from hookline.cli.signature_verifier import SignatureError, SignatureVerifier
+from hookline.config.settings import Settings
+
+COMMAND = "listen"
+SUMMARY = "receive an endpoint's deliveries here, for development: verify, print and answer each"
+DETAILS = """\
+Each delivery's signature is checked with the endpoint's scheme and secret, read through the
+API (and read again when one does not verify: a rotation or a PATCH applies at once). One line
+is printed per delivery: time, webhook-id, event type (the body's "type"), verified or NOT
+VERIFIED (why), and the status answered: 204 when verified, 401 when not (so Hookline retries,
+as at a real receiver). With --forward, verified deliveries go on to your application with the
+same body and headers, and its answer is Hookline's (502 if it cannot be reached). Ctrl-C or
+SIGTERM stops it, and deletes the endpoint --create made."""
+UNVERIFIED_STATUS = 401
+FORWARD_FAILED_STATUS = 502
+API_TIMEOUT_S = 10
+FORWARD_TIMEOUT_S = 30
+TEMPORARY_DESCRIPTION = "hookline listen (temporary)"
+EVENT_TYPE_HEADERS = ("webhook-event-type", "x-event-type")
+"""Where a delivery may name its event type when its body does not: Hookline sends no such
+header itself, but an endpoint's custom headers may."""
+NOT_FORWARDED = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",  # recomputed for the same bytes
+    }
+)
+"""Hop-by-hop headers (RFC 9110 7.6.1) and those of this connection only: never forwarded."""
+
+API_ERRORS = (ApiCallError, ApiUnreachableError)
+MAX_BODY_BYTES = 64 * 1024 * 1024
+"""Far above any payload limit an API sets, so a delivery is never refused for its size."""
+
+RefreshVerifier = Callable[[], Awaitable[SignatureVerifier]]
+
+
+def add_commands(commands: Subcommands) -> None:
+    """Add ``listen`` to ``hookline``'s subcommands."""
+    listen = add_command(commands, COMMAND, SUMMARY)
+    listen.epilog = DETAILS
+    listen.formatter_class = argparse.RawDescriptionHelpFormatter
+    # The people commands' API options (people.py keeps them in a parser of its own).
+    listen.add_argument(
+        "--api-url", help="the API's address; default: http://HOOKLINE_API_HOST:HOOKLINE_API_PORT"
+    )
+    listen.add_argument(
+        "--api-key",
+        help="default: the first of HOOKLINE_API_KEYS, else the key `hookline dev` keeps in"
+        " HOOKLINE_DATA_DIR/api-key",
+    )
+    listen.add_argument("--app", required=True, help="the endpoint's app (id or uid)")
+    target = listen.add_mutually_exclusive_group(required=True)
+    target.add_argument("--endpoint", help="the endpoint whose deliveries this receives")
+    target.add_argument(
+        "--create",
+        action="store_true",
+        help="create a temporary endpoint pointing here, and delete it on exit",
+    )
+    listen.add_argument(
+        "--event-types",
+        help="with --create: the comma-separated event types it receives, * matching the rest"
+        " (e.g. batch.*,job.failed); default: every type",
+    )
+    listen.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on; default: 127.0.0.1"
+    )
+    listen.add_argument(
+        "--port", type=_port, default=9000, help="default: 9000; 0 picks a free one"
+    )
+    listen.add_argument(
+        "--forward",
+        type=_http_url,
+        metavar="URL",
+        help="forward verified deliveries to this URL and answer with its answer",
+    )
+    listen.add_argument("--body", action="store_true", help="print each delivery's body too")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Receive deliveries until Ctrl-C or SIGTERM.
+
+    Args:
+        args: The parsed ``hookline listen`` arguments.
+        settings: Where the API is, and its key, unless the arguments say.
+
+    Returns:
+        The process's exit code: 0 once stopped by a signal, 1 if the API answered an error
+        or could not be reached (or the address is taken), 2 a usage error.
+    """
+    url = (args.api_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
+    try:
+        if args.event_types and not args.create:
+            raise UsageError("--event-types needs --create")
+        key, key_source = _api_key(args, settings)
+        return asyncio.run(_listen(args, url, key, key_source))
+    except UsageError as err:
+        print(f"hookline: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # before the signal handlers were in place
+        return EXIT_OK
+
+
+@dataclass
+class LocalReceiver:
+    """Answers deliveries: verifies each, prints its line, answers or forwards it."""
+
+    verifier: SignatureVerifier
+    refresh: RefreshVerifier
+    """Reads the endpoint's scheme and secret again (after a PATCH or a rotation)."""
+    forward_url: str | None
+    forward_http: aiohttp.ClientSession
+    show_body: bool
+
+    async def handle(self, request: web.Request) -> web.Response:
+        """Verify one delivery, print its line, and answer it."""
+        received = datetime.now().astimezone()
+        body = await request.read()
+        reason = await self._unverified_reason(request.headers, body)
+        note = ""
+        if reason is not None:
+            verdict = f"NOT VERIFIED ({reason})"
+            response = web.Response(
+                status=UNVERIFIED_STATUS, text=f"signature not verified: {reason}\n"
+            )
+        else:
+            verdict = "verified"
+            response = web.Response(status=204)
+            if self.forward_url is not None:
+                response, note = await self._forwarded(self.forward_url, request, body)
+        line = "  ".join(
+            [
+                received.strftime("%Y-%m-%d %H:%M:%S"),
+                _printable(request.headers.get("webhook-id") or "-"),
+                _printable(_event_type(request.headers, body)),
+                verdict,
+                f"-> {response.status}{note}",
+            ]
+        )
+        if self.show_body:
+            line += "\n" + body.decode("utf-8", errors="replace")
+        print(line, flush=True)
+        return response
+
+    async def _unverified_reason(self, headers: Mapping[str, str], body: bytes) -> str | None:
+        """Why the request does not verify, or ``None`` if it does. On a failure the endpoint
+        is read again, once: its secret may have been rotated, or its scheme changed."""
+        try:
+            self.verifier.verify(headers, body)
+            return None
+        except SignatureError as err:
+            reason = str(err)
+        try:
+            fresh = await self.refresh()
+        except (*API_ERRORS, ValueError):
+            return reason
+        if fresh == self.verifier:
+            return reason
+        self.verifier = fresh
+        try:
+            fresh.verify(headers, body)
+            return None
+        except SignatureError as err:
+            return str(err)
+
+    async def _forwarded(
+        self, url: str, request: web.Request, body: bytes
+    ) -> tuple[web.Response, str]:
+        """The forward target's answer to the same body and headers, and a note for the line
+        (the reason when it cannot be reached)."""
+        dropped = NOT_FORWARDED | {
+            name.strip().lower() for name in request.headers.get("connection", "").split(",")
+        }
+        headers = CIMultiDict(
+            (name, value) for name, value in request.headers.items() if name.lower() not in dropped
+        )
+        try:
+            async with self.forward_http.post(
+                url,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                skip_auto_headers=("accept", "accept-encoding", "user-agent", "content-type"),
+            ) as answer:
+                answer_body = await answer.read()
+                content_type = answer.headers.get("content-type")
+        except (aiohttp.ClientError, TimeoutError) as err:
+            reason = str(err) or type(err).__name__
+            text = f"hookline listen could not forward to {url}: {reason}\n"
+            failed = web.Response(status=FORWARD_FAILED_STATUS, text=text)
+            return failed, f" (forward failed: {reason})"
+        answered = web.Response(status=answer.status, body=answer_body)
+        if content_type is not None:
+            answered.headers["content-type"] = content_type
+        return answered, ""
+
+
+async def _listen(args: argparse.Namespace, url: str, key: str, key_source: str) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    api_session = aiohttp.ClientSession(
+        headers={"authorization": f"Bearer {key}"},
+        timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_S),
+    )
+    # Its own session: the API's carries the API key, which must never be forwarded.
+    forward_session = aiohttp.ClientSession(
+        cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)
+    )
+    async with api_session as api_http, forward_session as forward_http:
+        api = ApiClient(api_http, url)
+        try:
+            sock = _bound_socket(args.host, args.port)
+        except OSError as err:
+            return _failed(f"cannot listen on {args.host}:{args.port}: {err}")
+        with sock:
+            here = _local_url(args.host, sock.getsockname()[1])
+            try:
+                if args.create:
+                    endpoint = await _created_endpoint(api, args.app, here, args.event_types)
+                else:
+                    endpoint = await _endpoint_with_secret(api, args.app, args.endpoint)
+            except API_ERRORS as err:
+                hint = f" (the API key is {key_source})" if _status(err) == 401 else ""
+                return _failed(f"{err}{hint}")
+            code = EXIT_ERROR
+            try:
+                receiver = LocalReceiver(
+                    _verifier(endpoint),
+                    lambda: _fetched_verifier(api, args.app, endpoint["id"]),
+                    args.forward,
+                    forward_http,
+                    args.body,
+                )
+            except ValueError as err:  # a scheme or secret this command cannot verify
+                _failed(str(err))
+            else:
+                code = await _serve(receiver, sock, _startup_lines(args, here, endpoint), stop)
+            finally:
+                if args.create and not await _deleted(api, args.app, endpoint["id"]):
+                    code = EXIT_ERROR
+            return code
+
+
+async def _serve(
+    receiver: LocalReceiver, sock: socket.socket, startup: list[str], stop: asyncio.Event
+) -> int:
+    """Answer deliveries on ``sock`` until ``stop`` is set; the exit code."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_post("/{tail:.*}", receiver.handle)
+    # A short shutdown: a forward in flight must not hold Ctrl-C for long.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
+    await runner.setup()
+    try:
+        await web.SockSite(runner, sock).start()
+        print("\n".join(startup), flush=True)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return EXIT_OK
+
+
+def _startup_lines(args: argparse.Namespace, here: str, endpoint: Mapping[str, Any]) -> list[str]:
+    temporary = " (temporary: deleted on exit)" if args.create else ""
+    lines = [
+        f"Listening on {here}",
+        f"Endpoint {endpoint['id']} of app {args.app}{temporary}: {endpoint['url']}, "
+        f"signature scheme {endpoint['signature_scheme']}",
+    ]
+    if args.forward:
+        lines.append(f"Forwarding verified deliveries to {args.forward}")
+    return [*lines, "Ready: Ctrl-C stops."]
+
+
+async def _created_endpoint(
+    api: ApiClient, app: str, url: str, event_types: str | None
+) -> dict[str, Any]:
+    """A new endpoint of ``app`` for ``url``: its view, with its secret."""
+    body: dict[str, Any] = {"url": url, "description": TEMPORARY_DESCRIPTION}
+    if event_types:
+        body["event_types"] = [t.strip() for t in event_types.split(",")]
+    created: dict[str, Any] = await api.call(
+        "POST", f"/v1/apps/{quote(app, safe='')}/endpoints", body
+    )
+    return created
+
+
+async def _endpoint_with_secret(api: ApiClient, app: str, endpoint_id: str) -> dict[str, Any]:
+    """The endpoint's view and, under ``secret``, its current secret."""
+    path = f"/v1/apps/{quote(app, safe='')}/endpoints/{quote(endpoint_id, safe='')}"
+    endpoint: dict[str, Any] = await api.call("GET", path)
+    revealed = await api.call("GET", f"{path}/secret")
+    return {**endpoint, "secret": revealed["secret"]}
+
+
+async def _fetched_verifier(api: ApiClient, app: str, endpoint_id: str) -> SignatureVerifier:
+    return _verifier(await _endpoint_with_secret(api, app, endpoint_id))
+
+
+def _verifier(endpoint: Mapping[str, Any]) -> SignatureVerifier:
+    """The verifier of an endpoint's view (with its secret).
+
+    Raises:
+        ValueError: a scheme unknown to this command, or a secret that does not fit it.
+    """
+    return SignatureVerifier(
+        endpoint["signature_scheme"], endpoint["secret"], endpoint.get("signature_header")
+    )
+
+
+async def _deleted(api: ApiClient, app: str, endpoint_id: str) -> bool:
+    """Delete the temporary endpoint (gone already is fine); whether that worked."""
+    path = f"/v1/apps/{quote(app, safe='')}/endpoints/{quote(endpoint_id, safe='')}"
+    try:
+        await api.call("DELETE", path)
+    except API_ERRORS as err:
+        if _status(err) != 404:
+            _failed(f"could not delete the temporary endpoint {endpoint_id}: {err}")
+            return False
+    print(f"Deleted the temporary endpoint {endpoint_id}.", flush=True)
+    return True
+
+
+def _event_type(headers: Mapping[str, str], body: bytes) -> str:
+    """The body's ``type`` if it is a JSON object with one, else an event-type header's, else
+    ``-``."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and isinstance(data.get("type"), str) and data["type"]:
+        return str(data["type"])
+    return next((headers[h] for h in EVENT_TYPE_HEADERS if headers.get(h)), "-")
+
+
+def _printable(text: str) -> str:
+    """``text`` as is, or quoted with escapes if it holds control characters (a terminal's
+    escape sequences never come through from a request)."""
+    return text if text.isprintable() else repr(text)
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family)
+
+
+def _local_url(host: str, port: int) -> str:
+    """The URL Hookline reaches this receiver at, on this machine."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
+def _status(err: Exception) -> int | None:
+    return err.status if isinstance(err, ApiCallError) else None
+
+
+def _failed(message: str) -> int:
+    print(f"hookline: {message}", file=sys.stderr, flush=True)
+    return EXIT_ERROR
+
+
+def _port(value: str) -> int:
+    port = int(value) if value.isdigit() else -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
+    return port
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an http(s):// URL")
+    return value
