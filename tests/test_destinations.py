@@ -502,7 +502,7 @@ async def test_guarded_connector_refuses_before_connecting(receiver: Receiver, u
 
 # --- The docs mirror the tables ----------------------------------------------------------------
 
-RELIABILITY_DOC = Path(__file__).parent.parent / "docs" / "reliability.md"
+SECURITY_DOC = Path(__file__).parent.parent / "docs" / "security.md"
 
 
 def _section(markdown: str, title: str) -> list[str]:
@@ -520,7 +520,7 @@ def _section(markdown: str, title: str) -> list[str]:
 
 
 def test_the_docs_list_every_refused_range_and_unwrapped_form() -> None:
-    section = _section(RELIABILITY_DOC.read_text(), "Destinations refused")
+    section = _section(SECURITY_DOC.read_text(), "Destinations refused")
     rows = [
         [cell.strip() for cell in line.strip().strip("|").split("|")]
         for line in section

@@ -15,7 +15,7 @@ between Python releases and missed IPv4 addresses carried inside IPv6 ones). Ins
 3. An IPv6 address outside ``2000::/3``, the only global unicast space, is refused as
    reserved.
 
-``docs/reliability.md`` ("Destinations refused") mirrors both tables;
+``docs/security.md`` ("Destinations refused") mirrors both tables;
 ``tests/test_destinations.py`` fails when they drift apart.
 """
 
@@ -57,7 +57,7 @@ def _row(cidr: str, what: str, reason: str) -> RefusedRange:
     return RefusedRange(ipaddress.ip_network(cidr), what, reason)
 
 
-# docs/reliability.md, "Destinations refused", mirrors this table row for row (a test checks).
+# docs/security.md, "Destinations refused", mirrors this table row for row (a test checks).
 REFUSED_RANGES: tuple[RefusedRange, ...] = (
     # IPv4 (IANA IPv4 Special-Purpose Address Registry, and multicast / reserved space)
     _row("0.0.0.0/8", '"this network" (0.0.0.0 reaches this host)', UNSPECIFIED),
@@ -134,7 +134,7 @@ def _teredo_client(value: int) -> int:
     return ~value & _LOW_32
 
 
-# docs/reliability.md, "Destinations refused", lists these forms too (a test checks).
+# docs/security.md, "Destinations refused", lists these forms too (a test checks).
 UNWRAPPED_FORMS: tuple[UnwrappedForm, ...] = (
     UnwrappedForm(
         ipaddress.IPv6Network("::/96"),
