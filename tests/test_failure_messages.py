@@ -16,7 +16,9 @@ from tests.harness import Hookline
 
 @pytest.fixture
 async def encrypting(settings: Settings) -> AsyncIterator[Hookline]:
-    sealed = settings.model_copy(update={"payload_keys": [generate_key()]})
+    # No hold after failing: the run closes at once, so its history ends with the failure.
+    retry = settings.retry.model_copy(update={"failed_hold_s": 0})
+    sealed = settings.model_copy(update={"payload_keys": [generate_key()], "retry": retry})
     client = await connect_temporal(sealed)
     async with Hookline.running(sealed, client, API_KEY) as hookline:
         yield hookline

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client, WorkflowExecutionStatus
 
+from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
 from tests.harness import Hookline, Receiver, wait_for
 
@@ -45,8 +48,65 @@ async def test_failed_deliveries_are_found_by_status_attribute(
         lambda: _ids(hookline, query), what="visibility to show the failed delivery"
     )
     assert found == [view["workflow_id"]]
-    description = await hookline.temporal.get_workflow_handle(view["workflow_id"]).describe()
-    assert description.status == WorkflowExecutionStatus.FAILED
+    # Held open for a manual retry, which says so in the UI's current details.
+    handle = hookline.temporal.get_workflow_handle(view["workflow_id"])
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    assert metadata.current_details.startswith("Failed: HTTP 410 Gone")
+    assert "Open for a manual retry until" in metadata.current_details
+    assert view["finished_at"] is None and view["next_attempt_at"] is None
+
+
+async def test_a_failed_delivery_retried_in_its_hold_is_one_run_and_no_longer_failed(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    receiver.respond(500, 500)
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(app_id, receiver.url, retry={"schedule_s": [0, 1]})
+    event = await hookline.send_event(app_id, "job.failed", {})
+    delivery_id = event["deliveries"][0]["id"]
+    failed = await hookline.wait_status(app_id, delivery_id, "failed")
+    failed_query = f'{sa.STATUS.name} = "failed" AND {sa.APP_ID.name} = "{app_id}"'
+    await wait_for(lambda: _ids(hookline, failed_query), what="the failed delivery in the UI")
+    listed = await hookline.ok("GET", f"/v1/apps/{app_id}/deliveries?status=failed")
+    assert [d["id"] for d in listed["data"]] == [delivery_id]
+
+    await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{delivery_id}/retry")
+    done = await hookline.wait_status(app_id, delivery_id, "succeeded")
+
+    assert done["attempts"] == failed["attempts"] + 1 == 3
+    runs = f'WorkflowId = "{done["workflow_id"]}"'
+    assert await wait_for(
+        lambda: _ids(hookline, f'{runs} AND ExecutionStatus = "Completed"'),
+        what="the delivery's run to complete",
+    ) == [done["workflow_id"]]
+    assert await _ids(hookline, runs) == [done["workflow_id"]]  # one run, not a failed one too
+    assert await _ids(hookline, failed_query) == []
+    listed = await hookline.ok("GET", f"/v1/apps/{app_id}/deliveries?status=failed")
+    assert listed["data"] == []
+
+
+async def test_a_failed_delivery_closes_as_failed_when_its_hold_ends(
+    settings: Settings, temporal_client: Client, receiver: Receiver
+) -> None:
+    short_hold = settings.model_copy(
+        update={"retry": settings.retry.model_copy(update={"failed_hold_s": 1.0})}
+    )
+    async with Hookline.running(short_hold, temporal_client, settings.api_keys[0]) as hookline:
+        receiver.respond(410)
+        app_id = await hookline.create_app()
+        await hookline.create_endpoint(app_id, receiver.url)
+        event = await hookline.send_event(app_id, "job.failed", {})
+        delivery_id = event["deliveries"][0]["id"]
+
+        async def closed() -> dict[str, Any] | None:
+            view = await hookline.delivery(app_id, delivery_id)
+            return view if view["finished_at"] else None
+
+        view = await wait_for(closed, what="the hold to end")
+        assert view["status"] == "failed"
+        description = await hookline.temporal.get_workflow_handle(view["workflow_id"]).describe()
+        assert description.status == WorkflowExecutionStatus.FAILED
 
 
 async def test_secret_never_reaches_temporal(hookline: Hookline, receiver: Receiver) -> None:

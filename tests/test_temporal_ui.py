@@ -58,6 +58,8 @@ class Deliveries:
     """By the delivery's API status."""
     retrying_run_id: str
     retrying_summary: str
+    recovered_workflow_id: str
+    """A delivery that failed, was retried by hand and succeeded."""
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +130,7 @@ async def _make_deliveries(settings: Settings, client: Client, ui_url: str) -> D
             status: (await hookline.wait_status(app_id, delivery_id, status))["workflow_id"]
             for status, delivery_id in delivery_ids.items()
         }
+        recovered = await _recovered_delivery(hookline, app_id, stack)
     for status, value in STATUS_ATTRIBUTE.items():
         query = f'{sa.STATUS.name}="{value}" AND {sa.APP_ID.name}="{app_id}"'
         await wait_for(
@@ -141,7 +144,24 @@ async def _make_deliveries(settings: Settings, client: Client, ui_url: str) -> D
         workflow_ids=workflow_ids,
         retrying_run_id=retrying.run_id,
         retrying_summary=f"{EVENT_TYPES['retrying']} → {receivers['retrying'].url}",
+        recovered_workflow_id=recovered,
     )
+
+
+async def _recovered_delivery(hookline: Hookline, app_id: str, stack: AsyncExitStack) -> str:
+    """A delivery that fails (one scheduled attempt, answered 500), then is retried by hand
+    once its receiver is back, and succeeds; its workflow id."""
+    receiver = await stack.enter_async_context(Receiver.running())
+    receiver.default = (500, {})
+    await hookline.create_endpoint(
+        app_id, receiver.url, event_types=["order.refunded"], retry={"schedule_s": [0]}
+    )
+    event = await hookline.send_event(app_id, "order.refunded", {"order": 42})
+    delivery_id = event["deliveries"][0]["id"]
+    await hookline.wait_status(app_id, delivery_id, "failed")
+    receiver.default = (200, {})
+    await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{delivery_id}/retry")
+    return str((await hookline.wait_status(app_id, delivery_id, "succeeded"))["workflow_id"])
 
 
 @pytest.fixture
@@ -182,6 +202,22 @@ async def test_workflow_list_filters_by_hookline_search_attributes(
     )
     await _open_list(page, deliveries.ui_url, query)
     await _expect_listed(page, shown=ids["retrying"], hidden={ids["succeeded"], ids["failed"]})
+
+
+async def test_a_delivery_retried_by_hand_leaves_the_failed_view_as_one_run(
+    page: Page, deliveries: Deliveries
+) -> None:
+    recovered, failed = deliveries.recovered_workflow_id, deliveries.workflow_ids["failed"]
+    await _open_list(page, deliveries.ui_url, f'{sa.STATUS.name}="failed"')
+    await _expect_listed(page, shown=failed, hidden={recovered})
+
+    # All of its runs: one, completed (no failed run left beside the one that delivered).
+    await _open_list(page, deliveries.ui_url, f'WorkflowId="{recovered}"')
+    await expect(page.get_by_text(recovered, exact=True)).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    rows = page.locator("tr", has=page.get_by_text(recovered, exact=True))
+    await expect(rows).to_have_count(1)
+    await expect(rows.first).to_contain_text("Completed")
+    await expect(page.get_by_text("Failed", exact=True)).to_have_count(0)
 
 
 async def test_delivery_page_shows_its_summary(

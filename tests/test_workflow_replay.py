@@ -3,8 +3,9 @@
 ``DeliveryWorkflow`` runs unsandboxed in workers (for speed): this replay is what holds it to
 determinism. It records real runs through each path (first attempt succeeds; fails then
 succeeds; a manual retry cuts a backoff short; 410 Gone fails it; an explicit schedule runs
-out) and replays them with the sandbox on, which fails on non-deterministic code and on calls
-the sandbox forbids (I/O, clocks, randomness outside ``workflow.*``).
+out; a failed delivery held open is retried by hand) and replays them with the sandbox on,
+which fails on non-deterministic code and on calls the sandbox forbids (I/O, clocks,
+randomness outside ``workflow.*``).
 """
 
 from __future__ import annotations
@@ -83,13 +84,17 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     await hookline.wait_status(app_id, paths["by_hand"], "retrying")
     await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{paths['by_hand']}/retry")
     await hookline.wait_status(app_id, paths["by_hand"], "succeeded")
+    paths["failed_then_by_hand"] = await delivery([500], {"schedule_s": [0]})
+    await hookline.wait_status(app_id, paths["failed_then_by_hand"], "failed")
+    await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{paths['failed_then_by_hand']}/retry")
+    await hookline.wait_status(app_id, paths["failed_then_by_hand"], "succeeded")
     histories = [await _history(hookline, app_id, d) for d in paths.values()]
 
     failed = await _replay_failures(histories)
 
     run_ids = {history.run_id: path for path, history in zip(paths, histories, strict=True)}
     failures = {run_ids[run_id]: error for run_id, error in failed.items()}
-    assert len(run_ids) == len(paths) == 5
+    assert len(run_ids) == len(paths) == 6
     assert failures == {}
 
 

@@ -42,6 +42,9 @@ START_TO_CLOSE_MARGIN = timedelta(seconds=10)
 LOCAL_FIRST_ATTEMPT = "local-first-attempt"
 """Patch id: runs started before a run's first attempt became a local activity replay
 without it. Deprecate it once no such run is open (3 days after deploying, by default)."""
+HOLD_FAILED = "hold-failed"
+"""Patch id: runs that failed before failed deliveries were held open for a manual retry
+replay closing at once. Deprecate it once no such run is open (3 days after deploying)."""
 
 
 # Not sandboxed: the sandbox re-imports a workflow's module for every run, which cost a third
@@ -118,6 +121,20 @@ class DeliveryWorkflow:
                 result = _finish(
                     delivery, "failed", last.attempt if last else attempts_before, last
                 )
+                # The failure's own wording, which names no host (details are not encrypted).
+                error = cause.message if isinstance(cause, FailureError) else str(cause)
+                if await self._held_for_retry(delivery, error):
+                    attempts_before, last = self._attempts_so_far(result.attempts, last)
+                    workflow.upsert_memo(
+                        {PROGRESS_MEMO: _progress("retrying", attempts_before, last)}
+                    )
+                    workflow.upsert_search_attributes([STATUS.value_set("retrying")])
+                    workflow.set_current_details("")
+                    # As a new run would: a fresh window, its first attempt made at once.
+                    deadline = workflow.now() + delivery.retry.window(delivery.timeout_s)
+                    retried_by_hand = False
+                    self._first_attempt = None
+                    continue
                 raise ApplicationError(
                     f"delivery failed: {cause}",
                     result,
@@ -213,6 +230,25 @@ class DeliveryWorkflow:
         if not handle.done():
             handle.cancel()
         return await handle
+
+    async def _held_for_retry(self, delivery: DeliveryInput, error: str) -> bool:
+        """Wait, failed, up to the hold for a manual retry; whether one came.
+
+        Held open, a failed delivery that is retried goes on in this run: it never shows as a
+        failed run beside the one that delivered it.
+        """
+        hold = delivery.retry.failed_hold_s
+        if not hold or not workflow.patched(HOLD_FAILED):
+            return False
+        until = workflow.now() + timedelta(seconds=hold)
+        workflow.set_current_details(
+            f"Failed: {error}. Open for a manual retry until {until:%Y-%m-%d %H:%M} UTC."
+        )
+        with contextlib.suppress(asyncio.TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._retry_requested, timeout=timedelta(seconds=hold)
+            )
+        return self._retry_requested
 
     def _attempts_so_far(
         self, attempts_before: int, last: AttemptRecord | None

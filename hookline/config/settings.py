@@ -129,9 +129,9 @@ class Settings(BaseSettings):
 
     retry: RetrySettings = Field(default_factory=RetrySettings)
     """The default retry schedule of deliveries; an endpoint's ``retry`` may override any
-    field. The API fixes a delivery's schedule when it accepts the event (the workers read it
-    for operator events). Set the fields one by one, or all at once as a JSON object in
-    ``HOOKLINE_RETRY``.
+    field but ``failed_hold_s``. The API fixes a delivery's schedule when it accepts the
+    event (the workers read it for operator events). Set the fields one by one, or all at
+    once as a JSON object in ``HOOKLINE_RETRY``.
 
     - ``initial_interval_s``: the first wait between attempts (1 s to 1 day).
     - ``backoff_coefficient``: the factor each wait grows by (1-100).
@@ -140,7 +140,10 @@ class Settings(BaseSettings):
     - ``schedule_s``: an explicit schedule instead of the backoff, as a JSON list of 1-50
       delays of 0 to 7 days each, e.g. ``[0, 60, 300]``: the wait before the first attempt,
       then after each failed one; the delivery fails after the last. The other fields are
-      then unused (see docs/retries.md)."""
+      then unused (see docs/retries.md).
+    - ``failed_hold_s``: how long a failed delivery stays open awaiting a manual retry, which
+      then continues it in the same run (0 to 90 days, default 7 days; 0 closes it at once).
+      After it the run closes as failed, and a manual retry starts a new run."""
     attempt_timeout_s: float = Field(default=30.0, gt=0, le=300)
     """How long one POST may take, connect to last byte, before the attempt counts as failed.
     Read by the API, which fixes it with the schedule (and by the workers, for operator

@@ -34,6 +34,11 @@ class RetrySettings(BaseModel):
     )
     """An explicit schedule instead of backoff: the delay before each attempt (the first
     usually 0); after the last attempt the delivery fails. Other fields are then unused."""
+    failed_hold_s: float = Field(default=7 * 86_400.0, ge=0, le=90 * 86_400)
+    """How long a failed delivery stays open awaiting a manual retry, which then continues
+    it in place (one run per delivery, so ``HooklineStatus="failed"`` finds exactly the
+    deliveries failed now). After it, the run closes as failed, and a manual retry starts a
+    new run. 0 closes at once."""
 
     def check(self) -> None:
         """Refuse combinations Temporal would reject inside a running workflow.

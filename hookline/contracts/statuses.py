@@ -16,7 +16,8 @@ RETRYING = "retrying"
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 """Retries exhausted or refused (410 Gone, a deleted or disabled endpoint, a refused
-destination), or ended by an operator (terminated, cancelled, timed out)."""
+destination), or ended by an operator (terminated, cancelled, timed out). A failed delivery's
+run stays open for ``failed_hold_s`` awaiting a manual retry, then closes as failed."""
 UNKNOWN = "unknown"
 """Gone from Temporal: past the namespace's retention."""
 
@@ -33,7 +34,8 @@ def status_of_run(execution: WorkflowExecutionStatus | None, recorded: str | Non
         recorded: What the run last recorded, if anything.
     """
     if execution == WorkflowExecutionStatus.RUNNING:
-        return RETRYING if recorded == RETRYING else PENDING
+        # A failed delivery stays open for a while, awaiting a manual retry.
+        return recorded if recorded in (RETRYING, FAILED) else PENDING
     if execution == WorkflowExecutionStatus.COMPLETED:
         return SUCCEEDED
     if execution is not None:

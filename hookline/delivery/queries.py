@@ -14,16 +14,21 @@ from hookline.contracts.names import DELIVERY_WORKFLOW
 
 DELIVERIES = f'WorkflowType = "{DELIVERY_WORKFLOW}"'
 """Runs of delivery workflows (not fan-outs, recoveries or the purge)."""
-FAILED_RUNS = 'ExecutionStatus != "Running" AND ExecutionStatus != "Completed"'
-"""Failed runs: exhausted or refused, or ended by an operator (as ``status_of_run`` says)."""
+FAILED_RUNS = (
+    '((ExecutionStatus != "Running" AND ExecutionStatus != "Completed") OR '
+    f'(ExecutionStatus = "Running" AND {sa.STATUS.name} = "{statuses.FAILED}"))'
+)
+"""Failed runs: exhausted or refused, or ended by an operator (as ``status_of_run`` says),
+closed or held open awaiting a manual retry."""
 _EXECUTION_STATUS = {
     statuses.PENDING: 'ExecutionStatus = "Running"',
     statuses.RETRYING: 'ExecutionStatus = "Running"',
     statuses.SUCCEEDED: 'ExecutionStatus = "Completed"',
     statuses.FAILED: FAILED_RUNS,
 }
-"""Temporal's own execution status, not ``HooklineStatus``, so that deliveries an operator
-ended count as failed. Pending and retrying are both running: a describe tells them apart."""
+"""Temporal's own execution status, with ``HooklineStatus`` only for a failed delivery held
+open, so that deliveries an operator ended count as failed. Pending, retrying and held
+failed deliveries are all running: a describe tells them apart."""
 
 
 def deliveries_query(

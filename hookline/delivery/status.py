@@ -16,7 +16,7 @@ from temporalio.client import (
 from hookline.contracts import search_attributes as sa
 from hookline.contracts.delivery import AttemptRecord, DeliveryResult, attempt_record_in
 from hookline.contracts.names import CREATED_MEMO, PROGRESS_MEMO, URL_MEMO
-from hookline.contracts.statuses import PENDING, RETRYING, status_of_run
+from hookline.contracts.statuses import FAILED, PENDING, RETRYING, status_of_run
 from hookline.storage.entities import DeliveryRef
 
 
@@ -63,13 +63,16 @@ async def delivery_state(client: Client, execution: WorkflowExecution) -> Delive
         memo.get(PROGRESS_MEMO) or {"status": PENDING, "attempts": 0, "last_attempt": None}
     )
     next_attempt_at: datetime | None = None
-    if execution.status == WorkflowExecutionStatus.RUNNING:
+    running = execution.status == WorkflowExecutionStatus.RUNNING
+    # A running delivery whose memo says failed is held open for a manual retry: it has no
+    # pending attempt to describe.
+    if running and progress.status != FAILED:
         if not isinstance(execution, WorkflowExecutionDescription):
             execution = await client.get_workflow_handle(
                 execution.id, run_id=execution.run_id
             ).describe()
         progress, next_attempt_at = await _running_progress(client, execution, progress)
-    else:
+    elif not running:
         status = status_of_run(execution.status, progress.status)
         progress = progress.model_copy(update={"status": status})
     url, created = memo.get(URL_MEMO), memo.get(CREATED_MEMO)
