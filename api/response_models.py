@@ -74,7 +74,7 @@ class App(_Shape):
 
     @classmethod
     def of(cls, app: entities.App) -> App:
-        return cls(id=app.id, uid=app.uid, name=app.name, created_at=app.created_at)
+        return cls.model_validate(app, from_attributes=True)
 
 
 class Secret(_Shape):
@@ -169,21 +169,22 @@ class EventSummary(_Shape):
     @classmethod
     def listed(cls, record: entities.EventRecord) -> EventSummary:
         """As a listing shows it."""
-        return cls(id=record.id, type=record.type, created_at=record.created_at)
+        return cls.model_validate(record, from_attributes=True)
 
 
-def deliveries_of(record: entities.EventRecord, statuses: dict[str, str]) -> list[DeliveryOfEvent]:
-    """An event's deliveries with their ``statuses`` (``pending`` where it has none)."""
-    return [
-        DeliveryOfEvent.model_validate(
-            {
-                "id": ref.id,
-                "endpoint_id": ref.endpoint_id,
-                "status": statuses.get(ref.id, PENDING),
-            }
-        )
+def _event_fields(record: entities.EventRecord, statuses: dict[str, str]) -> dict[str, Any]:
+    """An event's fields, its deliveries with their ``statuses`` (``pending`` where it has
+    none)."""
+    deliveries = [
+        {"id": ref.id, "endpoint_id": ref.endpoint_id, "status": statuses.get(ref.id, PENDING)}
         for ref in record.deliveries
     ]
+    return {
+        "id": record.id,
+        "type": record.type,
+        "created_at": record.created_at,
+        "deliveries": deliveries,
+    }
 
 
 class EventAccepted(EventSummary):
@@ -195,13 +196,7 @@ class EventAccepted(EventSummary):
     def of(
         cls, record: entities.EventRecord, statuses: dict[str, str], *, duplicate: bool
     ) -> EventAccepted:
-        return cls(
-            id=record.id,
-            type=record.type,
-            created_at=record.created_at,
-            deliveries=deliveries_of(record, statuses),
-            duplicate=duplicate,
-        )
+        return cls.model_validate({**_event_fields(record, statuses), "duplicate": duplicate})
 
 
 class Event(EventSummary):
@@ -211,13 +206,7 @@ class Event(EventSummary):
 
     @classmethod
     def of(cls, record: entities.EventRecord, statuses: dict[str, str], payload: Any) -> Event:
-        return cls(
-            id=record.id,
-            type=record.type,
-            created_at=record.created_at,
-            deliveries=deliveries_of(record, statuses),
-            payload=payload,
-        )
+        return cls.model_validate({**_event_fields(record, statuses), "payload": payload})
 
 
 class EventPage(_Shape):
@@ -233,12 +222,7 @@ class LastAttempt(_Shape):
 
     @classmethod
     def of(cls, record: AttemptRecord) -> LastAttempt:
-        return cls(
-            at=record.at,
-            status_code=record.status_code,
-            error=record.error,
-            duration_ms=record.duration_ms,
-        )
+        return cls.model_validate(record, from_attributes=True)
 
 
 class Delivery(_Shape):
@@ -304,15 +288,7 @@ class Attempt(_Shape):
 
     @classmethod
     def of(cls, logged: LoggedAttempt) -> Attempt:
-        return cls(
-            attempt=logged.attempt,
-            at=logged.at,
-            status_code=logged.status_code,
-            duration_ms=logged.duration_ms,
-            error=logged.error,
-            response_body=logged.response_body,
-            url=logged.url,
-        )
+        return cls.model_validate(logged, from_attributes=True)
 
 
 class AttemptLog(_Shape):
@@ -334,19 +310,13 @@ class Recovery(_Shape):
 
     @classmethod
     def of(cls, state: RecoveryState) -> Recovery:
-        progress = state.progress
-        return cls(
-            id=state.id,
-            endpoint_id=progress.endpoint_id,
-            since=progress.since,
-            until=progress.until,
-            status=state.status,
-            found=progress.found,
-            retried=progress.retried,
-            skipped=progress.skipped,
-            errors=progress.errors,
-            created_at=progress.created_at,
-            finished_at=state.finished_at,
+        return cls.model_validate(
+            {
+                **state.progress.model_dump(),
+                "id": state.id,
+                "status": state.status,
+                "finished_at": state.finished_at,
+            }
         )
 
 
