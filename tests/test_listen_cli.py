@@ -169,10 +169,11 @@ async def test_an_endpoint_s_scheme_is_verified_and_forgeries_are_refused(
         assert "temporary" not in listener.lines[1] and scheme in listener.lines[1]
         await hookline.ok("PATCH", path, {"url": listener.url})
 
+        # The payload has no "type": the line has the event's, read through the API.
         event = await hookline.send_event(app_id, "job.done", {"n": 1}, id=f"evt_{scheme}_1")
         await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
         line = await listener.line_with(f"evt_{scheme}_1")
-        assert listener.fields(line) == [f"evt_{scheme}_1", "-", "verified", "-> 204"]
+        assert listener.fields(line) == [f"evt_{scheme}_1", "job.done", "verified", "-> 204"]
 
         # A rotation without grace: the first delivery after it makes the listener read the
         # new secret, and it verifies at once.
@@ -240,7 +241,7 @@ async def test_forward_passes_the_delivery_on_and_answers_with_the_app_s_answer(
         )
         assert Webhook(secret["secret"]).verify(request.body, headers) == payload
         line = await listener.line_with("evt_forward")
-        assert listener.fields(line) == ["evt_forward", "-", "verified", "-> 201"]
+        assert listener.fields(line) == ["evt_forward", "invoice.paid", "verified", "-> 201"]
         attempts = await hookline.ok("GET", f"/v1/apps/{app_id}/deliveries/{delivery_id}/attempts")
         [attempt] = attempts["data"]
         assert (attempt["status_code"], attempt["response_body"]) == (201, "made invoice 7")
@@ -255,12 +256,19 @@ async def test_forward_passes_the_delivery_on_and_answers_with_the_app_s_answer(
         path = f"/v1/apps/{app_id}/endpoints/{listener.endpoint_id}/secret"
         secret = (await hookline.ok("GET", path))["secret"]
         body = compact({"type": "invoice.paid"})
+        # Verified, but no such event: the listener looks for it a while (answering at once),
+        # then falls back to the body's type.
         signed = signature_headers("standard", [secret], "msg_1", int(time.time()), body)
         status, text = await post(listener.url, body, signed)
         assert status == 502 and text.startswith(f"hookline listen could not forward to {dead}")
+        # Not verified, so not looked up: its line still waits for the one before it.
+        assert (await post(listener.url, body, {"webhook-id": "msg_2"}))[0] == 401
+        assert not any("msg_" in line for line in listener.lines), listener.lines
         line = await listener.line_with("msg_1")
         assert listener.fields(line)[:3] == ["msg_1", "invoice.paid", "verified"]
         assert listener.fields(line)[3].startswith("-> 502 (forward failed: "), line
+        after = await listener.line_with("msg_2")
+        assert listener.lines.index(line) < listener.lines.index(after), listener.lines
         code, err = await listener.stopped(signal.SIGINT)
         assert code == 0, err
 
@@ -316,6 +324,14 @@ def test_event_types_need_create(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert listen_cli.run(args, Settings()) == 2
     assert capsys.readouterr().err == "hookline: --event-types needs --create\n"
+
+
+def test_api_url_must_be_http(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(
+        ["listen", "--app", "a", "--create", "--api-url", "localhost", "--api-key", "k"]
+    )
+    assert listen_cli.run(args, Settings()) == 2
+    assert "hookline: --api-url must start with http:// or https://" in capsys.readouterr().err
 
 
 async def test_unreachable_api_or_a_taken_port_exit_1() -> None:

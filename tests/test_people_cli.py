@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -245,6 +246,29 @@ def test_hookline_help_lists_every_command_without_markup() -> None:
     for name in {*top.choices, "listen"}:
         assert re.search(rf"^  {name} +\w", done.stdout, re.M), f"{name} not in hookline --help"
     assert "exit codes:" in done.stdout and re.search(r"^  2 +usage", done.stdout, re.M)
+
+
+def test_client_commands_start_without_the_server_side() -> None:
+    # The server side takes most of a second to import: every client command would pay it.
+    server_side = (
+        "hookline.api",
+        "hookline.worker",
+        "hookline.workflows",
+        "hookline.activities",
+        "hookline.delivery",
+        "hookline.temporal",
+        "temporalio.client",
+        "alembic",
+        "sqlalchemy",
+    )
+    script = (
+        "import sys, hookline.cli.main; "
+        f"print(sorted(m for m in sys.modules if m.startswith({server_side!r})))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout == "[]\n", done.stdout
 
 
 async def test_recover_follows_the_recovery_to_the_end(

@@ -1,12 +1,17 @@
-"""The HTTP API as the ``hookline`` people commands call it: one request, errors raised."""
+"""The HTTP API as the ``hookline`` client commands call it: where it is and which key they
+send (``--api-url``, ``--api-key``, else the settings), and one request, errors raised."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from hookline.cli.parsing import UsageError
+from hookline.config.settings import Settings
 
 
 class ApiCallError(Exception):
@@ -67,3 +72,62 @@ class ApiClient:
         if response.status >= 400:
             raise ApiCallError(response.status, data)
         return data
+
+
+def add_api_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--api-url`` and ``--api-key``, which ``api_access`` reads, to a command."""
+    parser.add_argument(
+        "--api-url", help="the API's address; default: http://HOOKLINE_API_HOST:HOOKLINE_API_PORT"
+    )
+    parser.add_argument(
+        "--api-key",
+        help="default: the first of HOOKLINE_API_KEYS, else the key `hookline dev` keeps in"
+        " HOOKLINE_DATA_DIR/api-key",
+    )
+
+
+@dataclass(frozen=True)
+class ApiAccess:
+    """The API a client command calls, and the key it sends."""
+
+    url: str
+    """Without a trailing slash."""
+    key: str
+    key_source: str
+    """Where the key came from, for the message of a 401: ``--api-key``, ..."""
+
+    def session(self, timeout: aiohttp.ClientTimeout | None = None) -> aiohttp.ClientSession:
+        """A session that sends the key with every request (never to anyone else)."""
+        headers = {"authorization": f"Bearer {self.key}"}
+        if timeout is None:
+            return aiohttp.ClientSession(headers=headers)
+        return aiohttp.ClientSession(headers=headers, timeout=timeout)
+
+    def explain(self, err: ApiCallError | ApiUnreachableError) -> str:
+        """The message of an API error; for a 401, with where the refused key came from."""
+        if isinstance(err, ApiCallError) and err.status == 401:
+            return f"{err} (the API key is {self.key_source})"
+        return str(err)
+
+
+def api_access(args: argparse.Namespace, settings: Settings) -> ApiAccess:
+    """The API and key that ``--api-url`` and ``--api-key`` (``add_api_options``) name, else
+    the settings': the first of ``HOOKLINE_API_KEYS``, else ``hookline dev``'s key.
+
+    Raises:
+        UsageError: an ``--api-url`` that is not ``http(s)://``, or no key anywhere.
+    """
+    url = (args.api_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--api-url must start with http:// or https://, not {url!r}")
+    if args.api_key:
+        return ApiAccess(url, str(args.api_key), "--api-key")
+    if settings.api_keys:
+        return ApiAccess(url, settings.api_keys[0], "the first of HOOKLINE_API_KEYS")
+    dev_key = settings.data_dir / "api-key"
+    if dev_key.exists():
+        return ApiAccess(url, dev_key.read_text().strip(), f"the development key in {dev_key}")
+    raise UsageError(
+        "no API key: pass --api-key, set HOOKLINE_API_KEYS, or run `hookline dev` here"
+        f" (it keeps one in {dev_key})"
+    )

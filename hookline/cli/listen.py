@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import signal
 import socket
 import sys
@@ -18,7 +17,15 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from hookline.cli.api_client import ApiCallError, ApiClient, ApiUnreachableError
+from hookline.cli.api_client import (
+    ApiAccess,
+    ApiCallError,
+    ApiClient,
+    ApiUnreachableError,
+    add_api_options,
+    api_access,
+)
+from hookline.cli.delivery_lines import LOOKUP_FOR_S, DeliveryLine, DeliveryPrinter, EventTypes
 from hookline.cli.parsing import (
     EXIT_ERROR,
     EXIT_OK,
@@ -27,28 +34,28 @@ from hookline.cli.parsing import (
     UsageError,
     add_command,
 )
-from hookline.cli.people import _api_key
 from hookline.cli.signature_verifier import SignatureError, SignatureVerifier
 from hookline.config.settings import Settings
 
 COMMAND = "listen"
 SUMMARY = "receive an endpoint's deliveries here, for development: verify, print and answer each"
-DETAILS = """\
+DETAILS = f"""\
 Each delivery's signature is checked with the endpoint's scheme and secret, read through the
 API (and read again when one does not verify: a rotation or a PATCH applies at once). One line
-is printed per delivery: time, webhook-id, event type (the body's "type"), verified or NOT
-VERIFIED (why), and the status answered: 204 when verified, 401 when not (so Hookline retries,
-as at a real receiver). With --forward, verified deliveries go on to your application with the
-same body and headers, and its answer is Hookline's (502 if it cannot be reached). Ctrl-C or
-SIGTERM stops it, and deletes the endpoint --create made."""
+is printed per delivery, in the order they arrive: time, webhook-id (the event's id), event
+type, verified or NOT VERIFIED (why), and the status answered: 204 when verified, 401 when not
+(so Hookline retries, as at a real receiver). The event type is the event's, read through the
+API once the delivery is answered (for up to {LOOKUP_FOR_S:g} s: an event is recorded just after
+its deliveries start); failing that, or when the delivery does not verify, it is the body's
+"type", else -. With --forward, verified deliveries go on to your application with the same
+body and headers, and its answer is Hookline's (502 if it cannot be reached). Ctrl-C or
+SIGTERM stops it, with exit code 0 (that is how it is meant to stop), and deletes the endpoint
+--create made."""
 UNVERIFIED_STATUS = 401
 FORWARD_FAILED_STATUS = 502
 API_TIMEOUT_S = 10
 FORWARD_TIMEOUT_S = 30
 TEMPORARY_DESCRIPTION = "hookline listen (temporary)"
-EVENT_TYPE_HEADERS = ("webhook-event-type", "x-event-type")
-"""Where a delivery may name its event type when its body does not: Hookline sends no such
-header itself, but an endpoint's custom headers may."""
 NOT_FORWARDED = frozenset(
     {
         "connection",
@@ -77,15 +84,7 @@ def add_commands(commands: Subcommands) -> None:
     listen = add_command(commands, COMMAND, SUMMARY)
     listen.epilog = DETAILS
     listen.formatter_class = argparse.RawDescriptionHelpFormatter
-    # The people commands' API options (people.py keeps them in a parser of its own).
-    listen.add_argument(
-        "--api-url", help="the API's address; default: http://HOOKLINE_API_HOST:HOOKLINE_API_PORT"
-    )
-    listen.add_argument(
-        "--api-key",
-        help="default: the first of HOOKLINE_API_KEYS, else the key `hookline dev` keeps in"
-        " HOOKLINE_DATA_DIR/api-key",
-    )
+    add_api_options(listen)
     listen.add_argument("--app", required=True, help="the endpoint's app (id or uid)")
     target = listen.add_mutually_exclusive_group(required=True)
     target.add_argument("--endpoint", help="the endpoint whose deliveries this receives")
@@ -122,15 +121,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         settings: Where the API is, and its key, unless the arguments say.
 
     Returns:
-        The process's exit code: 0 once stopped by a signal, 1 if the API answered an error
-        or could not be reached (or the address is taken), 2 a usage error.
+        The process's exit code: 0 once stopped by SIGINT (Ctrl-C) or SIGTERM, 1 if the API
+        answered an error or could not be reached (or the address is taken), 2 a usage error.
     """
-    url = (args.api_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
     try:
         if args.event_types and not args.create:
             raise UsageError("--event-types needs --create")
-        key, key_source = _api_key(args, settings)
-        return asyncio.run(_listen(args, url, key, key_source))
+        return asyncio.run(_listen(args, api_access(args, settings)))
     except UsageError as err:
         print(f"hookline: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -140,17 +137,18 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 @dataclass
 class LocalReceiver:
-    """Answers deliveries: verifies each, prints its line, answers or forwards it."""
+    """Answers deliveries: verifies each, answers or forwards it, and queues its line."""
 
     verifier: SignatureVerifier
     refresh: RefreshVerifier
     """Reads the endpoint's scheme and secret again (after a PATCH or a rotation)."""
     forward_url: str | None
     forward_http: aiohttp.ClientSession
-    show_body: bool
+    printer: DeliveryPrinter
 
     async def handle(self, request: web.Request) -> web.Response:
-        """Verify one delivery, print its line, and answer it."""
+        """Verify one delivery, answer it, and queue its line (printed once its event's type
+        is read, which the answer does not wait for)."""
         received = datetime.now().astimezone()
         body = await request.read()
         reason = await self._unverified_reason(request.headers, body)
@@ -165,18 +163,9 @@ class LocalReceiver:
             response = web.Response(status=204)
             if self.forward_url is not None:
                 response, note = await self._forwarded(self.forward_url, request, body)
-        line = "  ".join(
-            [
-                received.strftime("%Y-%m-%d %H:%M:%S"),
-                _printable(request.headers.get("webhook-id") or "-"),
-                _printable(_event_type(request.headers, body)),
-                verdict,
-                f"-> {response.status}{note}",
-            ]
-        )
-        if self.show_body:
-            line += "\n" + body.decode("utf-8", errors="replace")
-        print(line, flush=True)
+        answer = f"-> {response.status}{note}"
+        line = DeliveryLine(received, request.headers, body, verdict, answer)
+        self.printer.add(line, verified=reason is None)
         return response
 
     async def _unverified_reason(self, headers: Mapping[str, str], body: bytes) -> str | None:
@@ -232,21 +221,18 @@ class LocalReceiver:
         return answered, ""
 
 
-async def _listen(args: argparse.Namespace, url: str, key: str, key_source: str) -> int:
+async def _listen(args: argparse.Namespace, access: ApiAccess) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    api_session = aiohttp.ClientSession(
-        headers={"authorization": f"Bearer {key}"},
-        timeout=aiohttp.ClientTimeout(total=API_TIMEOUT_S),
-    )
+    api_session = access.session(aiohttp.ClientTimeout(total=API_TIMEOUT_S))
     # Its own session: the API's carries the API key, which must never be forwarded.
     forward_session = aiohttp.ClientSession(
         cookie_jar=aiohttp.DummyCookieJar(), timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT_S)
     )
     async with api_session as api_http, forward_session as forward_http:
-        api = ApiClient(api_http, url)
+        api = ApiClient(api_http, access.url)
         try:
             sock = _bound_socket(args.host, args.port)
         except OSError as err:
@@ -259,16 +245,15 @@ async def _listen(args: argparse.Namespace, url: str, key: str, key_source: str)
                 else:
                     endpoint = await _endpoint_with_secret(api, args.app, args.endpoint)
             except API_ERRORS as err:
-                hint = f" (the API key is {key_source})" if _status(err) == 401 else ""
-                return _failed(f"{err}{hint}")
+                return _failed(access.explain(err))
             code = EXIT_ERROR
             try:
                 receiver = LocalReceiver(
-                    _verifier(endpoint),
-                    lambda: _fetched_verifier(api, args.app, endpoint["id"]),
-                    args.forward,
-                    forward_http,
-                    args.body,
+                    verifier=_verifier(endpoint),
+                    refresh=lambda: _fetched_verifier(api, args.app, endpoint["id"]),
+                    forward_url=args.forward,
+                    forward_http=forward_http,
+                    printer=DeliveryPrinter(EventTypes(api, args.app), with_body=args.body),
                 )
             except ValueError as err:  # a scheme or secret this command cannot verify
                 _failed(str(err))
@@ -289,12 +274,15 @@ async def _serve(
     # A short shutdown: a forward in flight must not hold Ctrl-C for long.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
     await runner.setup()
+    printing = asyncio.ensure_future(receiver.printer.run())
     try:
         await web.SockSite(runner, sock).start()
         print("\n".join(startup), flush=True)
         await stop.wait()
     finally:
-        await runner.cleanup()
+        await runner.cleanup()  # the deliveries in flight are answered: their lines are queued
+        receiver.printer.close()
+        await printing
     return EXIT_OK
 
 
@@ -357,24 +345,6 @@ async def _deleted(api: ApiClient, app: str, endpoint_id: str) -> bool:
             return False
     print(f"Deleted the temporary endpoint {endpoint_id}.", flush=True)
     return True
-
-
-def _event_type(headers: Mapping[str, str], body: bytes) -> str:
-    """The body's ``type`` if it is a JSON object with one, else an event-type header's, else
-    ``-``."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        data = None
-    if isinstance(data, dict) and isinstance(data.get("type"), str) and data["type"]:
-        return str(data["type"])
-    return next((headers[h] for h in EVENT_TYPE_HEADERS if headers.get(h)), "-")
-
-
-def _printable(text: str) -> str:
-    """``text`` as is, or quoted with escapes if it holds control characters (a terminal's
-    escape sequences never come through from a request)."""
-    return text if text.isprintable() else repr(text)
 
 
 def _bound_socket(host: str, port: int) -> socket.socket:

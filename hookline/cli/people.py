@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import aiohttp
-
 from hookline.cli import recoveries as recovery_cli
 from hookline.cli import views
-from hookline.cli.api_client import ApiCallError, ApiClient, ApiUnreachableError
+from hookline.cli.api_client import (
+    ApiCallError,
+    ApiClient,
+    ApiUnreachableError,
+    add_api_options,
+    api_access,
+)
 from hookline.cli.parsing import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -45,14 +49,7 @@ class ApiRequest:
 def add_commands(commands: Subcommands) -> None:
     """Add the API client commands to ``hookline``'s subcommands."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--api-url", help="the API's address; default: http://HOOKLINE_API_HOST:HOOKLINE_API_PORT"
-    )
-    common.add_argument(
-        "--api-key",
-        help="default: the first of HOOKLINE_API_KEYS, else the key `hookline dev` keeps in"
-        " HOOKLINE_DATA_DIR/api-key",
-    )
+    add_api_options(common)
     common.add_argument("--json", action="store_true", help="print the API's JSON answer as is")
 
     apps = add_group(commands, "apps", "create and show apps")
@@ -165,23 +162,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     request = _request(args)
-    url = (args.api_url or f"http://{settings.api_host}:{settings.api_port}").rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--api-url must start with http:// or https://, not {url!r}")
-    key, key_source = _api_key(args, settings)
+    access = api_access(args, settings)
     code = EXIT_OK
-    async with aiohttp.ClientSession(headers={"authorization": f"Bearer {key}"}) as http:
-        api = ApiClient(http, url)
+    async with access.session() as http:
+        api = ApiClient(http, access.url)
         try:
             data = await api.call(request.method, request.path, request.body)
             if recovery_cli.follows(args):
                 code, data = await recovery_cli.follow(api, args, data)
-        except ApiCallError as err:
-            hint = f" (the API key is {key_source})" if err.status == 401 else ""
-            print(f"hookline: {err}{hint}", file=sys.stderr)
-            return EXIT_ERROR
-        except ApiUnreachableError as err:
-            print(f"hookline: {err}", file=sys.stderr)
+        except (ApiCallError, ApiUnreachableError) as err:
+            print(f"hookline: {access.explain(err)}", file=sys.stderr)
             return EXIT_ERROR
     if args.json:
         print(json.dumps(data, indent=2))
@@ -273,25 +263,6 @@ def _show(view: str, data: Any, args: argparse.Namespace) -> None:
         print(views.secret(data))
     else:  # one app or recovery
         print(views.table([data], views.TABLES[view]))
-
-
-def _api_key(args: argparse.Namespace, settings: Settings) -> tuple[str, str]:
-    """The API key to send, and where it came from (for a 401's message).
-
-    Raises:
-        UsageError: there is none.
-    """
-    if args.api_key:
-        return str(args.api_key), "--api-key"
-    if settings.api_keys:
-        return settings.api_keys[0], "the first of HOOKLINE_API_KEYS"
-    dev_key = settings.data_dir / "api-key"
-    if dev_key.exists():
-        return dev_key.read_text().strip(), f"the development key in {dev_key}"
-    raise UsageError(
-        "no API key: pass --api-key, set HOOKLINE_API_KEYS, or run `hookline dev` here"
-        f" (it keeps one in {dev_key})"
-    )
 
 
 def _segment(value: str) -> str:
