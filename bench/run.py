@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 import psutil
@@ -160,9 +161,9 @@ class Receiver:
         self.http = http
         self.base = f"http://127.0.0.1:{port}"
 
-    async def stats(self, full: bool = False) -> dict[str, object]:
+    async def stats(self, full: bool = False) -> dict[str, Any]:
         async with self.http.get(f"{self.base}/stats", params={"full": "1" if full else "0"}) as r:
-            return await r.json()
+            return cast(dict[str, Any], await r.json())
 
     async def reset(self) -> None:
         async with self.http.post(f"{self.base}/reset"):
@@ -170,10 +171,10 @@ class Receiver:
 
     async def wait_count(self, count: int, timeout: float = PHASE_DEADLINE_S) -> dict[str, float]:
         async def reached() -> bool:
-            return int((await self.stats())["count"]) >= count  # type: ignore[call-overload]
+            return int((await self.stats())["count"]) >= count
 
         await wait_until(reached, f"{count} deliveries", timeout)
-        return (await self.stats(full=True))["received"]  # type: ignore[return-value]
+        return cast(dict[str, float], (await self.stats(full=True))["received"])
 
 
 async def bounded(n: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> None:
@@ -279,12 +280,12 @@ class HooklineProcs:
     http: aiohttp.ClientSession
     pids: dict[str, int]
 
-    async def call(self, method: str, path: str, body: object) -> dict[str, object]:
+    async def call(self, method: str, path: str, body: object) -> dict[str, Any]:
         async with self.http.request(method, self.api + path, json=body) as r:
             data = await r.json()
             if r.status >= 300:
                 raise RuntimeError(f"{method} {path}: {r.status} {data}")
-            return data
+            return cast(dict[str, Any], data)
 
 
 @contextmanager
@@ -405,7 +406,7 @@ async def waiting_cost(procs: HooklineProcs, receiver: Receiver, n: int, server_
     await bounded(n, 32, submit)
 
     async def all_attempted() -> bool:
-        return int((await receiver.stats())["requests"]) >= n  # type: ignore[call-overload]
+        return int((await receiver.stats())["requests"]) >= n
 
     await wait_until(all_attempted, f"{n} first attempts", PHASE_DEADLINE_S)
     loaded = time.time() - start

@@ -11,7 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import CompletedProcess
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeAlias, TypeVar, cast, overload
 
 import aiohttp
 from aiohttp import web
@@ -22,10 +22,33 @@ from hookline.config.settings import Settings
 from hookline.worker.running import running_worker
 
 T = TypeVar("T")
+# What a ``wait_for`` probe returns while its condition does not hold yet: ``None``, or
+# ``False`` as in ``ready and value``. (At run time any falsy value keeps it waiting.)
+NotYet: TypeAlias = Literal[False] | None
+
+
+@overload
+async def wait_for(
+    probe: Callable[[], Awaitable[T | NotYet]],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T: ...
+
+
+@overload
+async def wait_for(
+    probe: Callable[[], T | NotYet],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T: ...
 
 
 async def wait_for(
-    probe: Callable[[], Awaitable[T | None] | T | None],
+    probe: Callable[[], Awaitable[T | NotYet] | T | NotYet],
     *,
     timeout: float = 20.0,
     interval: float = 0.1,
@@ -37,13 +60,11 @@ async def wait_for(
         AssertionError: ``timeout`` passed first (naming ``what`` and the last value seen).
     """
     deadline = time.monotonic() + timeout
-    last: Any = None
     while True:
-        last = probe()
-        if asyncio.iscoroutine(last) or isinstance(last, Awaitable):
-            last = await last
+        result = probe()
+        last = await result if isinstance(result, Awaitable) else result
         if last:
-            return last  # type: ignore[return-value]
+            return last
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}; last: {last!r}")
         await asyncio.sleep(interval)
@@ -131,17 +152,21 @@ class Hookline:
         return body
 
     async def create_app(self, name: str = "Acme") -> str:
-        return (await self.ok("POST", "/v1/apps", {"name": name}))["id"]
+        return cast(str, (await self.ok("POST", "/v1/apps", {"name": name}))["id"])
 
     async def create_endpoint(self, app_id: str, url: str, **fields: Any) -> dict[str, Any]:
-        return await self.ok("POST", f"/v1/apps/{app_id}/endpoints", {"url": url, **fields})
+        endpoint = await self.ok("POST", f"/v1/apps/{app_id}/endpoints", {"url": url, **fields})
+        return cast(dict[str, Any], endpoint)
 
-    async def send_event(self, app_id: str, event_type: str, payload: Any, **fields: Any) -> Any:
+    async def send_event(
+        self, app_id: str, event_type: str, payload: Any, **fields: Any
+    ) -> dict[str, Any]:
         body = {"type": event_type, "payload": payload, **fields}
-        return await self.ok("POST", f"/v1/apps/{app_id}/events", body)
+        return cast(dict[str, Any], await self.ok("POST", f"/v1/apps/{app_id}/events", body))
 
     async def delivery(self, app_id: str, delivery_id: str) -> dict[str, Any]:
-        return await self.ok("GET", f"/v1/apps/{app_id}/deliveries/{delivery_id}")
+        view = await self.ok("GET", f"/v1/apps/{app_id}/deliveries/{delivery_id}")
+        return cast(dict[str, Any], view)
 
     async def wait_status(
         self, app_id: str, delivery_id: str, status: str, timeout: float = 30.0

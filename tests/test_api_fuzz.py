@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Err
 from schemathesis.errors import FailureGroup
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -126,7 +127,11 @@ def _fuzz(hookline: Hookline, known: dict[str, str], loopback_url: str) -> list[
         {"generation": {"with-security-parameters": False}}  # the real key, not made-up ones
     )
     schema = schemathesis.openapi.from_dict(openapi_document(API_ROUTES), config=config)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    operations = []
+    for result in schema.get_all_operations():
+        if isinstance(result, Err):
+            raise result.err()  # the document itself is invalid
+        operations.append(result.ok())
     # Deleting the known endpoint goes last, so the other operations find it.
     operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
     failures: list[str] = []
@@ -151,7 +156,7 @@ def _fuzz(hookline: Hookline, known: dict[str, str], loopback_url: str) -> list[
 
                     @FUZZ_SETTINGS
                     @given(case=safe)
-                    def run(case: Case) -> None:
+                    def run(case: Case[Any]) -> None:
                         case.call_and_validate(
                             base_url=hookline.api_url,
                             session=session,
@@ -169,7 +174,9 @@ def _fuzz(hookline: Hookline, known: dict[str, str], loopback_url: str) -> list[
     return failures
 
 
-def _to_loopback(case: Case, loopback_url: str, settings: Settings, positive: bool) -> Case:
+def _to_loopback(
+    case: Case[Any], loopback_url: str, settings: Settings, positive: bool
+) -> Case[Any]:
     """Point the URLs of a case at the test's receiver, so that nothing the fuzz makes the API
     send (no delivery, no DNS lookup) leaves 127.0.0.1: every URL of a positive case (the rest
     of its body then gets checked too), and of a negative case each URL the API would accept

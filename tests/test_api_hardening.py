@@ -236,7 +236,8 @@ async def test_a_client_that_never_reads_its_answers_is_cut_off(
     strict_runner: tuple[web.AppRunner, int],
 ) -> None:
     runner, port = strict_runner
-    assert runner.server is not None
+    server = runner.server
+    assert server is not None
     sock = socket.socket()
     # A small receive window: the server's buffers fill after a few answers, not megabytes.
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -245,10 +246,10 @@ async def test_a_client_that_never_reads_its_answers_is_cut_off(
     reader, writer = await asyncio.open_connection(sock=sock)
     try:
         writer.write(_request_head("GET", "/v1/openapi.json") * 2000)  # and never read
-        await wait_for(lambda: runner.server.connections, timeout=MARGIN_S, what="the connection")
+        await wait_for(lambda: server.connections, timeout=MARGIN_S, what="the connection")
         started = time.monotonic()
         await wait_for(
-            lambda: not runner.server.connections,
+            lambda: not server.connections,
             timeout=TIMEOUT_S + MARGIN_S,
             what="the server to drop a connection whose answers are not read",
         )

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from tests.harness import Hookline
 
 async def _call(
     hookline: Hookline, key: str, method: str, path: str, body: object = None
-) -> tuple[int, dict]:
+) -> tuple[int, dict[str, Any]]:
     async with aiohttp.ClientSession(headers={"authorization": f"Bearer {key}"}) as http:
         async with http.request(method, hookline.api_url + path, json=body) as response:
             return response.status, await response.json()

@@ -50,7 +50,7 @@ async def test_a_bad_row_fails_alone(registry: Registry) -> None:
         return_exceptions=True,
     )
 
-    assert outcomes[:2] == [None, None] and outcomes[3] is None
+    assert list(outcomes[:2]) == [None, None] and outcomes[3] is None
     assert isinstance(outcomes[2], IntegrityError)
     logged = await registry.attempts.list_for("app_a", "dlv_a")
     assert [a.attempt for a in logged] == [1, 2, 4]

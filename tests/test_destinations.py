@@ -68,7 +68,7 @@ REFUSED_EVERYWHERE = [
 @pytest.mark.parametrize("address", REFUSED_EVERYWHERE)
 def test_policy_refuses_internal_addresses_in_both_modes(address: str) -> None:
     for mode in ("development", "production"):
-        assert DestinationPolicy(mode, []).refusal(address), (mode, address)  # type: ignore[arg-type]
+        assert DestinationPolicy(mode, []).refusal(address), (mode, address)
 
 
 def test_policy_allows_public_loopback_in_development_and_the_allowlist() -> None:
@@ -281,7 +281,7 @@ def test_ipv6_forms_python_calls_global_are_refused(address: str) -> None:
     assert DestinationPolicy("production", []).refusal(address)
     for mode in ("development", "production"):
         if address != "::127.0.0.1":  # loopback, allowed in development
-            assert DestinationPolicy(mode, []).refusal(address), (mode, address)  # type: ignore[arg-type]
+            assert DestinationPolicy(mode, []).refusal(address), (mode, address)
 
 
 @pytest.mark.parametrize(("address", "reason"), REPRESENTATIVES)
@@ -303,7 +303,7 @@ def test_every_row_of_the_table_has_a_representative() -> None:
 @pytest.mark.parametrize("address", PUBLIC)
 def test_public_addresses_and_forms_carrying_them_are_allowed(address: str) -> None:
     for mode in ("development", "production"):
-        assert DestinationPolicy(mode, []).refusal(address) is None, (mode, address)  # type: ignore[arg-type]
+        assert DestinationPolicy(mode, []).refusal(address) is None, (mode, address)
 
 
 def test_unwrapping_agrees_with_the_standard_library() -> None:

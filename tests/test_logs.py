@@ -24,6 +24,7 @@ async def test_each_attempt_logs_one_structured_line_without_secrets(
     await hookline.wait_status(app_id, delivery_id, "succeeded")
 
     attempts = [r for r in caplog.records if getattr(r, "delivery_id", None) == delivery_id]
+    # ignore[attr-defined] below: a record's `extra` fields are attributes LogRecord lacks.
     assert [(r.attempt, r.status_code, r.outcome) for r in attempts] == [  # type: ignore[attr-defined]
         (1, 500, "failed"),
         (2, 200, "delivered"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -114,7 +115,7 @@ async def test_codec_is_for_admin_keys_only_in_production(production_codec: Hook
         _, scoped = await registry.keys.create("ci", app_id)
         _, admin = await registry.keys.create("ops", None)
 
-    async def transcode(action: str, key: str | None) -> tuple[int, dict]:
+    async def transcode(action: str, key: str | None) -> tuple[int, dict[str, Any]]:
         headers = {"authorization": f"Bearer {key}"} if key else {}
         async with (
             aiohttp.ClientSession(headers=headers) as http,

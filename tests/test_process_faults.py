@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from temporalio.client import Client
@@ -212,7 +213,7 @@ async def test_api_killed_mid_fan_out_is_completed_by_the_client_retry(
 
     # The API starts every delivery itself here (no fan-out workflow): the case to kill.
     inline = {"HOOKLINE_FAN_OUT_INLINE_MAX": str(endpoints)}
-    with api_process(hookline.settings, port, **inline) as api:
+    with api_process(hookline.settings, port, log=None, **inline) as api:
         await wait_for(lambda: _answers(port), what="the API process")
         posting = asyncio.ensure_future(_post(url, body, headers))
         # Kill it once some, not all, of the deliveries have been started.
@@ -225,7 +226,7 @@ async def test_api_killed_mid_fan_out_is_completed_by_the_client_retry(
     started_before_retry = (await hookline.temporal.count_workflows(query)).count
     assert started_before_retry > 0
 
-    with api_process(hookline.settings, port, **inline):
+    with api_process(hookline.settings, port, log=None, **inline):
         await wait_for(lambda: _answers(port), what="the restarted API")
         status, accepted = await _post(url, body, headers)
     assert status == 202 and len(accepted["deliveries"]) == endpoints
@@ -248,7 +249,7 @@ async def _answers(port: int) -> bool:
         return False
 
 
-async def _post(url: str, body: object, headers: dict[str, str]) -> tuple[int, dict]:
+async def _post(url: str, body: object, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
     async with aiohttp.ClientSession(headers=headers) as http:
         async with http.post(url, json=body) as response:
             return response.status, await response.json()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from typing import Any, TypedDict
 
 import pytest
 from aiohttp import web
@@ -13,6 +14,13 @@ from tests.harness import Hookline
 HUGE_BYTES = 100 * 2**20
 CHUNK = b"x" * 65536
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
+
+
+class Delivered(TypedDict):
+    """A delivery's view and its attempts, as the API answers them."""
+
+    view: dict[str, Any]
+    attempts: list[dict[str, Any]]
 
 
 @pytest.fixture
@@ -62,9 +70,7 @@ async def misbehaving() -> AsyncIterator[Callable[[str], str]]:
         await runner.cleanup()
 
 
-async def _deliver(
-    hookline: Hookline, url: str, status: str, **endpoint: object
-) -> dict[str, object]:
+async def _deliver(hookline: Hookline, url: str, status: str, **endpoint: object) -> Delivered:
     app_id = await hookline.create_app()
     await hookline.create_endpoint(app_id, url, **endpoint)
     event = await hookline.send_event(app_id, "batch.completed", {"n": 1})
@@ -77,7 +83,7 @@ async def test_a_2xx_whose_body_stalls_counts_once_as_delivered(
     hookline: Hookline, misbehaving: Callable[[str], str]
 ) -> None:
     result = await _deliver(hookline, misbehaving("/stalled-body"), "succeeded", timeout_s=1)
-    [attempt] = result["attempts"]  # type: ignore[misc]
+    [attempt] = result["attempts"]
     assert attempt["status_code"] == 200
     assert attempt["duration_ms"] < 5000
 
@@ -93,7 +99,7 @@ async def test_a_100_mb_body_is_not_read(
         outcome,
         retry=LONG_BACKOFF,
     )
-    first = result["attempts"][0]  # type: ignore[index]
+    first = result["attempts"][0]
     assert first["status_code"] == status
     assert first["response_body"] == "x" * 1024
 
@@ -108,5 +114,5 @@ async def test_a_connection_dropped_without_an_answer_is_retried(
         retry=LONG_BACKOFF,
     )
     view = result["view"]
-    assert view["last_attempt"]["status_code"] is None  # type: ignore[index]
-    assert view["last_attempt"]["error"]  # type: ignore[index]
+    assert view["last_attempt"]["status_code"] is None
+    assert view["last_attempt"]["error"]

@@ -124,7 +124,7 @@ async def test_app_create_and_get_by_id_and_uid(registry: Registry) -> None:
     by_uid = await registry.apps.get(uid)
     assert by_id == app
     assert by_uid == app
-    _assert_utc(by_id.created_at)  # type: ignore[union-attr]
+    _assert_utc(by_id.created_at)
     assert await registry.apps.get(_unique("missing")) is None
     assert await registry.apps.get("app_doesnotexist") is None
 
@@ -134,8 +134,9 @@ async def test_apps_without_uid_coexist(registry: Registry) -> None:
     second = await registry.apps.create("Two", None, generate_secret())
 
     assert first.id != second.id
-    assert (await registry.apps.get(first.id)).uid is None  # type: ignore[union-attr]
-    assert (await registry.apps.get(second.id)).name == "Two"  # type: ignore[union-attr]
+    one, two = await registry.apps.get(first.id), await registry.apps.get(second.id)
+    assert one is not None and one.uid is None
+    assert two is not None and two.name == "Two"
 
 
 async def test_duplicate_uid_raises_uid_taken(registry: Registry) -> None:

@@ -25,7 +25,7 @@ import json
 import os
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -204,15 +204,16 @@ async def deliver(
 
 
 async def rotate(hookline: Hookline, app_id: str, endpoint_id: str, **body: Any) -> dict[str, Any]:
-    return await hookline.ok(
+    rotated = await hookline.ok(
         "POST", f"/v1/apps/{app_id}/endpoints/{endpoint_id}/secret/rotate", body
     )
+    return cast(dict[str, Any], rotated)
 
 
 def error_of(status: int, body: Any, expected_status: int = 422) -> dict[str, Any]:
     assert status == expected_status, (status, body)
     assert isinstance(body, dict) and isinstance(body.get("error"), dict), body
-    return body["error"]
+    return cast(dict[str, Any], body["error"])
 
 
 def keys_anywhere(value: Any) -> set[str]:

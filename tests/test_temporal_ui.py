@@ -8,12 +8,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 from temporalio.client import Client
 
 from hookline.config.settings import Settings
@@ -36,7 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 UI_TIMEOUT_MS = 20_000
 """How long a page may take to show what is expected (the UI is slow on a loaded machine)."""
 DOCS_IMG = Path(__file__).resolve().parent.parent / "docs" / "img"
@@ -134,7 +135,7 @@ async def _make_deliveries(settings: Settings, client: Client, ui_url: str) -> D
     for status, value in STATUS_ATTRIBUTE.items():
         query = f'{sa.STATUS.name}="{value}" AND {sa.APP_ID.name}="{app_id}"'
         await wait_for(
-            lambda query=query: _ids(client, query),
+            partial(_ids, client, query),
             what=f"visibility to list the {status} delivery",
         )
     retrying = await client.get_workflow_handle(workflow_ids["retrying"]).describe()

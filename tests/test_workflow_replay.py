@@ -10,8 +10,9 @@ randomness outside ``workflow.*``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
+from typing import cast
 
 import pytest
 from temporalio.client import WorkflowHistory
@@ -63,13 +64,13 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     endpoint = await hookline.create_endpoint(app_id, receiver.url)
     endpoint_path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
 
-    async def delivery(answers: list[int], retry: dict[str, object] | None = None) -> str:
+    async def delivery(answers: list[int], retry: Mapping[str, object] | None = None) -> str:
         """A delivery to the endpoint, whose receiver first answers ``answers``."""
         # Enabled again after 410 Gone disabled it; this path's retry schedule.
         await hookline.ok("PATCH", endpoint_path, {"retry": retry, "disabled": False})
         receiver.respond(*answers)
         event = await hookline.send_event(app_id, "replay.path", {"answers": answers})
-        return event["deliveries"][0]["id"]
+        return cast(str, event["deliveries"][0]["id"])
 
     paths: dict[str, str] = {}
     paths["at_once"] = await delivery([])
