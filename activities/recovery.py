@@ -11,12 +11,19 @@ from typing import Literal, TypeVar
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecution
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.config.settings import Settings
+from hookline.contracts import search_attributes as sa
 from hookline.contracts.names import CREATED_MEMO
+from hookline.contracts.statuses import FAILED
 from hookline.delivery.errors import AlreadySucceeded, DeliveryError
 from hookline.delivery.manual_retry import retry_delivery
 from hookline.delivery.queries import failed_deliveries_query
@@ -143,9 +150,11 @@ class RecoveryActivities:
     async def _retry_one(self, delivery: FailedDelivery) -> Retried:
         try:
             description = await self._client.get_workflow_handle(delivery.workflow_id).describe()
-            if description.run_id != delivery.run_id:
+            if description.run_id != delivery.run_id or not _still_failed(description):
                 return "skipped"
-            await retry_delivery(self._client, self._settings, delivery.workflow_id)
+            await retry_delivery(
+                self._client, self._settings, delivery.workflow_id, only_if_failed=True
+            )
         except AlreadySucceeded:
             return "skipped"
         except DeliveryError as err:
@@ -160,6 +169,15 @@ class RecoveryActivities:
             )
             return "error"
         return "retried"
+
+
+def _still_failed(description: WorkflowExecutionDescription) -> bool:
+    """Whether a listed failed run looks failed still: closed, or held open and not retried
+    since (a retry goes on in the held run itself, which the run id cannot tell). A retry
+    whose attempt is under way may not show yet: the signal says ``only_if_failed`` too."""
+    if description.status != WorkflowExecutionStatus.RUNNING:
+        return True
+    return description.typed_search_attributes.get(sa.STATUS) == FAILED
 
 
 async def _created_at(execution: WorkflowExecution) -> datetime:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from hookline.activities.recovery import FailedDelivery, RecoveryActivities, RetryBatch
 from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
 from hookline.contracts.recovery import RecoveryInput, RecoveryProgress, recovery_workflow_id
@@ -157,6 +158,37 @@ async def test_recovery_skips_a_delivery_already_retried_by_hand(
     for delivery in (await hookline.ok("GET", f"/v1/apps/{app_id}/deliveries"))["data"]:
         await hookline.wait_status(app_id, delivery["id"], "succeeded")
     assert len(receiver.requests) == requests_before + 1
+
+
+async def test_a_held_delivery_retried_since_it_was_listed_is_skipped(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    await _failed_deliveries(hookline, receiver, app_id, 1)
+    [listed] = (await hookline.ok("GET", f"/v1/apps/{app_id}/deliveries?status=failed"))["data"]
+    held = await hookline.temporal.get_workflow_handle(listed["workflow_id"]).describe()
+    assert held.status == WorkflowExecutionStatus.RUNNING  # failed, held open for a retry
+    # Retried by hand: its first attempt fails, the next (an activity, a second later) is slow
+    # to answer, so the same run is busy again.
+    receiver.respond(500)
+    receiver.default, receiver.delays = (200, {}), [0.0, 3.0]
+    requests_before = len(receiver.requests)
+    await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{listed['id']}/retry")
+    await wait_for(
+        lambda: len(receiver.requests) == requests_before + 2,
+        what="the retry's second attempt to start",
+    )
+
+    # A recovery that listed it before that retry (or retries its own batch) must not cut
+    # the attempt under way short, which would POST again.
+    activities = RecoveryActivities(hookline.temporal, hookline.settings)
+    batch = RetryBatch(deliveries=[FailedDelivery(workflow_id=held.id, run_id=held.run_id)])
+    outcome = await activities.retry_deliveries(batch)
+
+    assert outcome.retried + outcome.skipped == 1 and outcome.errors == 0
+    done = await hookline.wait_status(app_id, listed["id"], "succeeded")
+    assert len(receiver.requests) == requests_before + 2  # the retry's two attempts, no other
+    assert done["attempts"] == listed["attempts"] + 2
 
 
 async def test_recovery_continues_as_new_and_keeps_its_counters(

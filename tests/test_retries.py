@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from tests.conftest import free_port
 from tests.harness import Hookline, Receiver, wait_for
@@ -177,6 +178,16 @@ async def test_deleted_endpoint_ends_its_pending_deliveries(
     view = await hookline.wait_status(app_id, delivery_id, "failed")
     assert view["last_attempt"]["error"] == "endpoint was deleted"
     assert len(receiver.requests) == 1
+    # No retry can mend a deleted endpoint: the run closes, not held open for one.
+    closed = await wait_for(
+        lambda: _finished(hookline, app_id, delivery_id), what="the delivery to close"
+    )
+    assert closed["status"] == "failed"
+
+
+async def _finished(hookline: Hookline, app_id: str, delivery_id: str) -> dict[str, Any] | None:
+    view = await hookline.delivery(app_id, delivery_id)
+    return view if view["finished_at"] is not None else None
 
 
 async def test_window_closing_mid_attempt_keeps_the_attempt_count(

@@ -44,7 +44,10 @@ LOCAL_FIRST_ATTEMPT = "local-first-attempt"
 without it. Deprecate it once no such run is open (3 days after deploying, by default)."""
 HOLD_FAILED = "hold-failed"
 """Patch id: runs that failed before failed deliveries were held open for a manual retry
-replay closing at once. Deprecate it once no such run is open (3 days after deploying)."""
+replay closing at once. It matters only to replays of such runs (a query on a closed run in
+the UI, tests/histories), so keep it while their histories are kept."""
+NOT_HELD = ("EndpointDeleted",)
+"""Failures no manual retry can mend: the delivery closes at once."""
 
 
 # Not sandboxed: the sandbox re-imports a workflow's module for every run, which cost a third
@@ -60,6 +63,8 @@ class DeliveryWorkflow:
 
     def __init__(self) -> None:
         self._retry_requested = False
+        self._held = False
+        """Failed, and waiting for a manual retry."""
         self._seen_by_caller = RetryRequest()
         self._first_attempt: AttemptRecord | None = None
         """The run's first attempt, when it failed and the attempts went on."""
@@ -67,6 +72,8 @@ class DeliveryWorkflow:
     @workflow.signal(name=RETRY_NOW_SIGNAL)
     def retry_now(self, request: RetryRequest) -> None:
         """Attempt again now instead of waiting for the next backoff."""
+        if request.only_if_failed and not self._held:
+            return  # a bulk recovery's, for a delivery retried since it was found failed
         self._retry_requested = True
         if request.attempts_made > self._seen_by_caller.attempts_made:
             self._seen_by_caller = request
@@ -121,15 +128,15 @@ class DeliveryWorkflow:
                 result = _finish(
                     delivery, "failed", last.attempt if last else attempts_before, last
                 )
-                # The failure's own wording, which names no host (details are not encrypted).
+                # The failure's own wording, which names no host (the record's error may).
                 error = cause.message if isinstance(cause, FailureError) else str(cause)
-                if await self._held_for_retry(delivery, error):
+                held = _failure_type(err) not in NOT_HELD
+                if held and await self._held_for_retry(delivery, error):
                     attempts_before, last = self._attempts_so_far(result.attempts, last)
                     workflow.upsert_memo(
                         {PROGRESS_MEMO: _progress("retrying", attempts_before, last)}
                     )
                     workflow.upsert_search_attributes([STATUS.value_set("retrying")])
-                    workflow.set_current_details("")
                     # As a new run would: a fresh window, its first attempt made at once.
                     deadline = workflow.now() + delivery.retry.window(delivery.timeout_s)
                     retried_by_hand = False
@@ -244,10 +251,13 @@ class DeliveryWorkflow:
         workflow.set_current_details(
             f"Failed: {error}. Open for a manual retry until {until:%Y-%m-%d %H:%M} UTC."
         )
+        self._held = True
         with contextlib.suppress(asyncio.TimeoutError):
             await workflow.wait_condition(
                 lambda: self._retry_requested, timeout=timedelta(seconds=hold)
             )
+        self._held = False
+        workflow.set_current_details("")
         return self._retry_requested
 
     def _attempts_so_far(

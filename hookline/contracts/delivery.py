@@ -105,6 +105,9 @@ class RetryRequest(BaseModel):
 
     attempts_made: int = 0
     last_attempt: AttemptRecord | None = None
+    only_if_failed: bool = False
+    """A bulk recovery's retry: the workflow ignores it unless the delivery is failed (held
+    open) when it arrives, so it never cuts a backoff or an attempt under way short."""
 
 
 class DeliveryResult(BaseModel):

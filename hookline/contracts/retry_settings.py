@@ -36,7 +36,7 @@ class RetrySettings(BaseModel):
     usually 0); after the last attempt the delivery fails. Other fields are then unused."""
     failed_hold_s: float = Field(default=7 * 86_400.0, ge=0, le=90 * 86_400)
     """How long a failed delivery stays open awaiting a manual retry, which then continues
-    it in place (one run per delivery, so ``HooklineStatus="failed"`` finds exactly the
+    it in place (one run per delivery, so ``HooklineStatus="failed"`` finds the
     deliveries failed now). After it, the run closes as failed, and a manual retry starts a
     new run. 0 closes at once."""
 

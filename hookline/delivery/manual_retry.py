@@ -18,7 +18,12 @@ from hookline.delivery.status import DeliveryView, delivery_state, view_of
 
 
 async def retry_delivery(
-    client: Client, settings: Settings, workflow_id: str, logged_attempts: int = 0
+    client: Client,
+    settings: Settings,
+    workflow_id: str,
+    logged_attempts: int = 0,
+    *,
+    only_if_failed: bool = False,
 ) -> DeliveryView:
     """Make a delivery attempt again now.
 
@@ -31,6 +36,8 @@ async def retry_delivery(
         workflow_id: The delivery's workflow.
         logged_attempts: Attempts the attempt log holds, for a run an operator ended (which
             left no count of its own), so that numbering goes on.
+        only_if_failed: Retry a running delivery only if it is failed (held open) when the
+            signal arrives: a bulk recovery's retry, which must not cut a backoff short.
 
     Returns:
         The delivery as it now stands: its next attempt is due now.
@@ -55,7 +62,8 @@ async def retry_delivery(
     )
     if description.status == WorkflowExecutionStatus.RUNNING:
         await handle.signal(
-            RETRY_NOW_SIGNAL, RetryRequest(attempts_made=attempts, last_attempt=last)
+            RETRY_NOW_SIGNAL,
+            RetryRequest(attempts_made=attempts, last_attempt=last, only_if_failed=only_if_failed),
         )
         return retried
     previous = await _input_of(client, handle)
