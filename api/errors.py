@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -74,6 +74,13 @@ def error_body(
     )
 
 
+_ANSWER_MODELS = frozenset(
+    name
+    for name, value in vars(out).items()
+    if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == out.__name__
+)
+"""The response models' names: a validation error of one is the server's fault."""
+
 _DELIVERY_STATUSES: dict[type[DeliveryError], int] = {AlreadySucceeded: 409, DeliveryNotFound: 404}
 """The HTTP status of each refusal of the delivery core (its ``code`` is the error code)."""
 
@@ -100,6 +107,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             response.force_close()  # RFC 9110: a 408 means the server closes the connection
         return response
     except ValidationError as err:
+        if err.title in _ANSWER_MODELS:
+            # What the handler answers does not fit its model: a bug here, not the client's.
+            fields = [(e["loc"], e["type"]) for e in err.errors(include_input=False)]
+            log.error(  # never the values: an answer may hold a secret
+                "%s on %s %s: %s", err.title, request.method, request.rel_url.raw_path, fields
+            )
+            return error_body(500, "internal_error", "internal error")
         api_error = validation_failed(err)
         return error_body(api_error.status, api_error.code, api_error.message, api_error.details)
     except web.HTTPException as err:

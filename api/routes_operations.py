@@ -64,7 +64,9 @@ async def _answers(check: Awaitable[object]) -> bool:
     return True
 
 
-routes.route("GET", "/metrics", "Prometheus metrics of the API", access="public")(serve_metrics)
+routes.route(
+    "GET", "/metrics", "Prometheus metrics of the API", access="public", operation_id="metrics"
+)(serve_metrics)
 
 
 @routes.route("GET", "/v1/openapi.json", "This document", access="public", operation_id="openapi")

@@ -17,10 +17,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import text
 from temporalio.client import Client
 from yarl import URL
 
+from hookline.api import response_models as out
+from hookline.api.errors import error_middleware
+from hookline.api.schemas import AppCreate
 from hookline.api.serving import api_runner
 from hookline.config.settings import Settings
 from hookline.storage.engine import create_engine
@@ -281,3 +285,30 @@ async def test_logged_request_paths_cannot_forge_log_lines(
     assert any("database unavailable" in line for line in lines), lines
     assert not any("\n" in line or "\r" in line for line in lines), lines
     assert any("app_x%0A2024-01-01" in line for line in lines), lines
+
+
+async def test_an_answer_that_does_not_fit_its_model_is_a_500_not_the_clients_422(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def bad_answer(_request: web.Request) -> web.Response:
+        # The bug under test: a value its model refuses.
+        out.Secret(secret="whsec_never_logged", previous_secret_expires_at="not a time")  # type: ignore[arg-type]
+        raise AssertionError("unreachable")
+
+    async def bad_request(request: web.Request) -> web.Response:
+        AppCreate.model_validate_json(await request.read())
+        raise AssertionError("unreachable")
+
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/answer", bad_answer)
+    app.router.add_post("/request", bad_request)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        answer = await client.get("/answer")
+        request = await client.post("/request", data=b'{"name": 5}')
+        assert (answer.status, (await answer.json())["error"]["code"]) == (500, "internal_error")
+        assert (request.status, (await request.json())["error"]["code"]) == (
+            422,
+            "validation_error",
+        )
+    assert "whsec_never_logged" not in caplog.text
+    assert "Secret on GET /answer" in caplog.text

@@ -17,6 +17,7 @@ from referencing.jsonschema import DRAFT202012
 
 import hookline.api
 from hookline.api.app import API_ROUTES, create_app
+from hookline.api.auth import PUBLIC_PATHS
 from hookline.api.openapi import openapi_document
 from hookline.config.settings import Settings
 from tests.harness import Hookline, Receiver
@@ -102,6 +103,61 @@ def test_every_route_is_documented_and_nothing_else(tmp_path: Path) -> None:
         if method in HTTP_METHODS
     }
     assert routed - gets == documented
+
+
+OPERATIONS = {
+    ("DELETE", "/v1/apps/{app_id}/endpoints/{endpoint_id}", "delete_endpoint", 204, "key"),
+    ("GET", "/healthz", "healthz", 200, "public"),
+    ("GET", "/metrics", "metrics", 200, "public"),
+    ("GET", "/readyz", "readyz", 200, "public"),
+    ("GET", "/v1/apps/{app_id}", "get_app", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/deliveries", "list_deliveries", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/deliveries/{delivery_id}", "get_delivery", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/deliveries/{delivery_id}/attempts", "list_attempts", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/endpoints", "list_endpoints", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/endpoints/{endpoint_id}", "get_endpoint", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/endpoints/{endpoint_id}/secret", "get_endpoint_secret", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/events", "list_events", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/events/{event_id}", "get_event", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/recoveries/{recovery_id}", "get_recovery", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/secret", "get_app_secret", 200, "key"),
+    ("GET", "/v1/openapi.json", "openapi", 200, "public"),
+    ("OPTIONS", "/codec/{action}", "codec_preflight", 204, "public"),
+    ("PATCH", "/v1/apps/{app_id}/endpoints/{endpoint_id}", "update_endpoint", 200, "key"),
+    ("POST", "/codec/{action}", "codec_transcode", 200, "codec"),
+    ("POST", "/v1/apps", "create_app", 201, "key"),
+    ("POST", "/v1/apps/{app_id}/deliveries/{delivery_id}/retry", "retry_delivery", 202, "key"),
+    ("POST", "/v1/apps/{app_id}/endpoints", "create_endpoint", 201, "key"),
+    ("POST", "/v1/apps/{app_id}/endpoints/{endpoint_id}/recover", "recover", 202, "key"),
+    (
+        "POST",
+        "/v1/apps/{app_id}/endpoints/{endpoint_id}/secret/rotate",
+        "rotate_endpoint_secret",
+        200,
+        "key",
+    ),
+    ("POST", "/v1/apps/{app_id}/endpoints/{endpoint_id}/test", "send_test", 202, "key"),
+    ("POST", "/v1/apps/{app_id}/events", "create_event", 202, "key"),
+    ("POST", "/v1/apps/{app_id}/recoveries/{recovery_id}/cancel", "cancel_recovery", 202, "key"),
+    ("POST", "/v1/apps/{app_id}/secret/rotate", "rotate_app_secret", 200, "key"),
+}
+"""What clients generated from the document, and their keys, depend on: method, path,
+operationId, success status and access. A change here breaks them: make it on purpose."""
+
+
+def test_operations_stay_as_clients_know_them() -> None:
+    operations = {
+        (op.method, op.path, op.operation_id, op.status, op.access)
+        for table in API_ROUTES
+        for op in table.operations
+    }
+    assert operations == OPERATIONS
+
+
+def test_the_routes_documented_public_are_the_ones_served_without_a_key() -> None:
+    public = {op.path for table in API_ROUTES for op in table.operations if op.access == "public"}
+    # The codec's preflight is public through the codec's own rule (CORS), not PUBLIC_PATHS.
+    assert public - {"/codec/{action}"} == PUBLIC_PATHS
 
 
 def test_every_error_code_of_the_api_is_documented_under_its_status() -> None:
