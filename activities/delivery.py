@@ -28,7 +28,12 @@ from hookline.activities.retry_timing import (
     retry_after_delay,
     scheduled_delay,
 )
-from hookline.contracts.delivery import ENDPOINT_BUSY, AttemptInput, AttemptRecord
+from hookline.contracts.delivery import (
+    ENDPOINT_BUSY,
+    AttemptInput,
+    AttemptRecord,
+    without_query,
+)
 from hookline.contracts.header_rules import HEADER_NAME_RE, check_header
 from hookline.contracts.ids import OPERATOR_APP_ID
 from hookline.contracts.metric_labels import EVENT_TYPES
@@ -111,8 +116,9 @@ class DeliveryActivities:
         if target is None:
             record = _record(number, started, None, "endpoint was deleted")
             raise await self._failed(attempt, record, "EndpointDeleted")
-        # Every record from here on says where the attempt went.
-        made = functools.partial(_record, number, started, url=target.url)
+        # Every record from here on says where the attempt went (not the query: a token may
+        # be in it, and the record outlives a rotation of that token).
+        made = functools.partial(_record, number, started, url=without_query(target.url))
         if target.disabled:
             record = made(None, "endpoint is disabled")
             raise await self._failed(attempt, record, "EndpointDisabled")

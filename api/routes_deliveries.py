@@ -16,6 +16,7 @@ from hookline.api.keys import ENDPOINT_LISTS, REGISTRY, SETTINGS, TEMPORAL
 from hookline.api.openapi import CURSOR, LIMIT, query_parameter
 from hookline.api.requests import path_app, query_limit
 from hookline.api.route_table import RouteTable
+from hookline.contracts.delivery import without_query
 from hookline.contracts.ids import delivery_workflow_id, fan_out_workflow_id
 from hookline.contracts.statuses import STATUSES
 from hookline.delivery.manual_retry import retry_delivery
@@ -184,9 +185,8 @@ async def _answers(
     request: web.Request, app_id: str, views: list[DeliveryView]
 ) -> list[out.Delivery]:
     """The deliveries ``views`` show, each with its endpoint's URL now."""
-    urls = {
-        endpoint.id: endpoint.url for endpoint in await request.app[ENDPOINT_LISTS].of_app(app_id)
-    }
+    endpoints = await request.app[ENDPOINT_LISTS].of_app(app_id)
+    urls = {endpoint.id: without_query(endpoint.url) for endpoint in endpoints}
     return [out.Delivery.of(view, urls.get(view.endpoint_id or "")) for view in views]
 
 

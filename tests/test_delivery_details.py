@@ -4,6 +4,7 @@ creation time as its event."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +35,10 @@ async def test_each_attempt_records_where_it_went_when_the_url_changes(
     async with Receiver.running() as moved:
         receiver.default = (500, {})
         app_id = await hookline.create_app()
-        endpoint = await hookline.create_endpoint(app_id, receiver.url, retry=LONG_BACKOFF)
+        # A token in the query: reads of deliveries and attempts leave it out.
+        endpoint = await hookline.create_endpoint(
+            app_id, receiver.url + "?token=s3cret", retry=LONG_BACKOFF
+        )
         event = await hookline.send_event(app_id, "batch.completed", {"batch": 1})
         delivery_id = event["deliveries"][0]["id"]
         failing = await hookline.wait_status(app_id, delivery_id, "retrying")
@@ -63,11 +67,20 @@ async def test_each_attempt_records_where_it_went_when_the_url_changes(
         assert abs((asked - datetime.now(UTC)).total_seconds()) < 30
         for answer in (failing, before_retry, retried, done, log):
             assert all(RFC3339_UTC.fullmatch(t) for t in _times(answer)), _times(answer)
+            assert "s3cret" not in json.dumps(answer)
 
 
-async def test_a_failed_delivery_retried_by_hand_says_its_next_attempt_is_now(
-    hookline: Hookline, receiver: Receiver
+async def test_a_failed_delivery_restarted_by_hand_says_its_next_attempt_is_now(
+    settings: Settings, temporal_client: Client, receiver: Receiver
 ) -> None:
+    # No hold: the failed run closes, and the retry starts a new run (its other path).
+    retry = settings.retry.model_copy(update={"failed_hold_s": 0})
+    no_hold = settings.model_copy(update={"retry": retry})
+    async with Hookline.running(no_hold, temporal_client, settings.api_keys[0]) as hookline:
+        await _restarted_by_hand(hookline, receiver)
+
+
+async def _restarted_by_hand(hookline: Hookline, receiver: Receiver) -> None:
     receiver.default = (500, {})
     app_id = await hookline.create_app()
     await hookline.create_endpoint(
@@ -76,6 +89,8 @@ async def test_a_failed_delivery_retried_by_hand_says_its_next_attempt_is_now(
     event = await hookline.send_event(app_id, "batch.completed", {})
     delivery_id = event["deliveries"][0]["id"]
     failed = await hookline.wait_status(app_id, delivery_id, "failed")
+    assert failed["finished_at"] is not None  # closed: the retry starts a new run
+    receiver.default = (200, {})
 
     retried = await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{delivery_id}/retry")
 
@@ -83,6 +98,10 @@ async def test_a_failed_delivery_retried_by_hand_says_its_next_attempt_is_now(
     assert retried["attempts"] == failed["attempts"]
     assert retried["next_attempt_at"] is not None
     assert retried["created_at"] == failed["created_at"] == event["created_at"]
+    done = await hookline.wait_status(app_id, delivery_id, "succeeded")
+    # The new run keeps the delivery's creation time, and its attempts go on from the old's.
+    assert done["created_at"] == event["created_at"]
+    assert done["attempts"] == failed["attempts"] + 1
 
 
 async def test_an_event_and_its_deliveries_share_their_creation_time(

@@ -14,7 +14,12 @@ from temporalio.client import (
 )
 
 from hookline.contracts import search_attributes as sa
-from hookline.contracts.delivery import AttemptRecord, DeliveryResult, attempt_record_in
+from hookline.contracts.delivery import (
+    AttemptRecord,
+    DeliveryResult,
+    attempt_record_in,
+    without_query,
+)
 from hookline.contracts.names import CREATED_MEMO, PROGRESS_MEMO, URL_MEMO
 from hookline.contracts.statuses import FAILED, PENDING, RETRYING, status_of_run
 from hookline.storage.entities import DeliveryRef
@@ -42,7 +47,8 @@ class DeliveryView:
     endpoint_id: str | None
     event_type: str | None
     url: str | None
-    """Where its last attempt went; before any, where it was started for."""
+    """Where its last attempt went; before any, where it was started for (without the
+    query)."""
     status: str
     attempts: int
     last_attempt: AttemptRecord | None
@@ -100,7 +106,7 @@ def view_of(execution: WorkflowExecution, state: DeliveryState) -> DeliveryView:
         event_id=attributes.get(sa.EVENT_ID),
         endpoint_id=attributes.get(sa.ENDPOINT_ID),
         event_type=attributes.get(sa.EVENT_TYPE),
-        url=last.url if last is not None and last.url else state.url,
+        url=last.url if last is not None and last.url else _shown(state.url),
         status=state.progress.status,
         attempts=state.progress.attempts,
         last_attempt=state.progress.last_attempt,
@@ -121,7 +127,7 @@ def not_started_view(
         event_id=ref.event_id,
         endpoint_id=ref.endpoint_id,
         event_type=event_type,
-        url=url,
+        url=_shown(url),
         status=PENDING,
         attempts=0,
         last_attempt=None,
@@ -154,3 +160,9 @@ async def _running_progress(
             next_attempt_at = pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC)
     status = RETRYING if attempts > 0 else PENDING
     return DeliveryResult(status=status, attempts=attempts, last_attempt=last), next_attempt_at
+
+
+def _shown(url: str | None) -> str | None:
+    """A delivery's URL as reads show it: without its query, which may carry a token (the
+    endpoint's own read has it)."""
+    return without_query(url) if url is not None else None
