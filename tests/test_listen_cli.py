@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +23,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from hookline.cli import listen as listen_cli
+from hookline.cli.api_client import ApiClient
+from hookline.cli.delivery_lines import DeliveryPrinter, EventTypes
 from hookline.cli.main import build_parser, main
+from hookline.cli.signature_verifier import SignatureVerifier
 from hookline.config.settings import Settings
 from hookline.contracts.signing import signature_headers
 from tests.conftest import free_port
@@ -105,8 +108,10 @@ async def listening(hookline: Hookline, *args: str) -> AsyncIterator[Listener]:
             await listener.exited()
 
 
-async def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-    """POST to the listener as anyone could; its status and body."""
+async def post(
+    url: str, body: bytes | AsyncIterator[bytes], headers: dict[str, str]
+) -> tuple[int, str]:
+    """POST to the listener as anyone could (chunked, for an iterator); its status and body."""
     async with (
         aiohttp.ClientSession() as http,
         http.post(url, data=body, headers={"content-type": "application/json", **headers}) as r,
@@ -169,11 +174,14 @@ async def test_an_endpoint_s_scheme_is_verified_and_forgeries_are_refused(
         assert "temporary" not in listener.lines[1] and scheme in listener.lines[1]
         await hookline.ok("PATCH", path, {"url": listener.url})
 
-        # The payload has no "type": the line has the event's, read through the API.
+        # The payload has no "type": the line has the event's, read through the API, where
+        # the signature covers the webhook-id (else anyone could send a signed body again
+        # under another event's id, and the line would show that event's type).
         event = await hookline.send_event(app_id, "job.done", {"n": 1}, id=f"evt_{scheme}_1")
         await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
         line = await listener.line_with(f"evt_{scheme}_1")
-        assert listener.fields(line) == [f"evt_{scheme}_1", "job.done", "verified", "-> 204"]
+        event_type = "job.done" if scheme == "standard" else "-"
+        assert listener.fields(line) == [f"evt_{scheme}_1", event_type, "verified", "-> 204"]
 
         # A rotation without grace: the first delivery after it makes the listener read the
         # new secret, and it verifies at once.
@@ -259,8 +267,11 @@ async def test_forward_passes_the_delivery_on_and_answers_with_the_app_s_answer(
         # Verified, but no such event: the listener looks for it a while (answering at once),
         # then falls back to the body's type.
         signed = signature_headers("standard", [secret], "msg_1", int(time.time()), body)
-        status, text = await post(listener.url, body, signed)
-        assert status == 502 and text.startswith(f"hookline listen could not forward to {dead}")
+        # Hookline keeps the answer in the attempt log: it says nothing of the URL.
+        assert await post(listener.url, body, signed) == (
+            502,
+            "hookline listen could not reach the application it forwards to\n",
+        )
         # Not verified, so not looked up: its line still waits for the one before it.
         assert (await post(listener.url, body, {"webhook-id": "msg_2"}))[0] == 401
         assert not any("msg_" in line for line in listener.lines), listener.lines
@@ -353,3 +364,175 @@ async def test_unreachable_api_or_a_taken_port_exit_1() -> None:
     code, out, err = port_taken
     assert (code, out) == (1, ""), err
     assert err.startswith(f"hookline: cannot listen on 127.0.0.1:{port}"), err
+
+
+@pytest.mark.shared_stack
+async def test_sighup_stops_it_and_deletes_its_endpoint(hookline: Hookline) -> None:
+    app_id = await hookline.create_app()
+    async with listening(hookline, "--app", app_id, "--create", "--port", "0") as listener:
+        code, err = await listener.stopped(signal.SIGHUP)  # the terminal closed
+
+    assert code == 0, err
+    assert listener.lines[-1] == f"Deleted the temporary endpoint {listener.endpoint_id}."
+    status, _ = await hookline.call("GET", f"/v1/apps/{app_id}/endpoints/{listener.endpoint_id}")
+    assert status == 404
+
+
+def test_the_secret_stays_out_of_the_verifier_s_repr() -> None:
+    secret = other_secret("standard")
+    assert secret not in repr(SignatureVerifier("standard", secret))
+    assert "whsec_" not in repr(SignatureVerifier("stripe", "whsec_" + secret))
+
+
+ReadEndpoint = Callable[[], Awaitable[SignatureVerifier]]
+
+
+@asynccontextmanager
+async def serving(
+    verifier: SignatureVerifier, read_endpoint: ReadEndpoint | None = None, **fields: Any
+) -> AsyncIterator[tuple[str, listen_cli.LocalReceiver]]:
+    """A ``hookline listen`` receiver in this process (its lines on stdout, for ``capsys``),
+    with ``read_endpoint`` in place of the API's endpoint; no API behind it (an event's type
+    cannot be read). Yields its URL and the receiver; on exit, once it has printed every line."""
+
+    async def unchanged() -> SignatureVerifier:
+        return verifier
+
+    async with aiohttp.ClientSession() as http:
+        no_api = ApiClient(http, f"http://127.0.0.1:{free_port()}")
+        receiver = listen_cli.LocalReceiver(
+            verifier=verifier,
+            refresh=read_endpoint or unchanged,
+            forward_http=http,
+            printer=DeliveryPrinter(EventTypes(no_api, "acme")),
+            **{"forward_url": None, **fields},
+        )
+        stop = asyncio.Event()
+        with listen_cli._bound_socket("127.0.0.1", 0) as sock:  # accepting from here on
+            url = listen_cli._local_url("127.0.0.1", sock.getsockname()[1])
+            served = asyncio.ensure_future(listen_cli._serve(receiver, sock, [READY], stop))
+            try:
+                yield url, receiver
+            finally:
+                stop.set()
+                assert await asyncio.wait_for(served, 30) == 0
+
+
+async def test_only_a_signature_a_new_secret_could_match_reads_the_endpoint_again(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    old, new = other_secret("standard"), other_secret("standard")
+    endpoint = SignatureVerifier("standard", old)
+    reads = 0
+
+    async def read_endpoint() -> SignatureVerifier:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.3)  # the requests sent meanwhile wait for this read
+        return endpoint
+
+    body = compact({"type": "job.done"})
+    async with serving(endpoint, read_endpoint, refresh_every_s=0) as (url, receiver):
+        assert old not in repr(receiver)
+        now = int(time.time())
+        signed = signature_headers("standard", [new], "msg_new", now, body)
+        never_read_for = [
+            {"webhook-id": "msg_unsigned"},
+            {**signed, "webhook-signature": "v1"},  # malformed
+            signature_headers("standard", [new], "msg_stale", now - 600, body),
+            {name: value for name, value in signed.items() if name != "webhook-id"},
+        ]
+        for headers in never_read_for:
+            assert (await post(url, body, headers))[0] == 401
+        assert reads == 0
+
+        # The secret rotated: twenty deliveries at once, one read, and all verify.
+        endpoint = SignatureVerifier("standard", new)
+        answers = await asyncio.gather(*(post(url, body, signed) for _ in range(20)))
+        assert [status for status, _ in answers] == [204] * 20
+        assert (reads, receiver.verifier) == (1, endpoint)
+
+        # A forgery each time, but the endpoint is read at most once every refresh_every_s.
+        receiver.refresh_every_s = 1
+        await asyncio.sleep(1.1)
+        forged = signature_headers("standard", [old], "msg_forged", int(time.time()), body)
+        for expected_reads in (2, 2, 2):
+            assert (await post(url, body, forged))[0] == 401
+            assert reads == expected_reads
+        await asyncio.sleep(1.1)
+        assert (await post(url, body, forged))[0] == 401
+        assert reads == 3
+
+    out = capsys.readouterr().out
+    assert out.count("  msg_new  job.done  verified  -> 204\n") == 20, out
+    assert "  msg_forged  job.done  NOT VERIFIED (no matching signature)  -> 401\n" in out
+
+
+async def test_bodies_are_capped_and_printed_without_control_characters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    verifier = SignatureVerifier("standard", other_secret("standard"))
+    limit = 200_000
+    async with serving(verifier, with_body=True, max_body_bytes=limit) as (url, _):
+        hostile = b'{"x": "\x1b]52;c;aGVsbG8=\x07\x1b[2J\r\n\tnext \xc2\x9b2J"}'
+        signed = signature_headers(
+            "standard", [verifier.secret], "msg_esc", int(time.time()), hostile
+        )
+        assert (await post(url, hostile, signed))[0] == 204
+        # A body the type's JSON parser gives up on, of the largest size read.
+        deep = b"[" * limit
+        assert (await post(url, deep, {"webhook-id": "msg_deep"}))[0] == 401
+
+        too_large = (413, f"body over {limit} bytes\n")
+        assert await post(url, b"x" * (limit + 1), {"webhook-id": "msg_big"}) == too_large
+
+        async def chunked() -> AsyncIterator[bytes]:  # no content-length to refuse it by
+            for _ in range(3):
+                yield b"x" * (limit // 2)
+
+        assert await post(url, chunked(), {"webhook-id": "msg_chunked"}) == too_large
+
+    lines = capsys.readouterr().out.splitlines()
+    assert "\x1b" not in "".join(lines) and "\x9b" not in "".join(lines), lines
+    escaped = lines.index(next(line for line in lines if "  msg_esc  " in line))
+    assert lines[escaped + 1 : escaped + 3] == [
+        '{"x": "\\x1b]52;c;aGVsbG8=\\x07\\x1b[2J\\r',
+        '\tnext \\x9b2J"}',
+    ]
+    assert any(
+        line.endswith("  msg_deep  -  NOT VERIFIED (no webhook-signature header)  -> 401")
+        for line in lines
+    ), lines
+    assert [line.split("  ", 1)[1] for line in lines[-2:]] == [
+        f"{msg_id}  -  NOT VERIFIED (body over {limit} bytes)  -> 413"
+        for msg_id in ("msg_big", "msg_chunked")
+    ]
+
+
+async def test_forward_passes_on_an_answer_of_at_most_1_mib(
+    receiver: Receiver, capsys: pytest.CaptureFixture[str]
+) -> None:
+    verifier = SignatureVerifier("standard", other_secret("standard"))
+    limit = listen_cli.MAX_FORWARD_ANSWER_BYTES
+    body = compact({"type": "report.ready"})
+    async with serving(verifier, forward_url=receiver.url) as (url, _):
+        for size, msg_id in ((limit, "msg_largest"), (limit + 1, "msg_too_large")):
+            receiver.body = "x" * size
+            signed = signature_headers(
+                "standard", [verifier.secret], msg_id, int(time.time()), body
+            )
+            status, text = await post(url, body, signed)
+            if size == limit:
+                assert (status, len(text)) == (200, limit)
+            else:
+                assert (status, text) == (
+                    502,
+                    f"the application's answer was too large (over {limit} bytes)\n",
+                )
+
+    out = capsys.readouterr().out
+    assert "  msg_largest  report.ready  verified  -> 200\n" in out, out
+    assert (
+        "  msg_too_large  report.ready  verified"
+        f"  -> 502 (forward failed: a 200 answer over {limit} bytes)\n" in out
+    ), out

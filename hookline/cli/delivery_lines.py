@@ -1,5 +1,5 @@
 """What ``hookline listen`` prints for each delivery: one line, with the event's type read
-through the API, printed in the order the deliveries arrived."""
+through the API, printed in the order the deliveries were answered."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ LOOKUP_FOR_S = 2.0
 starting its deliveries, so a first attempt can arrive before the event can be read."""
 FIRST_RETRY_S = 0.05
 """The wait before reading the event again after a 404; each wait doubles."""
+KEPT_IN_BODIES = frozenset("\n\t")
+"""The control characters a printed body keeps as they are; the others are escaped."""
 
 
 @dataclass(frozen=True)
@@ -55,49 +57,76 @@ class EventTypes:
 
 @dataclass(frozen=True)
 class DeliveryLine:
-    """What the line of one delivery tells."""
+    """What the line of one delivery tells, and no more of the request: the body only if it
+    is printed."""
 
     received: datetime
-    headers: Mapping[str, str]
-    body: bytes
+    event_id: str | None
+    """The ``webhook-id`` header's."""
+    sent_type: str
+    """The body's ``type``, else an event-type header's, else ``-``."""
     verdict: str
     """``verified``, or ``NOT VERIFIED (why)``."""
     answer: str
     """The status answered, with a note (``-> 502 (forward failed: ...)``)."""
+    body: bytes | None = None
+    """The body, when it is printed (``--body``)."""
 
-    def text(self, event_type: str | None, with_body: bool) -> str:
-        """The line: time, event id, event type (``event_type``, else the body's ``type``, else
-        an event-type header's, else ``-``), verdict and answer; then the body if asked."""
+    @classmethod
+    def of(
+        cls,
+        received: datetime,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        verdict: str,
+        answer: str,
+        with_body: bool,
+    ) -> DeliveryLine:
+        """The line of a request with these headers and ``body`` (``None``: not read), which
+        keeps the body only ``with_body``."""
+        return cls(
+            received,
+            headers.get(EVENT_ID_HEADER) or None,
+            _sent_event_type(headers, body or b""),
+            verdict,
+            answer,
+            body if with_body else None,
+        )
+
+    def text(self, event_type: str | None) -> str:
+        """The line: time, event id, event type (``event_type``, else ``sent_type``), verdict
+        and answer; then the body if it is kept, its control characters escaped."""
         line = "  ".join(
             [
                 self.received.strftime("%Y-%m-%d %H:%M:%S"),
-                _printable(self.headers.get(EVENT_ID_HEADER) or "-"),
-                _printable(event_type or _sent_event_type(self.headers, self.body)),
+                _printable(self.event_id or "-"),
+                _printable(event_type or self.sent_type),
                 self.verdict,
                 self.answer,
             ]
         )
-        if with_body:
-            line += "\n" + self.body.decode("utf-8", errors="replace")
+        if self.body is not None:
+            line += "\n" + _printable_body(self.body.decode("utf-8", errors="replace"))
         return line
 
 
 class DeliveryPrinter:
-    """Prints deliveries' lines in the order they arrived, each once its event's type is read.
+    """Prints deliveries' lines in the order they were added (the order the deliveries were
+    answered), each once its event's type is read.
 
     Each line's lookup starts when it is added, beside the others; one task prints, so a slow
     lookup holds back the lines after it, never an answer.
     """
 
-    def __init__(self, event_types: EventTypes, with_body: bool) -> None:
+    def __init__(self, event_types: EventTypes) -> None:
         self._event_types = event_types
-        self._with_body = with_body
         self._lines: asyncio.Queue[asyncio.Future[str] | None] = asyncio.Queue()
 
-    def add(self, line: DeliveryLine, verified: bool) -> None:
-        """Queue a delivery's line; its event's type is read only if ``verified`` (anyone can
-        send a request, with any id, that does not verify)."""
-        self._lines.put_nowait(asyncio.ensure_future(self._text(line, verified)))
+    def add(self, line: DeliveryLine, look_up: bool) -> None:
+        """Queue a delivery's line; its event's type is read only if ``look_up``: the delivery
+        verified under a scheme whose signature covers its id (anyone can send a request, with
+        any id, that does not verify)."""
+        self._lines.put_nowait(asyncio.ensure_future(self._text(line, look_up)))
 
     async def run(self) -> None:
         """Print the lines as they are ready, in order, until ``close``."""
@@ -108,12 +137,11 @@ class DeliveryPrinter:
         """Let ``run`` end once it has printed the lines added so far."""
         self._lines.put_nowait(None)
 
-    async def _text(self, line: DeliveryLine, verified: bool) -> str:
-        event_id = line.headers.get(EVENT_ID_HEADER)
+    async def _text(self, line: DeliveryLine, look_up: bool) -> str:
         event_type = None
-        if verified and event_id:
-            event_type = await self._event_types.type_of(event_id)
-        return line.text(event_type, self._with_body)
+        if look_up and line.event_id:
+            event_type = await self._event_types.type_of(line.event_id)
+        return line.text(event_type)
 
 
 def _sent_event_type(headers: Mapping[str, str], body: bytes) -> str:
@@ -121,7 +149,7 @@ def _sent_event_type(headers: Mapping[str, str], body: bytes) -> str:
     ``-``."""
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
         data = None
     if isinstance(data, dict) and isinstance(data.get("type"), str) and data["type"]:
         return str(data["type"])
@@ -132,3 +160,14 @@ def _printable(text: str) -> str:
     """``text`` as is, or quoted with escapes if it holds control characters (a terminal's
     escape sequences never come through from a request)."""
     return text if text.isprintable() else repr(text)
+
+
+def _printable_body(text: str) -> str:
+    """``text`` with its control characters escaped (``\\x1b``, ``\\r``, ...) but for newlines
+    and tabs, so a body's lines stay lines and no escape sequence reaches the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c if c.isprintable() or c in KEPT_IN_BODIES else c.encode("unicode_escape").decode()
+        for c in text
+    )

@@ -7,8 +7,9 @@ import asyncio
 import signal
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -34,24 +35,43 @@ from hookline.cli.parsing import (
     UsageError,
     add_command,
 )
-from hookline.cli.signature_verifier import SignatureError, SignatureVerifier
+from hookline.cli.signature_verifier import (
+    NoMatchingSignatureError,
+    SignatureError,
+    SignatureVerifier,
+)
 from hookline.config.settings import Settings
 
 COMMAND = "listen"
 SUMMARY = "receive an endpoint's deliveries here, for development: verify, print and answer each"
+MAX_BODY_BYTES = 1024 * 1024
+"""The largest body read (``--max-body-bytes``): four times the payload limit Hookline's API
+sets by default (``HOOKLINE_MAX_PAYLOAD_BYTES``), which it never sends more than."""
+MAX_FORWARD_ANSWER_BYTES = 1024 * 1024
+"""The largest answer of the ``--forward`` application passed on to Hookline."""
+REFRESH_EVERY_S = 10.0
+"""The endpoint is read again at most this often (for a request whose signature does not
+match): anyone can send one, and each read spends the API key's rate limit."""
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""What stops the listener (SIGHUP: its terminal closed), deleting the endpoint it made."""
+
 DETAILS = f"""\
 Each delivery's signature is checked with the endpoint's scheme and secret, read through the
-API (and read again when one does not verify: a rotation or a PATCH applies at once). One line
-is printed per delivery, in the order they arrive: time, webhook-id (the event's id), event
-type, verified or NOT VERIFIED (why), and the status answered: 204 when verified, 401 when not
-(so Hookline retries, as at a real receiver). The event type is the event's, read through the
-API once the delivery is answered (for up to {LOOKUP_FOR_S:g} s: an event is recorded just after
-its deliveries start); failing that, or when the delivery does not verify, it is the body's
-"type", else -. With --forward, verified deliveries go on to your application with the same
-body and headers, and its answer is Hookline's (502 if it cannot be reached). Ctrl-C or
-SIGTERM stops it, with exit code 0 (that is how it is meant to stop), and deletes the endpoint
---create made."""
+API at start, and read again (at most once every {REFRESH_EVERY_S:g} s) when a well-formed, fresh
+request's signature does not match: a rotated secret applies at once, a changed scheme or
+signature header once restarted. One line is printed per delivery, in the order they are
+answered: time, webhook-id (the event's id), event type, verified or NOT VERIFIED (why), and
+the status answered: 204 when verified, 401 when not (so Hookline retries, as at a real
+receiver), 413 for a body over --max-body-bytes. Under the standard scheme, whose signature
+covers the webhook-id, the event type is the event's, read through the API once the delivery
+is answered (for up to {LOOKUP_FOR_S:g} s: an event is recorded just after its deliveries start);
+otherwise, or failing that, it is the body's "type", else a webhook-event-type or x-event-type
+header's, else -. With --forward, verified deliveries go on to your application with the same
+body and headers, and its answer is Hookline's (502 if it cannot be reached or its answer is
+over {MAX_FORWARD_ANSWER_BYTES // 1024 // 1024} MiB). Ctrl-C, SIGTERM or SIGHUP stops it, with exit
+code 0 (that is how it is meant to stop), and deletes the endpoint --create made."""
 UNVERIFIED_STATUS = 401
+TOO_LARGE_STATUS = 413
 FORWARD_FAILED_STATUS = 502
 API_TIMEOUT_S = 10
 FORWARD_TIMEOUT_S = 30
@@ -73,9 +93,6 @@ NOT_FORWARDED = frozenset(
 """Hop-by-hop headers (RFC 9110 7.6.1) and those of this connection only: never forwarded."""
 
 API_ERRORS = (ApiCallError, ApiUnreachableError)
-MAX_BODY_BYTES = 64 * 1024 * 1024
-"""Far above any payload limit an API sets, so a delivery is never refused for its size."""
-
 RefreshVerifier = Callable[[], Awaitable[SignatureVerifier]]
 
 
@@ -111,18 +128,26 @@ def add_commands(commands: Subcommands) -> None:
         help="forward verified deliveries to this URL and answer with its answer",
     )
     listen.add_argument("--body", action="store_true", help="print each delivery's body too")
+    listen.add_argument(
+        "--max-body-bytes",
+        type=_positive,
+        default=MAX_BODY_BYTES,
+        metavar="N",
+        help=f"refuse (413) a request with a larger body; default: {MAX_BODY_BYTES}",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    """Receive deliveries until Ctrl-C or SIGTERM.
+    """Receive deliveries until Ctrl-C, SIGTERM or SIGHUP.
 
     Args:
         args: The parsed ``hookline listen`` arguments.
         settings: Where the API is, and its key, unless the arguments say.
 
     Returns:
-        The process's exit code: 0 once stopped by SIGINT (Ctrl-C) or SIGTERM, 1 if the API
-        answered an error or could not be reached (or the address is taken), 2 a usage error.
+        The process's exit code: 0 once stopped by SIGINT (Ctrl-C), SIGTERM or SIGHUP, 1 if
+        the API answered an error or could not be reached (or the address is taken), 2 a usage
+        error.
     """
     try:
         if args.event_types and not args.create:
@@ -141,59 +166,96 @@ class LocalReceiver:
 
     verifier: SignatureVerifier
     refresh: RefreshVerifier
-    """Reads the endpoint's scheme and secret again (after a PATCH or a rotation)."""
+    """Reads the endpoint's scheme and secret again (after a rotation)."""
     forward_url: str | None
     forward_http: aiohttp.ClientSession
     printer: DeliveryPrinter
+    with_body: bool = False
+    """Whether lines print the body (else it is dropped once the request is answered)."""
+    max_body_bytes: int = MAX_BODY_BYTES
+    refresh_every_s: float = REFRESH_EVERY_S
+    _refreshing: asyncio.Future[SignatureVerifier] | None = field(
+        default=None, init=False, repr=False
+    )
+    _refreshed_at: float | None = field(default=None, init=False, repr=False)
 
     async def handle(self, request: web.Request) -> web.Response:
         """Verify one delivery, answer it, and queue its line (printed once its event's type
         is read, which the answer does not wait for)."""
         received = datetime.now().astimezone()
-        body = await request.read()
-        reason = await self._unverified_reason(request.headers, body)
-        note = ""
-        if reason is not None:
-            verdict = f"NOT VERIFIED ({reason})"
+        declared = request.content_length
+        too_large = declared is not None and declared > self.max_body_bytes
+        body = None if too_large else await _read_within(request.content, self.max_body_bytes)
+        look_up, note = False, ""
+        if body is None:
+            verdict = f"NOT VERIFIED (body over {self.max_body_bytes} bytes)"
             response = web.Response(
-                status=UNVERIFIED_STATUS, text=f"signature not verified: {reason}\n"
+                status=TOO_LARGE_STATUS, text=f"body over {self.max_body_bytes} bytes\n"
             )
         else:
-            verdict = "verified"
-            response = web.Response(status=204)
-            if self.forward_url is not None:
-                response, note = await self._forwarded(self.forward_url, request, body)
+            try:
+                verifier = await self._verifier_of(request.headers, body)
+            except SignatureError as err:
+                verdict = f"NOT VERIFIED ({err})"
+                response = web.Response(
+                    status=UNVERIFIED_STATUS, text=f"signature not verified: {err}\n"
+                )
+            else:
+                verdict, look_up = "verified", verifier.signs_id
+                response = web.Response(status=204)
+                if self.forward_url is not None:
+                    response, note = await self._forwarded(self.forward_url, request, body)
         answer = f"-> {response.status}{note}"
-        line = DeliveryLine(received, request.headers, body, verdict, answer)
-        self.printer.add(line, verified=reason is None)
+        line = DeliveryLine.of(received, request.headers, body, verdict, answer, self.with_body)
+        self.printer.add(line, look_up=look_up)
         return response
 
-    async def _unverified_reason(self, headers: Mapping[str, str], body: bytes) -> str | None:
-        """Why the request does not verify, or ``None`` if it does. On a failure the endpoint
-        is read again, once: its secret may have been rotated, or its scheme changed."""
+    async def _verifier_of(self, headers: Mapping[str, str], body: bytes) -> SignatureVerifier:
+        """The verifier the request verifies with: the endpoint's as last read, else, when the
+        only fault is that no signature matches (a rotated secret), as read again now.
+
+        Raises:
+            SignatureError: the request does not verify (the message says why).
+        """
+        verifier = self.verifier
         try:
-            self.verifier.verify(headers, body)
-            return None
-        except SignatureError as err:
-            reason = str(err)
+            verifier.verify(headers, body)
+        except NoMatchingSignatureError:
+            fresh = await self._refreshed()
+            if fresh == verifier:
+                raise
+            fresh.verify(headers, body)
+            return fresh
+        return verifier
+
+    async def _refreshed(self) -> SignatureVerifier:
+        """The endpoint's verifier, read again unless it was less than ``refresh_every_s``
+        ago: anyone can send a request that does not verify, and each read spends the API
+        key's rate limit and reveals the secret. Requests made during a read share it."""
+        if self._refreshing is None or self._refreshing.done():
+            now = time.monotonic()
+            if self._refreshed_at is not None and now - self._refreshed_at < self.refresh_every_s:
+                return self.verifier
+            self._refreshed_at = now
+            self._refreshing = asyncio.ensure_future(self._read_again())
+        # Shielded: a request that goes away must not cancel the read the others wait for.
+        return await asyncio.shield(self._refreshing)
+
+    async def _read_again(self) -> SignatureVerifier:
         try:
             fresh = await self.refresh()
-        except (*API_ERRORS, ValueError):
-            return reason
-        if fresh == self.verifier:
-            return reason
-        self.verifier = fresh
-        try:
-            fresh.verify(headers, body)
-            return None
-        except SignatureError as err:
-            return str(err)
+        except (*API_ERRORS, ValueError):  # ValueError: a scheme this command cannot verify
+            return self.verifier
+        if fresh != self.verifier:
+            self.verifier = fresh
+        return self.verifier
 
     async def _forwarded(
         self, url: str, request: web.Request, body: bytes
     ) -> tuple[web.Response, str]:
         """The forward target's answer to the same body and headers, and a note for the line
-        (the reason when it cannot be reached)."""
+        (why, when it cannot be reached). Hookline stores the answer, so a failure's says
+        nothing of ``url``."""
         dropped = NOT_FORWARDED | {
             name.strip().lower() for name in request.headers.get("connection", "").split(",")
         }
@@ -208,23 +270,38 @@ class LocalReceiver:
                 allow_redirects=False,
                 skip_auto_headers=("accept", "accept-encoding", "user-agent", "content-type"),
             ) as answer:
-                answer_body = await answer.read()
+                answer_body = await _read_within(answer.content, MAX_FORWARD_ANSWER_BYTES)
                 content_type = answer.headers.get("content-type")
         except (aiohttp.ClientError, TimeoutError) as err:
             reason = str(err) or type(err).__name__
-            text = f"hookline listen could not forward to {url}: {reason}\n"
+            text = "hookline listen could not reach the application it forwards to\n"
             failed = web.Response(status=FORWARD_FAILED_STATUS, text=text)
             return failed, f" (forward failed: {reason})"
+        if answer_body is None:
+            limit = MAX_FORWARD_ANSWER_BYTES
+            text = f"the application's answer was too large (over {limit} bytes)\n"
+            failed = web.Response(status=FORWARD_FAILED_STATUS, text=text)
+            return failed, f" (forward failed: a {answer.status} answer over {limit} bytes)"
         answered = web.Response(status=answer.status, body=answer_body)
         if content_type is not None:
             answered.headers["content-type"] = content_type
         return answered, ""
 
 
+async def _read_within(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
+    """All of ``stream``, or ``None`` as soon as it is over ``limit`` bytes (reading no more)."""
+    data = bytearray()
+    async for chunk in stream.iter_any():
+        data += chunk
+        if len(data) > limit:
+            return None
+    return bytes(data)
+
+
 async def _listen(args: argparse.Namespace, access: ApiAccess) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     api_session = access.session(aiohttp.ClientTimeout(total=API_TIMEOUT_S))
     # Its own session: the API's carries the API key, which must never be forwarded.
@@ -253,7 +330,9 @@ async def _listen(args: argparse.Namespace, access: ApiAccess) -> int:
                     refresh=lambda: _fetched_verifier(api, args.app, endpoint["id"]),
                     forward_url=args.forward,
                     forward_http=forward_http,
-                    printer=DeliveryPrinter(EventTypes(api, args.app), with_body=args.body),
+                    printer=DeliveryPrinter(EventTypes(api, args.app)),
+                    with_body=args.body,
+                    max_body_bytes=args.max_body_bytes,
                 )
             except ValueError as err:  # a scheme or secret this command cannot verify
                 _failed(str(err))
@@ -269,7 +348,7 @@ async def _serve(
     receiver: LocalReceiver, sock: socket.socket, startup: list[str], stop: asyncio.Event
 ) -> int:
     """Answer deliveries on ``sock`` until ``stop`` is set; the exit code."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application()
     app.router.add_post("/{tail:.*}", receiver.handle)
     # A short shutdown: a forward in flight must not hold Ctrl-C for long.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=2)
@@ -375,6 +454,12 @@ def _port(value: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535)")
     return port
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) == 0:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive whole number")
+    return int(value)
 
 
 def _http_url(value: str) -> str:

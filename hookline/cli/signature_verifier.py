@@ -6,7 +6,7 @@ import hmac
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hookline.contracts.signing import (
     DEFAULT_SIGNATURE_HEADER,
@@ -24,6 +24,12 @@ class SignatureError(Exception):
     """A request whose signature does not verify; the message says why (never the secret)."""
 
 
+class NoMatchingSignatureError(SignatureError):
+    """A well-formed request (its timestamp, in the schemes that sign one, within the
+    tolerance) whose signatures are none of the secret's: the one failure a newer secret (a
+    rotation) could explain."""
+
+
 @dataclass(frozen=True)
 class SignatureVerifier:
     """Verifies requests signed with one endpoint's secret under its signature scheme.
@@ -33,7 +39,7 @@ class SignatureVerifier:
     """
 
     scheme: str
-    secret: str
+    secret: str = field(repr=False)
     signature_header: str | None = None
     """The header of the ``stripe`` and ``hmac-hex`` schemes (default ``x-webhook-signature``)."""
     tolerance_s: int = TOLERANCE_S
@@ -43,6 +49,13 @@ class SignatureVerifier:
             raise ValueError(f"unknown signature scheme {self.scheme!r}")
         if self.scheme == "standard":
             decode_secret(self.secret)  # a malformed secret fails here, not on each request
+
+    @property
+    def signs_id(self) -> bool:
+        """Whether the signature covers ``webhook-id``: only ``standard``'s does. Under the
+        other schemes a signed body can be sent again with any id (and, in ``hmac-hex``, which
+        signs no timestamp, at any time)."""
+        return self.scheme == "standard"
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: float | None = None) -> None:
         """Check that one of the request's signatures is the secret's, over this body.
@@ -54,8 +67,10 @@ class SignatureVerifier:
             now: The receiver's Unix time; default: the clock.
 
         Raises:
-            SignatureError: a signature header is missing or malformed, the signed timestamp
-                is more than ``tolerance_s`` away from ``now``, or no signature matches.
+            NoMatchingSignatureError: the request is well-formed and fresh, but no signature
+                matches.
+            SignatureError: a signature header is missing or malformed, or the signed
+                timestamp is more than ``tolerance_s`` away from ``now``.
         """
         timestamp, signatures = self._signatures(headers)
         if timestamp is not None:
@@ -74,7 +89,7 @@ class SignatureVerifier:
         [expected] = self._signatures(expected_headers)[1]
         # A non-ASCII token cannot match, and compare_digest refuses non-ASCII strings.
         if not any(s.isascii() and hmac.compare_digest(expected, s) for s in signatures):
-            raise SignatureError("no matching signature")
+            raise NoMatchingSignatureError("no matching signature")
 
     def _signatures(self, headers: Mapping[str, str]) -> tuple[str | None, list[str]]:
         """The signed timestamp (``None`` in ``hmac-hex``) and every signature sent."""
