@@ -1,0 +1,196 @@
+"""The lane's permit rules (issue #15), on a simulated clock: in-flight limit, rate, order,
+pause, circuit breaker, endpoint-wide Retry-After, leases lost with a worker, and a state
+that survives continue-as-new."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from hookline.workflows.lane_permits import LanePermits, LaneSettings
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def _lane(**settings: object) -> LanePermits:
+    lane = LanePermits()
+    lane.configure(LaneSettings.model_validate(settings), T0)
+    return lane
+
+
+def _granted(lane: LanePermits, now: datetime) -> list[str]:
+    return [lease.delivery for lease in lane.grant(now)]
+
+
+def test_no_more_than_max_in_flight_and_a_finished_attempt_frees_its_permit() -> None:
+    lane = _lane(max_in_flight=2)
+    for delivery in ("a", "b", "c"):
+        lane.ask(delivery)
+
+    assert _granted(lane, T0) == ["a", "b"]
+    assert _granted(lane, _at(1)) == []
+    lane.attempted("a", "succeeded", _at(2))
+    assert _granted(lane, _at(2)) == ["c"]
+
+
+def test_the_rate_holds_in_every_second_with_a_burst_of_the_rate() -> None:
+    lane = _lane(rate_limit_per_s=5, max_in_flight=1000)
+    for n in range(300):
+        lane.ask(f"d{n}")
+    starts: list[float] = []
+    now = 0.0
+    while lane.waiting and now < 120:
+        for lease in lane.grant(_at(now)):
+            starts.append(now)
+            lane.attempted(lease.delivery, "succeeded", _at(now))
+        if not lane.waiting:
+            break
+        wake = lane.wake_at(_at(now))
+        assert wake is not None
+        now = max(now + 0.001, (wake - T0).total_seconds())
+
+    assert len(starts) == 300
+    busiest = max(sum(1 for s in starts if t <= s < t + 1) for t in starts)
+    assert busiest <= 6
+    rate = (len(starts) - 5) / (starts[-1] - starts[0])  # after the first burst
+    assert 4.5 <= rate <= 5.0
+
+
+def test_a_slow_rate_bursts_one_at_a_time() -> None:
+    lane = _lane(rate_limit_per_s=0.5)
+    lane.ask("a")
+    lane.ask("b")
+
+    assert _granted(lane, T0) == ["a"]
+    assert _granted(lane, _at(1.9)) == []
+    assert _granted(lane, _at(2.0)) == ["b"]
+
+
+def test_fifo_lets_only_the_oldest_of_each_key_attempt() -> None:
+    lane = _lane(ordering="fifo")
+    for delivery, key in (("a1", "a"), ("a2", "a"), ("b1", "b")):
+        lane.enqueue(delivery, key)
+
+    lane.ask("a2", "a")  # asks first, but a1 was accepted first
+    lane.ask("b1", "b")
+    assert _granted(lane, T0) == ["b1"]
+
+    lane.ask("a1", "a")
+    assert _granted(lane, _at(1)) == ["a1"]
+    lane.attempted("a1", "receiver_failed", _at(2))
+    assert _granted(lane, _at(2)) == []  # a1 backs off; a2 still waits for it to end
+    lane.ended("a1")  # failed for good (or succeeded, or was cancelled)
+    assert _granted(lane, _at(3)) == ["a2"]
+
+
+def test_a_fifo_delivery_the_lane_never_saw_accepted_queues_when_it_asks() -> None:
+    lane = _lane(ordering="fifo")
+    lane.ask("late", "k")
+    lane.enqueue("later", "k")
+    lane.ask("later", "k")
+
+    assert _granted(lane, T0) == ["late"]
+
+
+def test_paused_grants_nothing_and_resume_releases_in_order_at_the_lanes_pace() -> None:
+    lane = _lane(max_in_flight=2, paused=True)
+    for delivery in ("a", "b", "c"):
+        lane.ask(delivery)
+    assert _granted(lane, T0) == []
+    assert lane.state(T0) == "paused"
+    assert lane.wake_at(T0) is None  # only a resume can change that
+
+    lane.configure(LaneSettings(max_in_flight=2), _at(60))
+    assert _granted(lane, _at(60)) == ["a", "b"]
+    assert lane.state(_at(60)) == "healthy"
+
+
+def test_the_breaker_opens_probes_one_at_a_time_and_closes_with_a_slow_start() -> None:
+    lane = _lane(max_in_flight=4, breaker_failures=3)
+    for n in range(3):
+        lane.ask(f"f{n}")
+    for lease in lane.grant(T0):
+        lane.attempted(lease.delivery, "receiver_failed", _at(1))
+    assert lane.state(_at(1)) == "open"
+
+    for n in range(8):
+        lane.ask(f"w{n}")
+    assert _granted(lane, _at(2)) == ["w0"]  # the probe
+    assert lane.state(_at(2)) == "half_open"
+    assert _granted(lane, _at(3)) == []  # the others wait, spending no attempt
+    lane.attempted("w0", "receiver_failed", _at(4))
+    assert _granted(lane, _at(5)) == ["w1"]  # another probe
+    lane.attempted("w1", "succeeded", _at(6))
+
+    assert lane.state(_at(6)) == "healthy"
+    assert _granted(lane, _at(6)) == ["w2", "w3"]  # in flight: 2, then one more per success
+    lane.attempted("w2", "succeeded", _at(7))
+    assert _granted(lane, _at(7)) == ["w4", "w5"]
+    lane.attempted("w3", "succeeded", _at(8))
+    assert _granted(lane, _at(8)) == ["w6", "w7"]  # 4 in flight: max_in_flight reached
+    assert lane.slow_start is None
+
+
+def test_refused_attempts_neither_open_nor_close_the_breaker() -> None:
+    lane = _lane(breaker_failures=2)
+    lane.ask("a")
+    lane.grant(T0)
+    lane.attempted("a", "receiver_failed", _at(1))
+    lane.ask("b")
+    lane.grant(_at(1))
+    lane.attempted("b", "refused", _at(2))  # a 400: the receiver answers
+    assert (lane.consecutive_failures, lane.state(_at(2))) == (1, "healthy")
+
+
+def test_retry_after_holds_the_whole_lane_until_then() -> None:
+    lane = _lane()
+    lane.ask("a")
+    lane.grant(T0)
+    lane.ask("b")
+    lane.ask("c")
+    lane.attempted("a", "receiver_failed", _at(1), hold_until=_at(31))
+
+    assert _granted(lane, _at(1)) == []
+    assert lane.wake_at(_at(1)) == _at(31)
+    assert _granted(lane, _at(31)) == ["b", "c"]
+
+
+def test_a_permit_lost_with_its_worker_is_taken_back_at_its_deadline() -> None:
+    lane = _lane(max_in_flight=1, lease_s=45)
+    lane.ask("a")
+    lane.ask("b")
+    assert _granted(lane, T0) == ["a"]
+    assert lane.wake_at(T0) == _at(45)
+
+    assert _granted(lane, _at(44)) == []
+    assert _granted(lane, _at(45)) == ["b"]
+
+
+def test_asking_again_while_waiting_or_holding_a_permit_changes_nothing() -> None:
+    lane = _lane(max_in_flight=5)
+    lane.ask("a")
+    lane.ask("a")
+    assert _granted(lane, T0) == ["a"]
+    lane.ask("a")  # a duplicate signal from a retried activity
+    assert _granted(lane, _at(1)) == []
+
+
+def test_the_state_survives_continue_as_new() -> None:
+    lane = _lane(rate_limit_per_s=2, ordering="fifo")
+    for n in range(6):
+        lane.enqueue(f"d{n}", key=str(n % 2))
+        lane.ask(f"d{n}", key=str(n % 2))
+    first = _granted(lane, T0)
+
+    carried = LanePermits.model_validate_json(lane.model_dump_json())
+
+    assert first == ["d0", "d1"]
+    for copy in (lane, carried):
+        copy.ended("d0")
+        copy.ended("d1")
+    assert _granted(carried, _at(1)) == _granted(lane, _at(1)) == ["d2", "d3"]
+    assert Counter(w.key for w in carried.waiting) == Counter({"0": 1, "1": 1})
