@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from hookline.workflows.lane_permits import LanePermits, LaneSettings
+from hookline.contracts.lane_permits import LanePermits, LaneSettings
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 

@@ -28,6 +28,7 @@ from hookline.worker.schedules import ensure_schedules
 from hookline.workflows.attempt_log_purge import PurgeAttemptLogWorkflow
 from hookline.workflows.delivery import DeliveryWorkflow
 from hookline.workflows.fan_out import FanOutWorkflow
+from hookline.workflows.lane import LaneWorkflow
 from hookline.workflows.recovery import RecoveryWorkflow
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,13 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[DeliveryWorkflow, FanOutWorkflow, PurgeAttemptLogWorkflow, RecoveryWorkflow],
+            workflows=[
+                DeliveryWorkflow,
+                FanOutWorkflow,
+                LaneWorkflow,
+                PurgeAttemptLogWorkflow,
+                RecoveryWorkflow,
+            ],
             activities=[
                 activities.post_signed,
                 health.record_outcome,

@@ -1,6 +1,6 @@
 """An endpoint's lane: which of its deliveries may make an attempt now.
 
-Pure and deterministic: the lane workflow (issue #15, not wired yet) feeds it what happens
+Pure and deterministic: the lane workflow (``hookline.workflows.lane``) feeds it what happens
 (a delivery asks, an attempt ends, a delivery ends, the settings change) with the time, asks
 it whom to grant a permit, and carries it over continue-as-new. It holds every rule of the
 lane in one place:

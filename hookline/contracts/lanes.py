@@ -1,0 +1,68 @@
+"""What crosses to and from an endpoint's lane workflow: its input, the signals deliveries
+send it and the grant it sends them, and its health."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from hookline.contracts.lane_permits import LanePermits, LaneSettings, Outcome, State
+
+
+def lane_workflow_id(app_id: str, endpoint_id: str) -> str:
+    """The workflow id of an endpoint's lane, readable in the UI: ``lane:{app}:{endpoint}``."""
+    return f"lane:{app_id}:{endpoint_id}"
+
+
+class LaneInput(BaseModel):
+    """A lane's input: its endpoint, and its permits when it continues as new."""
+
+    app_id: str
+    endpoint_id: str
+    settings: LaneSettings = Field(default_factory=LaneSettings)
+    permits: LanePermits | None = None
+
+
+class LaneAsk(BaseModel):
+    """A delivery's request for a permit, with the lane settings its attempt read."""
+
+    delivery: str
+    """The delivery's workflow id: where the grant is signalled."""
+    key: str = ""
+    """Its ordering key (``fifo`` endpoints)."""
+    settings: LaneSettings | None = None
+
+
+class LaneAttempted(BaseModel):
+    """How an attempt under a permit ended."""
+
+    delivery: str
+    outcome: Outcome
+    hold_until: datetime | None = None
+    """A ``Retry-After`` on a 429 or 503: the whole lane waits until then."""
+
+
+class LaneEnded(BaseModel):
+    """A delivery ended: it asks no more, and the next of its ordering key may go."""
+
+    delivery: str
+
+
+class LaneGrant(BaseModel):
+    """A permit for one attempt, which the lane takes back at ``until``."""
+
+    until: datetime
+
+
+class LaneHealth(BaseModel):
+    """An endpoint's lane as the health read shows it."""
+
+    state: State
+    in_flight: int
+    waiting: int
+    consecutive_failures: int
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+    rate_limit_per_s: float | None
+    max_in_flight: int

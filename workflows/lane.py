@@ -1,0 +1,139 @@
+"""LaneWorkflow: one endpoint's lane, which hands its deliveries permits to attempt.
+
+Deliveries signal ``lane_ask`` (started with signal-with-start, so the first ask starts the
+lane), wait for ``lane_granted``, make one attempt, and signal ``lane_attempted``; when they
+end, ``lane_ended``. Every rule of who may go, and when, is ``LanePermits``: this workflow
+only feeds it signals and the time, sends its grants, sleeps until it can grant again, and
+carries it over continue-as-new. It ends once it has been idle (nothing waiting, in flight or
+queued, not paused, circuit closed) for ``IDLE_END``; the next ask starts it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from hookline.contracts.lane_permits import LanePermits, LaneSettings, Lease
+    from hookline.contracts.lanes import (
+        LaneAsk,
+        LaneAttempted,
+        LaneEnded,
+        LaneGrant,
+        LaneHealth,
+        LaneInput,
+    )
+    from hookline.contracts.names import (
+        LANE_ASK_SIGNAL,
+        LANE_ATTEMPTED_SIGNAL,
+        LANE_CONFIGURE_SIGNAL,
+        LANE_ENDED_SIGNAL,
+        LANE_GRANTED_SIGNAL,
+        LANE_HEALTH_QUERY,
+        LANE_WORKFLOW,
+    )
+
+IDLE_END = timedelta(minutes=10)
+"""How long an idle lane waits for work before it ends (its settings live in the registry,
+and a closed circuit's counters are nothing to keep)."""
+CONTINUE_AFTER_EVENTS = 2_000
+"""History length past which the lane continues as new, keeping its permits."""
+
+
+@workflow.defn(name=LANE_WORKFLOW)
+class LaneWorkflow:
+    """Grants permits to an endpoint's deliveries by the rules of ``LanePermits``."""
+
+    @workflow.init
+    def __init__(self, lane: LaneInput) -> None:
+        self._permits = lane.permits or LanePermits()
+        if lane.permits is None:
+            self._permits.configure(lane.settings, workflow.now())
+        self._changed = False
+
+    @workflow.signal(name=LANE_ASK_SIGNAL)
+    def ask(self, request: LaneAsk) -> None:
+        """A delivery wants a permit for its next attempt."""
+        if request.settings is not None and request.settings != self._permits.settings:
+            self._permits.configure(request.settings, workflow.now())
+        self._permits.ask(request.delivery, request.key)
+        self._changed = True
+
+    @workflow.signal(name=LANE_ATTEMPTED_SIGNAL)
+    def attempted(self, attempt: LaneAttempted) -> None:
+        """An attempt under a permit ended."""
+        self._permits.attempted(
+            attempt.delivery, attempt.outcome, workflow.now(), attempt.hold_until
+        )
+        self._changed = True
+
+    @workflow.signal(name=LANE_ENDED_SIGNAL)
+    def ended(self, ended: LaneEnded) -> None:
+        """A delivery ended: it asks no more."""
+        self._permits.ended(ended.delivery)
+        self._changed = True
+
+    @workflow.signal(name=LANE_CONFIGURE_SIGNAL)
+    def configure(self, settings: LaneSettings) -> None:
+        """The endpoint's lane settings changed (a pause, a resume, new limits)."""
+        self._permits.configure(settings, workflow.now())
+        self._changed = True
+
+    @workflow.query(name=LANE_HEALTH_QUERY)
+    def health(self) -> LaneHealth:
+        """The lane's state, as the endpoint's health read shows it."""
+        permits = self._permits
+        return LaneHealth(
+            state=permits.state(workflow.now()),
+            in_flight=len(permits.leases),
+            waiting=len(permits.waiting),
+            consecutive_failures=permits.consecutive_failures,
+            last_success_at=permits.last_success_at,
+            last_failure_at=permits.last_failure_at,
+            rate_limit_per_s=permits.settings.rate_limit_per_s,
+            max_in_flight=permits.settings.max_in_flight,
+        )
+
+    @workflow.run
+    async def run(self, lane: LaneInput) -> None:
+        """Grant permits as the rules allow, until idle for ``IDLE_END``."""
+        while True:
+            self._changed = False
+            grants = self._permits.grant(workflow.now())
+            if grants:
+                await asyncio.gather(*(self._send(lease) for lease in grants))
+                continue  # a grant to a delivery that is gone may free a permit at once
+            if workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                workflow.continue_as_new(lane.model_copy(update={"permits": self._permits}))
+            wake = self._permits.wake_at(workflow.now())
+            idle = wake is None and self._is_idle()
+            timeout = IDLE_END if idle else (wake - workflow.now() if wake else None)
+            try:
+                await workflow.wait_condition(lambda: self._changed, timeout=timeout)
+            except TimeoutError:
+                if idle:
+                    return
+
+    def _is_idle(self) -> bool:
+        permits = self._permits
+        return not (
+            permits.waiting
+            or permits.leases
+            or permits.queues
+            or permits.settings.paused
+            or permits.circuit_open
+            or permits.slow_start is not None
+        )
+
+    async def _send(self, lease: Lease) -> None:
+        """Signal ``lease``'s grant to its delivery; one that has ended gets none."""
+        delivery = workflow.get_external_workflow_handle(lease.delivery)
+        try:
+            await delivery.signal(LANE_GRANTED_SIGNAL, LaneGrant(until=lease.until))
+        except FailureError:
+            # The delivery is gone (it ended without saying so): its permit is free again.
+            self._permits.ended(lease.delivery)
