@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -20,8 +21,10 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from hookline.activities.delivery import DeliveryActivities
     from hookline.activities.endpoint_health import EndpointHealthActivities, Outcome
+    from hookline.activities.lanes import LaneActivities, LaneRequest
     from hookline.contracts.delivery import (
         ENDPOINT_BUSY,
+        LANE_REQUIRED,
         AttemptInput,
         AttemptRecord,
         DeliveryInput,
@@ -30,8 +33,18 @@ with workflow.unsafe.imports_passed_through():
         attempt_record_in,
         without_query,
     )
+    from hookline.contracts.lane_permits import LaneSettings
+    from hookline.contracts.lane_permits import Outcome as LaneOutcome
+    from hookline.contracts.lanes import LaneAttempted, LaneEnded, LaneGrant, lane_workflow_id
     from hookline.contracts.metric_labels import EVENT_TYPES
-    from hookline.contracts.names import DELIVERY_WORKFLOW, PROGRESS_MEMO, RETRY_NOW_SIGNAL
+    from hookline.contracts.names import (
+        DELIVERY_WORKFLOW,
+        LANE_ATTEMPTED_SIGNAL,
+        LANE_ENDED_SIGNAL,
+        LANE_GRANTED_SIGNAL,
+        PROGRESS_MEMO,
+        RETRY_NOW_SIGNAL,
+    )
     from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS, RetrySettings
     from hookline.contracts.search_attributes import STATUS
 
@@ -42,6 +55,10 @@ START_TO_CLOSE_MARGIN = timedelta(seconds=10)
 LOCAL_FIRST_ATTEMPT = "local-first-attempt"
 """Patch id: runs started before a run's first attempt became a local activity replay
 without it. Deprecate it once no such run is open (3 days after deploying, by default)."""
+LANES = "lanes"
+"""Patch id: a delivery whose endpoint has a lane takes its attempts through it. Runs that
+never met a lane do not record it."""
+LANE_ASK_TIMEOUT = timedelta(seconds=10)
 HOLD_FAILED = "hold-failed"
 """Patch id: runs that failed before failed deliveries were held open for a manual retry
 replay closing at once. It matters only to replays of such runs (a query on a closed run in
@@ -63,11 +80,19 @@ class DeliveryWorkflow:
 
     def __init__(self) -> None:
         self._retry_requested = False
+        self._lane_grants = 0
+        """Permits the endpoint's lane has granted this run."""
+        self._lane_grants_seen = 0
         self._held = False
         """Failed, and waiting for a manual retry."""
         self._seen_by_caller = RetryRequest()
         self._first_attempt: AttemptRecord | None = None
         """The run's first attempt, when it failed and the attempts went on."""
+
+    @workflow.signal(name=LANE_GRANTED_SIGNAL)
+    def lane_granted(self, _grant: LaneGrant) -> None:
+        """The endpoint's lane granted a permit for one attempt."""
+        self._lane_grants += 1
 
     @workflow.signal(name=RETRY_NOW_SIGNAL)
     def retry_now(self, request: RetryRequest) -> None:
@@ -105,7 +130,9 @@ class DeliveryWorkflow:
             else:  # a run started before first attempts were local replays as it ran
                 series = self._series(delivery, attempts_before, 0, window, start_to_close)
             try:
-                last = await series
+                last = await self._through_lane_if_needed(
+                    series, delivery, attempts_before, deadline, start_to_close
+                )
             except FailureError as err:  # an activity's, or a local activity's own failure
                 if is_cancelled_exception(err) and not self._retry_requested:
                     raise  # the workflow was cancelled (by an operator): it ends cancelled
@@ -238,6 +265,94 @@ class DeliveryWorkflow:
             handle.cancel()
         return await handle
 
+    async def _through_lane_if_needed(
+        self,
+        series: Awaitable[AttemptRecord],
+        delivery: DeliveryInput,
+        attempts_before: int,
+        deadline: datetime,
+        start_to_close: timedelta,
+    ) -> AttemptRecord:
+        """``series``, or, if the endpoint has a lane (its attempt sent nothing and said so),
+        the attempts as the lane permits them."""
+        try:
+            return await series
+        except FailureError as err:
+            if _failure_type(err) != LANE_REQUIRED or not workflow.patched(LANES):
+                raise
+            lane = _lane_settings_in(err)
+        return await self._laned(delivery, attempts_before, deadline, start_to_close, lane)
+
+    async def _laned(
+        self,
+        delivery: DeliveryInput,
+        attempts_before: int,
+        deadline: datetime,
+        start_to_close: timedelta,
+        lane: LaneSettings,
+    ) -> AttemptRecord:
+        """Attempts one at a time, each under a permit of the endpoint's lane, retried here
+        (not by Temporal) on the delivery's schedule. Time spent waiting for a permit does not
+        use up the window: the receiver was not tried.
+
+        Raises:
+            FailureError: the last attempt failed and no other is due (the lane is told the
+                delivery ended).
+        """
+        me = workflow.info().workflow_id
+        lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
+        made = attempts_before
+        in_series = 0
+        while True:
+            asked_at, self._lane_grants_seen = workflow.now(), self._lane_grants
+            await workflow.execute_local_activity_method(
+                LaneActivities.ask_lane,
+                LaneRequest(
+                    app_id=delivery.app_id,
+                    endpoint_id=delivery.endpoint_id,
+                    delivery=me,
+                    settings=lane,
+                ),
+                start_to_close_timeout=LANE_ASK_TIMEOUT,
+            )
+            await workflow.wait_condition(self._lane_granted)
+            deadline += workflow.now() - asked_at
+            try:
+                record = await workflow.execute_activity_method(
+                    DeliveryActivities.post_signed,
+                    _attempt_input(delivery, made, None).model_copy(update={"permitted": True}),
+                    start_to_close_timeout=start_to_close,
+                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                    summary=f"POST {without_query(delivery.url)}",
+                )
+            except ActivityError as err:
+                failed = attempt_record_in(err)
+                made, in_series = (failed.attempt if failed else made + 1), in_series + 1
+                delay, hold_until = _lane_retry(err, failed, delivery.retry, in_series)
+                await _tell_lane(
+                    lane_id,
+                    LaneAttempted(
+                        delivery=me, outcome=_lane_outcome(failed), hold_until=hold_until
+                    ),
+                )
+                if delay is None or workflow.now() + delay >= deadline:
+                    await _tell_lane(lane_id, LaneEnded(delivery=me))
+                    raise
+                next_at = workflow.now() + delay
+                workflow.upsert_memo({PROGRESS_MEMO: _progress("retrying", made, failed, next_at)})
+                workflow.upsert_search_attributes([STATUS.value_set("retrying")])
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await workflow.wait_condition(lambda: self._retry_requested, timeout=delay)
+                self._retry_requested = False
+                continue
+            await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="succeeded"))
+            await _tell_lane(lane_id, LaneEnded(delivery=me))
+            return record
+
+    def _lane_granted(self) -> bool:
+        return self._lane_grants > self._lane_grants_seen
+
     async def _held_for_retry(self, delivery: DeliveryInput, error: str) -> bool:
         """Wait, failed, up to the hold for a manual retry; whether one came.
 
@@ -365,3 +480,41 @@ def _delay_after_first_attempt(err: FailureError, retry: RetrySettings) -> timed
         if cause.next_retry_delay:
             return cause.next_retry_delay
     return retry.delay_after_first_attempt()
+
+
+async def _tell_lane(lane_id: str, message: LaneAttempted | LaneEnded) -> None:
+    """Signal the endpoint's lane; one that has ended (idle) needs telling nothing."""
+    signal = LANE_ATTEMPTED_SIGNAL if isinstance(message, LaneAttempted) else LANE_ENDED_SIGNAL
+    with contextlib.suppress(FailureError):
+        await workflow.get_external_workflow_handle(lane_id).signal(signal, message)
+
+
+def _lane_settings_in(err: FailureError) -> LaneSettings:
+    cause = _attempt_failure(err)
+    details = cause.details if isinstance(cause, ApplicationError) else ()
+    if details and isinstance(details[0], LaneSettings):
+        return details[0]
+    return LaneSettings.model_validate(details[0] if details else {})
+
+
+def _lane_outcome(record: AttemptRecord | None) -> LaneOutcome:
+    """How the lane counts a failed attempt: no answer, a 5xx or a 429 count against the
+    receiver (the circuit breaker); any other answer is a refusal."""
+    code = record.status_code if record is not None else None
+    return "receiver_failed" if code is None or code >= 500 or code == 429 else "refused"
+
+
+def _lane_retry(
+    err: ActivityError, record: AttemptRecord | None, retry: RetrySettings, in_series: int
+) -> tuple[timedelta | None, datetime | None]:
+    """The wait before a laned delivery's next attempt (``None``: none is due), and until
+    when the whole lane holds (a 429 or 503 with ``Retry-After``)."""
+    cause = _attempt_failure(err)
+    if isinstance(cause, ApplicationError) and (
+        cause.non_retryable or cause.type in NON_RETRYABLE_ERRORS
+    ):
+        return None, None
+    named = cause.next_retry_delay if isinstance(cause, ApplicationError) else None
+    if named is not None and record is not None and record.status_code in (429, 503):
+        return named, workflow.now() + named
+    return (named or retry.delay_after(in_series)), None

@@ -21,6 +21,11 @@ def without_query(url: str) -> str:
     return url.split("?", 1)[0].split("#", 1)[0]
 
 
+LANE_REQUIRED = "LaneRequired"
+"""Error type: the endpoint has a lane (a rate limit, an in-flight limit, an order, or a
+pause), and the attempt had no permit from it: nothing was sent, and the failure's details
+hold the lane's ``LaneSettings``."""
+
 ENDPOINT_BUSY = "EndpointBusy"
 """Error type: a local first attempt found every slot of its endpoint taken, and sent
 nothing (the workflow makes the attempt as an activity instead)."""
@@ -43,6 +48,8 @@ class AttemptInput(BaseModel):
     """An explicit retry schedule: delays before attempts 2, 3, ... of this series."""
     event_type: str = ""
     """For metrics only."""
+    permitted: bool = False
+    """Made under a permit of the endpoint's lane."""
 
 
 class AttemptRecord(BaseModel):

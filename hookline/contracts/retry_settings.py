@@ -90,6 +90,16 @@ class RetrySettings(BaseModel):
         """The explicit schedule's delays still ahead after ``attempts_made`` attempts."""
         return None if self.schedule_s is None else self.schedule_s[attempts_made:]
 
+    def delay_after(self, attempts_made: int) -> timedelta | None:
+        """The wait after the ``attempts_made``-th failed attempt of a series; ``None`` when
+        the schedule allows no other (a lane's deliveries drive their own retries)."""
+        if self.schedule_s is None:
+            wait = self.initial_interval_s * self.backoff_coefficient ** (attempts_made - 1)
+            return timedelta(seconds=min(wait, self.max_interval_s))
+        if attempts_made >= len(self.schedule_s):
+            return None
+        return timedelta(seconds=max(1.0, self.schedule_s[attempts_made]))
+
     def delay_after_first_attempt(self) -> timedelta | None:
         """The wait before the second attempt, when the first failed without naming one;
         ``None`` when the schedule allows no second attempt."""

@@ -39,6 +39,23 @@ class Endpoint:
     disabled: bool = False
     disabled_reason: str | None = None
     failing_since: datetime | None = None
+    rate_limit_per_s: float | None = None
+    max_in_flight: int | None = None
+    """``None``: the per-worker default (``endpoint_max_concurrent_attempts``), no lane."""
+    ordering: str = "none"
+    paused: bool = False
+
+    @property
+    def has_lane(self) -> bool:
+        """Whether its deliveries take permits from its lane workflow (a rate limit, an
+        in-flight limit across workers, an order, or a pause); the others take today's path,
+        which costs nothing more."""
+        return (
+            self.rate_limit_per_s is not None
+            or self.max_in_flight is not None
+            or self.ordering != "none"
+            or self.paused
+        )
 
     def signing_secrets(self, now: datetime) -> list[str]:
         """The secrets an attempt signs with: the current one, and the previous one while its

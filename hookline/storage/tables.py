@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -75,6 +76,11 @@ endpoints = Table(
     Column("failing_since", UTCDateTime(), nullable=True),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
+    # The endpoint's lane (issue #15): any of these set puts its deliveries through it.
+    Column("rate_limit_per_s", Float, nullable=True),
+    Column("max_in_flight", Integer, nullable=True),
+    Column("ordering", String(8), nullable=False, default="none", server_default="none"),
+    Column("paused", Boolean, nullable=False, default=False, server_default=false()),
     Index("ix_endpoints_app_id", "app_id"),
 )
 

@@ -17,6 +17,7 @@ from hookline.activities.endpoint_cache import EndpointCache
 from hookline.activities.endpoint_health import EndpointHealthActivities
 from hookline.activities.fan_out import FanOutActivities
 from hookline.activities.guarded_connector import GuardedConnector
+from hookline.activities.lanes import LaneActivities
 from hookline.activities.maintenance import MaintenanceActivities
 from hookline.activities.recovery import RecoveryActivities
 from hookline.config.event_loop import loop_name
@@ -65,6 +66,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             registry, timedelta(days=settings.attempt_log_retention_days)
         )
         recovery = RecoveryActivities(client, settings)
+        lanes = LaneActivities(client, settings)
         fan_out = FanOutActivities(client, settings, registry)
         await ensure_schedules(client, settings)
         worker = Worker(
@@ -85,6 +87,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
                 maintenance.drop_expired_secrets,
                 recovery.find_failed_deliveries,
                 recovery.retry_deliveries,
+                lanes.ask_lane,
             ],
             max_concurrent_activities=settings.worker_max_concurrent_attempts,
             # A run's first attempt is a local activity (see DeliveryWorkflow), which holds its

@@ -1,0 +1,49 @@
+"""Asking an endpoint's lane for a permit: the one step of a laned delivery that needs the
+Temporal client (a workflow cannot start another workflow with a signal)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client
+
+from hookline.config.settings import Settings
+from hookline.contracts.lane_permits import LaneSettings
+from hookline.contracts.lanes import LaneAsk, LaneInput, lane_workflow_id
+from hookline.contracts.names import LANE_ASK_SIGNAL, LANE_WORKFLOW
+
+
+class LaneRequest(BaseModel):
+    """A delivery's ask for a permit of its endpoint's lane."""
+
+    app_id: str
+    endpoint_id: str
+    delivery: str
+    """The delivery's workflow id."""
+    key: str = ""
+    settings: LaneSettings
+
+
+class LaneActivities:
+    """Lane activities, sharing the worker's Temporal client and settings."""
+
+    def __init__(self, client: Client, settings: Settings) -> None:
+        self._client = client
+        self._settings = settings
+
+    @activity.defn(name="ask_lane")
+    async def ask_lane(self, request: LaneRequest) -> None:
+        """Signal the ask to the endpoint's lane, starting the lane if it is not running."""
+        await self._client.start_workflow(
+            LANE_WORKFLOW,
+            LaneInput(
+                app_id=request.app_id, endpoint_id=request.endpoint_id, settings=request.settings
+            ),
+            id=lane_workflow_id(request.app_id, request.endpoint_id),
+            task_queue=self._settings.task_queue,
+            start_signal=LANE_ASK_SIGNAL,
+            start_signal_args=[
+                LaneAsk(delivery=request.delivery, key=request.key, settings=request.settings)
+            ],
+            static_summary=f"lane of {request.endpoint_id}",
+        )
