@@ -37,21 +37,16 @@ from hookline.contracts.delivery import (
 )
 from hookline.contracts.header_rules import HEADER_NAME_RE, check_header
 from hookline.contracts.ids import OPERATOR_APP_ID
-from hookline.contracts.lane_permits import LaneSettings
 from hookline.contracts.metric_labels import EVENT_TYPES
 from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS
 from hookline.contracts.signing import InvalidSecretError, signature_headers
 from hookline.storage.attempt_log import LoggedAttempt
-from hookline.storage.entities import Endpoint
 from hookline.storage.registry import Registry
 
 USER_AGENT = "Hookline-Webhooks/0.1 (+https://github.com/hookline)"
 HEARTBEAT_EVERY_S = 2.0
 NON_RETRYABLE = frozenset(NON_RETRYABLE_ERRORS)
 LOG_TIMEOUT_S = 3.0
-LEASE_MARGIN_S = 30.0
-"""A lane's permit outlives its attempt's timeout by this much before the lane takes it back
-(the attempt's worker died): the workflow's start-to-close margin, and room for the signal."""
 """How long an attempt waits for its attempt-log row to commit before going on without."""
 
 log = logging.getLogger(__name__)
@@ -70,8 +65,8 @@ class _Destination:
     secrets: list[str] = field(repr=False)
     was_failing: bool = False
     disabled: bool = False
-    lane: LaneSettings | None = None
-    """The endpoint's lane settings, if its deliveries take permits from a lane."""
+    laned: bool = False
+    """Its deliveries take permits from the endpoint's lane."""
 
 
 class DeliveryActivities:
@@ -94,7 +89,6 @@ class DeliveryActivities:
         self._operator_secret = operator_secret
         self._require_https = require_https
         self._slots = EndpointSlots(per_endpoint_concurrency)
-        self._per_endpoint_concurrency = per_endpoint_concurrency
 
     @activity.defn(name="post_signed")
     async def post_signed(self, attempt: AttemptInput) -> AttemptRecord:
@@ -131,11 +125,10 @@ class DeliveryActivities:
         if target.disabled:
             record = made(None, "endpoint is disabled")
             raise await self._failed(attempt, record, "EndpointDisabled")
-        if target.lane is not None and not attempt.permitted:
+        if target.laned and not attempt.permitted:
             # Nothing is sent: the workflow asks the endpoint's lane for a permit first.
             raise ApplicationError(
                 "endpoint has a lane",
-                target.lane,
                 type=LANE_REQUIRED,
                 non_retryable=True,
                 category=ApplicationErrorCategory.BENIGN,
@@ -219,16 +212,7 @@ class DeliveryActivities:
             endpoint.signing_secrets(_now()),
             was_failing=endpoint.failing_since is not None,
             disabled=endpoint.disabled,
-            lane=self._lane_of(endpoint, attempt) if endpoint.has_lane else None,
-        )
-
-    def _lane_of(self, endpoint: Endpoint, attempt: AttemptInput) -> LaneSettings:
-        return LaneSettings(
-            rate_limit_per_s=endpoint.rate_limit_per_s,
-            max_in_flight=endpoint.max_in_flight or self._per_endpoint_concurrency,
-            ordering="fifo" if endpoint.ordering == "fifo" else "none",
-            paused=endpoint.paused,
-            lease_s=attempt.timeout_s + LEASE_MARGIN_S,
+            laned=endpoint.has_lane,
         )
 
     async def _post(

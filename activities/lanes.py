@@ -7,10 +7,12 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
 
+from hookline.activities.endpoint_cache import EndpointCache
 from hookline.config.settings import Settings
 from hookline.contracts.lane_permits import LaneSettings
 from hookline.contracts.lanes import LaneAsk, LaneInput, lane_workflow_id
 from hookline.contracts.names import LANE_ASK_SIGNAL, LANE_WORKFLOW
+from hookline.delivery.lanes import UNLIMITED, lane_settings
 
 
 class LaneRequest(BaseModel):
@@ -21,29 +23,35 @@ class LaneRequest(BaseModel):
     delivery: str
     """The delivery's workflow id."""
     key: str = ""
-    settings: LaneSettings
+    timeout_s: float
+    """The delivery's attempt timeout (a permit's lease outlives it)."""
 
 
 class LaneActivities:
     """Lane activities, sharing the worker's Temporal client and settings."""
 
-    def __init__(self, client: Client, settings: Settings) -> None:
+    def __init__(self, client: Client, settings: Settings, endpoints: EndpointCache) -> None:
         self._client = client
         self._settings = settings
+        self._endpoints = endpoints
 
     @activity.defn(name="ask_lane")
     async def ask_lane(self, request: LaneRequest) -> None:
-        """Signal the ask to the endpoint's lane, starting the lane if it is not running."""
+        """Signal the ask to the endpoint's lane, starting it, with the endpoint's settings as
+        they are now, if it is not running (a running lane has them: the API tells it of every
+        change)."""
+        endpoint = await self._endpoints.get(request.app_id, request.endpoint_id)
+        if endpoint is None:  # deleted: let the attempt go, and meet the deletion
+            lane = LaneSettings(max_in_flight=UNLIMITED)
+        else:
+            default = self._settings.endpoint_max_concurrent_attempts
+            lane = lane_settings(endpoint, default, request.timeout_s)
         await self._client.start_workflow(
             LANE_WORKFLOW,
-            LaneInput(
-                app_id=request.app_id, endpoint_id=request.endpoint_id, settings=request.settings
-            ),
+            LaneInput(app_id=request.app_id, endpoint_id=request.endpoint_id, settings=lane),
             id=lane_workflow_id(request.app_id, request.endpoint_id),
             task_queue=self._settings.task_queue,
             start_signal=LANE_ASK_SIGNAL,
-            start_signal_args=[
-                LaneAsk(delivery=request.delivery, key=request.key, settings=request.settings)
-            ],
+            start_signal_args=[LaneAsk(delivery=request.delivery, key=request.key)],
             static_summary=f"lane of {request.endpoint_id}",
         )

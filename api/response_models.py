@@ -11,6 +11,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, field
 
 from hookline.api.schemas import RetryOverride, SignatureScheme
 from hookline.contracts.delivery import AttemptRecord
+from hookline.contracts.lanes import LaneHealth
 from hookline.contracts.statuses import PENDING
 from hookline.delivery.recoveries import RecoveryState, RecoveryStatus
 from hookline.delivery.status import DeliveryView
@@ -106,6 +107,12 @@ class Endpoint(_Shape):
     disabled: bool
     disabled_reason: str | None
     failing_since: Time | None
+    rate_limit_per_s: float | None
+    """Attempts started per second at most, across every worker; ``null``: no limit."""
+    max_in_flight: int | None
+    """POSTs open at once at most, across every worker; ``null``: the per-worker default."""
+    paused: bool
+    """Nothing is sent while paused; its deliveries wait, reading ``paused``."""
     created_at: Time
     updated_at: Time
 
@@ -144,9 +151,38 @@ def _endpoint_fields(endpoint: entities.Endpoint) -> dict[str, Any]:
         "disabled": endpoint.disabled,
         "disabled_reason": endpoint.disabled_reason,
         "failing_since": endpoint.failing_since,
+        "rate_limit_per_s": endpoint.rate_limit_per_s,
+        "max_in_flight": endpoint.max_in_flight,
+        "paused": endpoint.paused,
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
     }
+
+
+class EndpointHealth(_Shape):
+    """An endpoint's lane: whether it sends, and how much is under way or waiting."""
+
+    state: Literal["healthy", "open", "half_open", "paused"]
+    """``open``: failing, so only one probe attempt goes at a time (``half_open`` while it
+    does); ``paused``: nothing goes."""
+    in_flight: int
+    waiting: int
+    """Deliveries waiting for a permit."""
+    consecutive_failures: int
+    last_success_at: Time | None
+    last_failure_at: Time | None
+    rate_limit_per_s: float | None
+    max_in_flight: int | None
+
+    @classmethod
+    def of(cls, health: LaneHealth, endpoint: entities.Endpoint) -> EndpointHealth:
+        return cls.model_validate(
+            {
+                **health.model_dump(),
+                "rate_limit_per_s": endpoint.rate_limit_per_s,
+                "max_in_flight": endpoint.max_in_flight,
+            }
+        )
 
 
 class EndpointList(_Shape):
@@ -157,7 +193,7 @@ class DeliveryOfEvent(_Shape):
     id: str
     endpoint_id: str
     """An endpoint id, or ``callback`` for a delivery to the event's ``callback_url``."""
-    status: Literal["pending", "retrying", "succeeded", "failed", "unknown"]
+    status: Literal["pending", "retrying", "paused", "succeeded", "failed", "unknown"]
     """``unknown``: past the Temporal namespace's retention."""
 
 
@@ -237,7 +273,7 @@ class Delivery(_Shape):
     endpoint_url: str | None
     """The endpoint's URL now, where it differs from ``url`` (it was changed since); else
     ``null``. The next attempt goes there."""
-    status: Literal["pending", "retrying", "succeeded", "failed"]
+    status: Literal["pending", "retrying", "paused", "succeeded", "failed"]
     attempts: int
     last_attempt: LastAttempt | None
     next_attempt_at: Time | None

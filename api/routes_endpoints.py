@@ -10,7 +10,7 @@ from yarl import URL
 
 from hookline.api import response_models as out
 from hookline.api.errors import ApiError, not_found
-from hookline.api.keys import DESTINATIONS, REGISTRY, SETTINGS
+from hookline.api.keys import DESTINATIONS, REGISTRY, SETTINGS, TEMPORAL
 from hookline.api.requests import parse_body, path_app
 from hookline.api.response_models import HEADER_VALUE_MASK
 from hookline.api.route_table import RouteTable
@@ -18,6 +18,7 @@ from hookline.api.schemas import EndpointCreate, EndpointPatch, SecretRotate, ch
 from hookline.api.url_rules import checked_endpoint_url, ensure_destination_allowed
 from hookline.config.settings import Settings
 from hookline.contracts.signing import generate_secret
+from hookline.delivery.lanes import configure_lane, lane_health, lane_settings, wind_down_lane
 from hookline.storage.entities import Endpoint
 
 routes = RouteTable("endpoints")
@@ -120,14 +121,71 @@ async def update_endpoint(request: web.Request) -> out.Endpoint:
     endpoint = await request.app[REGISTRY].endpoints.update(current.app_id, current.id, **fields)
     if endpoint is None:
         raise not_found("endpoint")
+    if endpoint.disabled and not current.disabled:
+        await wind_down_lane(request.app[TEMPORAL], endpoint, _timeout_s(request, endpoint))
+    elif {"rate_limit_per_s", "max_in_flight"} & fields.keys():
+        await _configure_lane(request, endpoint)
     return out.Endpoint.of(endpoint)
+
+
+@routes.route(
+    "POST",
+    f"{_ENDPOINT}/pause",
+    "Pause an endpoint: nothing is sent to it until it resumes",
+    tag="lanes",
+)
+async def pause_endpoint(request: web.Request) -> out.Endpoint:
+    return await _paused(request, paused=True)
+
+
+@routes.route(
+    "POST",
+    f"{_ENDPOINT}/resume",
+    "Resume a paused endpoint: its deliveries go, oldest first, at its pace",
+    tag="lanes",
+)
+async def resume_endpoint(request: web.Request) -> out.Endpoint:
+    return await _paused(request, paused=False)
+
+
+@routes.route(
+    "GET", f"{_ENDPOINT}/health", "An endpoint's lane: state, in flight, waiting", tag="lanes"
+)
+async def get_endpoint_health(request: web.Request) -> out.EndpointHealth:
+    endpoint = await path_endpoint(request)
+    return out.EndpointHealth.of(await lane_health(request.app[TEMPORAL], endpoint), endpoint)
+
+
+async def _paused(request: web.Request, *, paused: bool) -> out.Endpoint:
+    current = await path_endpoint(request)
+    endpoint = await request.app[REGISTRY].endpoints.update(
+        current.app_id, current.id, paused=paused
+    )
+    if endpoint is None:
+        raise not_found("endpoint")
+    await _configure_lane(request, endpoint)
+    return out.Endpoint.of(endpoint)
+
+
+async def _configure_lane(request: web.Request, endpoint: Endpoint) -> None:
+    settings = request.app[SETTINGS]
+    lane = lane_settings(
+        endpoint, settings.endpoint_max_concurrent_attempts, _timeout_s(request, endpoint)
+    )
+    await configure_lane(request.app[TEMPORAL], endpoint, lane)
+
+
+def _timeout_s(request: web.Request, endpoint: Endpoint) -> float:
+    return endpoint.timeout_s or request.app[SETTINGS].attempt_timeout_s
 
 
 @routes.route("DELETE", _ENDPOINT, "Delete an endpoint", status=204)
 async def delete_endpoint(request: web.Request) -> None:
-    app = await path_app(request)
-    if not await request.app[REGISTRY].endpoints.delete(app.id, request.match_info["endpoint_id"]):
+    endpoint = await path_endpoint(request)
+    if not await request.app[REGISTRY].endpoints.delete(endpoint.app_id, endpoint.id):
         raise not_found("endpoint")
+    # Deliveries waiting in its lane go, and end as any delivery to a deleted endpoint does.
+    await wind_down_lane(request.app[TEMPORAL], endpoint, _timeout_s(request, endpoint))
 
 
 async def path_endpoint(request: web.Request) -> Endpoint:

@@ -139,6 +139,11 @@ class EndpointCreate(_EndpointFields):
     signature_scheme: SignatureScheme = "standard"
     signature_header: str | None = None
     """Header name of the ``stripe`` and ``hmac-hex`` schemes (default x-webhook-signature)."""
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000)
+    """Attempts started per second at most, across every worker; ``null``: no limit."""
+    max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
+    """POSTs open at once at most, across every worker; ``null``: the per-worker default
+    (``HOOKLINE_ENDPOINT_MAX_CONCURRENT_ATTEMPTS``)."""
 
     @model_validator(mode="after")
     def _secret_fits_scheme(self) -> EndpointCreate:
@@ -160,6 +165,10 @@ class EndpointPatch(_EndpointFields):
     signature_header: str | None = None
     disabled: bool | None = None
     """``false`` re-enables an endpoint that was disabled (by hand or for failing)."""
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000)
+    """``null`` removes the limit."""
+    max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
+    """``null``: back to the per-worker default."""
 
 
 class SecretRotate(_Body):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,6 @@ from hookline.storage.registry import Registry, opened_registry
 from hookline.storage.schema import alembic_config
 from hookline.storage.secret_box import PREFIX, SecretBox, generate_key
 from tests.harness import Hookline, Receiver
-from tests.test_endpoint_cache import new_endpoint
 
 CREDENTIAL = "Bearer receiver-credential-7731"
 MASK = "********"
@@ -222,22 +222,34 @@ async def test_headers_an_older_version_stored_in_clear_are_sealed_by_the_migrat
             await conn.run_sync(lambda sync: command.upgrade(alembic_config(sync), "0002"))
         older = Registry(engine, box)  # writing as the previous release did: in clear
         app = await older.apps.create("Acme", None, generate_secret())
-        endpoint = await new_endpoint(older, app.id, "https://example.com/")
-        async with engine.begin() as conn:
+        endpoint_id = "ep_older"
+        now = datetime.now(UTC)
+        async with engine.begin() as conn:  # only the columns that release had
             await conn.execute(
-                t.endpoints.update().where(t.endpoints.c.id == endpoint.id).values(headers=clear)
+                t.endpoints.insert().values(
+                    id=endpoint_id,
+                    app_id=app.id,
+                    url="https://example.com/",
+                    description="",
+                    secret=box.seal(generate_secret()),
+                    signature_scheme="standard",
+                    headers=clear,
+                    disabled=False,
+                    created_at=now,
+                    updated_at=now,
+                )
             )
 
         upgraded = Registry(engine, box)
         await upgraded.create_schema()  # starts: the one bad-looking value stops nothing
 
         async with engine.connect() as conn:
-            query = select(t.endpoints.c.headers).where(t.endpoints.c.id == endpoint.id)
+            query = select(t.endpoints.c.headers).where(t.endpoints.c.id == endpoint_id)
             stored = (await conn.execute(query)).scalar_one()
         assert set(stored) == set(clear)
         assert all(box.open(value) != value for value in stored.values()), stored
         assert "receiver-credential" not in repr(stored) and "nokey" not in repr(stored)
-        opened = await upgraded.endpoints.get(endpoint.id)
+        opened = await upgraded.endpoints.get(endpoint_id)
         assert opened is not None and opened.headers == clear
     finally:
         await engine.dispose()

@@ -56,7 +56,7 @@ async def _ask(
         id=lane_id,
         task_queue=task_queue,
         start_signal=LANE_ASK_SIGNAL,
-        start_signal_args=[LaneAsk(delivery=delivery, settings=settings)],
+        start_signal_args=[LaneAsk(delivery=delivery)],
     )
 
 

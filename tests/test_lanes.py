@@ -4,13 +4,15 @@ workflow, across workers."""
 
 from __future__ import annotations
 
+import time
 from contextlib import AsyncExitStack
 
 from hookline.config.settings import Settings
+from hookline.contracts import search_attributes as sa
 from hookline.storage.registry import opened_registry
 from hookline.temporal.client import connect_temporal
 from hookline.worker.running import running_worker
-from tests.harness import Hookline, Receiver
+from tests.harness import Hookline, Receiver, wait_for
 
 
 async def test_a_rate_limit_holds_across_two_workers(
@@ -24,9 +26,7 @@ async def test_a_rate_limit_holds_across_two_workers(
         # A second worker, on a connection of its own (one client runs one worker per queue).
         second = await connect_temporal(settings)
         await stack.enter_async_context(running_worker(settings, second))
-        events = [
-            await hookline.send_event(app_id, "batch.completed", {"n": n}) for n in range(20)
-        ]
+        events = [await hookline.send_event(app_id, "batch.completed", {"n": n}) for n in range(20)]
         for event in events:
             await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
 
@@ -35,3 +35,65 @@ async def test_a_rate_limit_holds_across_two_workers(
     busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
     assert busiest <= 6
     assert times[-1] - times[0] >= 2.5  # 20 at 5/s: bursts of 5, a second apart
+
+
+async def test_pause_holds_deliveries_and_resume_sends_them_oldest_first_within_their_window(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    short_window = {"initial_interval_s": 1, "max_interval_s": 1, "window_s": 3}
+    endpoint = await hookline.create_endpoint(
+        app_id, receiver.url, retry=short_window, max_in_flight=1
+    )
+    path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+    assert (await hookline.ok("POST", f"{path}/pause"))["paused"] is True
+    paused_at = time.monotonic()
+    receiver.respond(500)  # the first attempt after the pause fails, and is retried
+    events = [await hookline.send_event(app_id, "batch.completed", {"n": n}) for n in range(3)]
+    ids = [event["deliveries"][0]["id"] for event in events]
+    for delivery_id in ids:
+        await hookline.wait_status(app_id, delivery_id, "paused")
+    health = await hookline.ok("GET", f"{path}/health")
+    assert (health["state"], health["waiting"], health["in_flight"]) == ("paused", 3, 0)
+    query = f'{sa.STATUS.name} = "paused" AND {sa.APP_ID.name} = "{app_id}"'
+    await wait_for(
+        lambda: _count(hookline, query, 3), what="the paused deliveries in the Temporal UI"
+    )
+    # Paused for longer than the deliveries' whole retry window: it is not spent.
+    await wait_for(lambda: time.monotonic() - paused_at > 4, what="a pause longer than 3 s")
+    assert receiver.requests == []
+
+    assert (await hookline.ok("POST", f"{path}/resume"))["paused"] is False
+    for delivery_id in ids:
+        await hookline.wait_status(app_id, delivery_id, "succeeded")
+
+    first_receipts: list[bytes] = []
+    for request in receiver.requests:
+        if request.body not in first_receipts:
+            first_receipts.append(request.body)
+    assert first_receipts == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
+    assert len(receiver.requests) == 4  # the failed first attempt, retried once
+
+
+async def _count(hookline: Hookline, query: str, expected: int) -> bool:
+    return len([w async for w in hookline.temporal.list_workflows(query)]) == expected
+
+
+async def test_deleting_a_paused_endpoint_ends_its_waiting_deliveries(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url)
+    path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+    await hookline.ok("POST", f"{path}/pause")
+    events = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(2)]
+    ids = [event["deliveries"][0]["id"] for event in events]
+    for delivery_id in ids:
+        await hookline.wait_status(app_id, delivery_id, "paused")
+
+    await hookline.ok("DELETE", path)
+
+    for delivery_id in ids:
+        view = await hookline.wait_status(app_id, delivery_id, "failed")
+        assert view["last_attempt"]["error"] == "endpoint was deleted"
+    assert receiver.requests == []

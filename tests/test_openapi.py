@@ -106,6 +106,9 @@ def test_every_route_is_documented_and_nothing_else(tmp_path: Path) -> None:
 
 
 OPERATIONS = {
+    ("POST", "/v1/apps/{app_id}/endpoints/{endpoint_id}/pause", "pause_endpoint", 200, "key"),
+    ("POST", "/v1/apps/{app_id}/endpoints/{endpoint_id}/resume", "resume_endpoint", 200, "key"),
+    ("GET", "/v1/apps/{app_id}/endpoints/{endpoint_id}/health", "get_endpoint_health", 200, "key"),
     ("DELETE", "/v1/apps/{app_id}/endpoints/{endpoint_id}", "delete_endpoint", 204, "key"),
     ("GET", "/healthz", "healthz", 200, "public"),
     ("GET", "/metrics", "metrics", 200, "public"),
@@ -276,6 +279,12 @@ async def test_a_normal_flow_answers_as_documented(hookline: Hookline, receiver:
     recoveries = "/v1/apps/{app_id}/recoveries/{recovery_id}"
     assert await status("GET", recoveries, **ids) == 200
     assert await status("POST", recoveries + "/cancel", **ids) in (202, 409)
+
+    code, paused = await call("POST", one + "/pause", **ids)
+    assert (code, paused["paused"]) == (200, True)
+    code, health = await call("GET", one + "/health", **ids)
+    assert (code, health["state"]) == (200, "paused")
+    assert await status("POST", one + "/resume", **ids) == 200
 
     assert await status("PATCH", one, {"disabled": True}, **ids) == 200
     assert await status("POST", one + "/test", None, **ids) == 409

@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         attempt_record_in,
         without_query,
     )
-    from hookline.contracts.lane_permits import LaneSettings
     from hookline.contracts.lane_permits import Outcome as LaneOutcome
     from hookline.contracts.lanes import LaneAttempted, LaneEnded, LaneGrant, lane_workflow_id
     from hookline.contracts.metric_labels import EVENT_TYPES
@@ -42,11 +41,13 @@ with workflow.unsafe.imports_passed_through():
         LANE_ATTEMPTED_SIGNAL,
         LANE_ENDED_SIGNAL,
         LANE_GRANTED_SIGNAL,
+        LANE_PAUSED_SIGNAL,
         PROGRESS_MEMO,
         RETRY_NOW_SIGNAL,
     )
     from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS, RetrySettings
     from hookline.contracts.search_attributes import STATUS
+    from hookline.contracts.statuses import PAUSED
 
 HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 OUTCOME_TIMEOUT = timedelta(seconds=30)
@@ -83,6 +84,9 @@ class DeliveryWorkflow:
         self._lane_grants = 0
         """Permits the endpoint's lane has granted this run."""
         self._lane_grants_seen = 0
+        self._lane_paused = False
+        self._paused_shown = False
+        """What the status says of the pause (``paused``, or not)."""
         self._held = False
         """Failed, and waiting for a manual retry."""
         self._seen_by_caller = RetryRequest()
@@ -93,6 +97,12 @@ class DeliveryWorkflow:
     def lane_granted(self, _grant: LaneGrant) -> None:
         """The endpoint's lane granted a permit for one attempt."""
         self._lane_grants += 1
+        self._lane_paused = False
+
+    @workflow.signal(name=LANE_PAUSED_SIGNAL)
+    def lane_paused(self) -> None:
+        """The endpoint's lane, where this delivery waits for a permit, is paused."""
+        self._lane_paused = True
 
     @workflow.signal(name=RETRY_NOW_SIGNAL)
     def retry_now(self, request: RetryRequest) -> None:
@@ -280,8 +290,7 @@ class DeliveryWorkflow:
         except FailureError as err:
             if _failure_type(err) != LANE_REQUIRED or not workflow.patched(LANES):
                 raise
-            lane = _lane_settings_in(err)
-        return await self._laned(delivery, attempts_before, deadline, start_to_close, lane)
+        return await self._laned(delivery, attempts_before, deadline, start_to_close)
 
     async def _laned(
         self,
@@ -289,7 +298,6 @@ class DeliveryWorkflow:
         attempts_before: int,
         deadline: datetime,
         start_to_close: timedelta,
-        lane: LaneSettings,
     ) -> AttemptRecord:
         """Attempts one at a time, each under a permit of the endpoint's lane, retried here
         (not by Temporal) on the delivery's schedule. Time spent waiting for a permit does not
@@ -303,6 +311,7 @@ class DeliveryWorkflow:
         lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
         made = attempts_before
         in_series = 0
+        last: AttemptRecord | None = None
         while True:
             asked_at, self._lane_grants_seen = workflow.now(), self._lane_grants
             await workflow.execute_local_activity_method(
@@ -311,11 +320,11 @@ class DeliveryWorkflow:
                     app_id=delivery.app_id,
                     endpoint_id=delivery.endpoint_id,
                     delivery=me,
-                    settings=lane,
+                    timeout_s=delivery.timeout_s,
                 ),
                 start_to_close_timeout=LANE_ASK_TIMEOUT,
             )
-            await workflow.wait_condition(self._lane_granted)
+            await self._wait_for_permit(made, last)
             deadline += workflow.now() - asked_at
             try:
                 record = await workflow.execute_activity_method(
@@ -328,6 +337,7 @@ class DeliveryWorkflow:
                 )
             except ActivityError as err:
                 failed = attempt_record_in(err)
+                last = failed or last
                 made, in_series = (failed.attempt if failed else made + 1), in_series + 1
                 delay, hold_until = _lane_retry(err, failed, delivery.retry, in_series)
                 await _tell_lane(
@@ -352,6 +362,26 @@ class DeliveryWorkflow:
 
     def _lane_granted(self) -> bool:
         return self._lane_grants > self._lane_grants_seen
+
+    async def _wait_for_permit(self, made: int, last: AttemptRecord | None) -> None:
+        """Wait for the lane's grant; the status reads ``paused`` while the lane is."""
+        while True:
+            await workflow.wait_condition(
+                lambda: self._lane_granted() or self._lane_paused != self._paused_shown
+            )
+            if self._lane_paused != self._paused_shown and not self._lane_granted():
+                status = PAUSED if self._lane_paused else _waiting_status(made)
+                self._show_status(status, made, last)
+                self._paused_shown = self._lane_paused
+                continue
+            if self._paused_shown:
+                self._show_status(_waiting_status(made), made, last)
+                self._paused_shown = False
+            return
+
+    def _show_status(self, status: str, made: int, last: AttemptRecord | None) -> None:
+        workflow.upsert_memo({PROGRESS_MEMO: _progress(status, made, last)})
+        workflow.upsert_search_attributes([STATUS.value_set(status)])
 
     async def _held_for_retry(self, delivery: DeliveryInput, error: str) -> bool:
         """Wait, failed, up to the hold for a manual retry; whether one came.
@@ -489,14 +519,6 @@ async def _tell_lane(lane_id: str, message: LaneAttempted | LaneEnded) -> None:
         await workflow.get_external_workflow_handle(lane_id).signal(signal, message)
 
 
-def _lane_settings_in(err: FailureError) -> LaneSettings:
-    cause = _attempt_failure(err)
-    details = cause.details if isinstance(cause, ApplicationError) else ()
-    if details and isinstance(details[0], LaneSettings):
-        return details[0]
-    return LaneSettings.model_validate(details[0] if details else {})
-
-
 def _lane_outcome(record: AttemptRecord | None) -> LaneOutcome:
     """How the lane counts a failed attempt: no answer, a 5xx or a 429 count against the
     receiver (the circuit breaker); any other answer is a refusal."""
@@ -518,3 +540,7 @@ def _lane_retry(
     if named is not None and record is not None and record.status_code in (429, 503):
         return named, workflow.now() + named
     return (named or retry.delay_after(in_series)), None
+
+
+def _waiting_status(made: int) -> str:
+    return "retrying" if made else "pending"

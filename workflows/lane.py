@@ -11,6 +11,7 @@ queued, not paused, circuit closed) for ``IDLE_END``; the next ask starts it aga
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         LANE_ENDED_SIGNAL,
         LANE_GRANTED_SIGNAL,
         LANE_HEALTH_QUERY,
+        LANE_PAUSED_SIGNAL,
         LANE_WORKFLOW,
     )
 
@@ -53,12 +55,12 @@ class LaneWorkflow:
         if lane.permits is None:
             self._permits.configure(lane.settings, workflow.now())
         self._changed = False
+        self._told_paused: set[str] = set()
+        """Waiting deliveries told the lane is paused (their status says so)."""
 
     @workflow.signal(name=LANE_ASK_SIGNAL)
     def ask(self, request: LaneAsk) -> None:
         """A delivery wants a permit for its next attempt."""
-        if request.settings is not None and request.settings != self._permits.settings:
-            self._permits.configure(request.settings, workflow.now())
         self._permits.ask(request.delivery, request.key)
         self._changed = True
 
@@ -106,6 +108,7 @@ class LaneWorkflow:
             if grants:
                 await asyncio.gather(*(self._send(lease) for lease in grants))
                 continue  # a grant to a delivery that is gone may free a permit at once
+            await self._tell_paused()
             if workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(lane.model_copy(update={"permits": self._permits}))
@@ -128,6 +131,19 @@ class LaneWorkflow:
             or permits.circuit_open
             or permits.slow_start is not None
         )
+
+    async def _tell_paused(self) -> None:
+        """Tell each waiting delivery, once, that the lane is paused."""
+        if not self._permits.settings.paused:
+            self._told_paused.clear()
+            return
+        untold = [w.delivery for w in self._permits.waiting if w.delivery not in self._told_paused]
+        self._told_paused.update(untold)
+        await asyncio.gather(*(self._signal(delivery, LANE_PAUSED_SIGNAL) for delivery in untold))
+
+    async def _signal(self, delivery: str, signal: str) -> None:
+        with contextlib.suppress(FailureError):  # a delivery that is gone needs telling nothing
+            await workflow.get_external_workflow_handle(delivery).signal(signal)
 
     async def _send(self, lease: Lease) -> None:
         """Signal ``lease``'s grant to its delivery; one that has ended gets none."""

@@ -23,8 +23,7 @@ def without_query(url: str) -> str:
 
 LANE_REQUIRED = "LaneRequired"
 """Error type: the endpoint has a lane (a rate limit, an in-flight limit, an order, or a
-pause), and the attempt had no permit from it: nothing was sent, and the failure's details
-hold the lane's ``LaneSettings``."""
+pause), and the attempt had no permit from it: nothing was sent."""
 
 ENDPOINT_BUSY = "EndpointBusy"
 """Error type: a local first attempt found every slot of its endpoint taken, and sent

@@ -25,13 +25,12 @@ class LaneInput(BaseModel):
 
 
 class LaneAsk(BaseModel):
-    """A delivery's request for a permit, with the lane settings its attempt read."""
+    """A delivery's request for a permit."""
 
     delivery: str
     """The delivery's workflow id: where the grant is signalled."""
     key: str = ""
     """Its ordering key (``fifo`` endpoints)."""
-    settings: LaneSettings | None = None
 
 
 class LaneAttempted(BaseModel):

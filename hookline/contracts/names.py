@@ -27,6 +27,8 @@ LANE_CONFIGURE_SIGNAL = "lane_configure"
 """Lane: the endpoint's lane settings changed (paused, resumed, limits)."""
 LANE_GRANTED_SIGNAL = "lane_granted"
 """Delivery: the lane granted a permit for one attempt."""
+LANE_PAUSED_SIGNAL = "lane_paused"
+"""Delivery: the lane it waits in is paused (its status reads ``paused`` until a grant)."""
 LANE_HEALTH_QUERY = "lane_health"
 """Lane: its state, in flight, waiting, failures (the endpoint's health read)."""
 

@@ -13,6 +13,9 @@ PENDING = "pending"
 """Accepted; no attempt has failed yet (its first may be under way or due)."""
 RETRYING = "retrying"
 """An attempt failed and the delivery goes on: waiting for its next attempt, or making it."""
+PAUSED = "paused"
+"""Waiting in its endpoint's paused lane: nothing is sent, and the wait does not use up its
+retry window."""
 SUCCEEDED = "succeeded"
 FAILED = "failed"
 """Retries exhausted or refused (410 Gone, a deleted or disabled endpoint, a refused
@@ -21,7 +24,7 @@ run stays open for ``failed_hold_s`` awaiting a manual retry, then closes as fai
 UNKNOWN = "unknown"
 """Gone from Temporal: past the namespace's retention."""
 
-STATUSES = (PENDING, RETRYING, SUCCEEDED, FAILED)
+STATUSES = (PENDING, RETRYING, PAUSED, SUCCEEDED, FAILED)
 """The statuses a delivery can be listed and filtered by."""
 
 
@@ -35,7 +38,7 @@ def status_of_run(execution: WorkflowExecutionStatus | None, recorded: str | Non
     """
     if execution == WorkflowExecutionStatus.RUNNING:
         # A failed delivery stays open for a while, awaiting a manual retry.
-        return recorded if recorded in (RETRYING, FAILED) else PENDING
+        return recorded if recorded in (RETRYING, PAUSED, FAILED) else PENDING
     if execution == WorkflowExecutionStatus.COMPLETED:
         return SUCCEEDED
     if execution is not None:

@@ -23,6 +23,7 @@ closed or held open awaiting a manual retry."""
 _EXECUTION_STATUS = {
     statuses.PENDING: 'ExecutionStatus = "Running"',
     statuses.RETRYING: 'ExecutionStatus = "Running"',
+    statuses.PAUSED: 'ExecutionStatus = "Running"',
     statuses.SUCCEEDED: 'ExecutionStatus = "Completed"',
     statuses.FAILED: FAILED_RUNS,
 }

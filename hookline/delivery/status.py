@@ -21,7 +21,7 @@ from hookline.contracts.delivery import (
     without_query,
 )
 from hookline.contracts.names import CREATED_MEMO, PROGRESS_MEMO, URL_MEMO
-from hookline.contracts.statuses import FAILED, PENDING, RETRYING, status_of_run
+from hookline.contracts.statuses import FAILED, PAUSED, PENDING, RETRYING, status_of_run
 from hookline.storage.entities import DeliveryRef
 
 
@@ -70,9 +70,9 @@ async def delivery_state(client: Client, execution: WorkflowExecution) -> Delive
     )
     next_attempt_at: datetime | None = None
     running = execution.status == WorkflowExecutionStatus.RUNNING
-    # A running delivery whose memo says failed is held open for a manual retry: it has no
-    # pending attempt to describe.
-    if running and progress.status != FAILED:
+    # A running delivery whose memo says failed is held open for a manual retry, and one that
+    # says paused waits in its endpoint's paused lane: neither has a pending attempt.
+    if running and progress.status not in (FAILED, PAUSED):
         if not isinstance(execution, WorkflowExecutionDescription):
             execution = await client.get_workflow_handle(
                 execution.id, run_id=execution.run_id

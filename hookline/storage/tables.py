@@ -79,8 +79,9 @@ endpoints = Table(
     # The endpoint's lane (issue #15): any of these set puts its deliveries through it.
     Column("rate_limit_per_s", Float, nullable=True),
     Column("max_in_flight", Integer, nullable=True),
-    Column("ordering", String(8), nullable=False, default="none", server_default="none"),
-    Column("paused", Boolean, nullable=False, default=False, server_default=false()),
+    # Server defaults only: an insert that does not name them works on the schema before.
+    Column("ordering", String(8), nullable=False, server_default="none"),
+    Column("paused", Boolean, nullable=False, server_default=false()),
     Index("ix_endpoints_app_id", "app_id"),
 )
 

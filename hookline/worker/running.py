@@ -66,7 +66,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             registry, timedelta(days=settings.attempt_log_retention_days)
         )
         recovery = RecoveryActivities(client, settings)
-        lanes = LaneActivities(client, settings)
+        lanes = LaneActivities(client, settings, endpoints)
         fan_out = FanOutActivities(client, settings, registry)
         await ensure_schedules(client, settings)
         worker = Worker(

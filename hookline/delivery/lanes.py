@@ -1,0 +1,76 @@
+"""Endpoint lanes as the core sees them: an endpoint's lane settings, telling its lane of a
+change, and reading its health (the lane itself is ``LaneWorkflow``)."""
+
+from __future__ import annotations
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from hookline.contracts.lane_permits import LaneSettings
+from hookline.contracts.lanes import LaneHealth, lane_workflow_id
+from hookline.contracts.names import LANE_CONFIGURE_SIGNAL, LANE_HEALTH_QUERY
+from hookline.storage.entities import Endpoint
+
+LEASE_MARGIN_S = 30.0
+"""A permit outlives its attempt's timeout by this much before the lane takes it back (the
+attempt's worker died): the workflow's start-to-close margin, and room for the signal."""
+UNLIMITED = 1_000_000
+"""The in-flight limit of a lane that is winding down (its endpoint was deleted or disabled):
+every waiting delivery goes, and meets the endpoint's end."""
+
+
+def lane_settings(endpoint: Endpoint, default_max_in_flight: int, timeout_s: float) -> LaneSettings:
+    """The settings of ``endpoint``'s lane.
+
+    Args:
+        endpoint: The endpoint, as stored.
+        default_max_in_flight: The in-flight limit when the endpoint sets none.
+        timeout_s: The attempt timeout of its deliveries (a permit's lease is longer).
+    """
+    return LaneSettings(
+        rate_limit_per_s=endpoint.rate_limit_per_s,
+        max_in_flight=endpoint.max_in_flight or default_max_in_flight,
+        ordering="fifo" if endpoint.ordering == "fifo" else "none",
+        paused=endpoint.paused,
+        lease_s=timeout_s + LEASE_MARGIN_S,
+    )
+
+
+async def configure_lane(client: Client, endpoint: Endpoint, settings: LaneSettings) -> None:
+    """Tell ``endpoint``'s lane its settings changed, if it is running (a lane that is not
+    has nobody waiting: the next ask starts it with the settings as they are then)."""
+    handle = client.get_workflow_handle(lane_workflow_id(endpoint.app_id, endpoint.id))
+    try:
+        await handle.signal(LANE_CONFIGURE_SIGNAL, settings)
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+
+
+async def wind_down_lane(client: Client, endpoint: Endpoint, timeout_s: float) -> None:
+    """Let every delivery waiting in a deleted or disabled endpoint's lane go, so that each
+    ends as any delivery to such an endpoint does (at its next attempt)."""
+    wide_open = LaneSettings(max_in_flight=UNLIMITED, lease_s=timeout_s + LEASE_MARGIN_S)
+    await configure_lane(client, endpoint, wide_open)
+
+
+async def lane_health(client: Client, endpoint: Endpoint) -> LaneHealth:
+    """What ``endpoint``'s lane says of itself; an endpoint with no running lane is idle."""
+    handle = client.get_workflow_handle(lane_workflow_id(endpoint.app_id, endpoint.id))
+    try:
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            health: LaneHealth = await handle.query(LANE_HEALTH_QUERY, result_type=LaneHealth)
+            return health
+    except RPCError as err:
+        if err.status != RPCStatusCode.NOT_FOUND:
+            raise
+    return LaneHealth(
+        state="paused" if endpoint.paused else "healthy",
+        in_flight=0,
+        waiting=0,
+        consecutive_failures=0,
+        last_success_at=None,
+        last_failure_at=None,
+        rate_limit_per_s=endpoint.rate_limit_per_s,
+        max_in_flight=endpoint.max_in_flight or 0,
+    )
