@@ -3,7 +3,8 @@
 ``DeliveryWorkflow`` runs unsandboxed in workers (for speed): this replay is what holds it to
 determinism. It records real runs through each path (first attempt succeeds; fails then
 succeeds; a manual retry cuts a backoff short; 410 Gone fails it; an explicit schedule runs
-out; a failed delivery held open is retried by hand) and replays them with the sandbox on,
+out; a failed delivery held open is retried by hand; one through its endpoint's paused, then
+resumed, lane, with the lane's own run) and replays them with the sandbox on,
 which fails on non-deterministic code and on calls the sandbox forbids (I/O, clocks,
 randomness outside ``workflow.*``).
 """
@@ -20,9 +21,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from hookline.contracts.lanes import lane_workflow_id
 from hookline.workflows.attempt_log_purge import PurgeAttemptLogWorkflow
 from hookline.workflows.delivery import DeliveryWorkflow
 from hookline.workflows.fan_out import FanOutWorkflow
+from hookline.workflows.lane import LaneWorkflow
 from hookline.workflows.recovery import RecoveryWorkflow
 from tests.harness import Hookline, Receiver
 
@@ -39,7 +42,13 @@ async def _replay_failures(histories: list[WorkflowHistory]) -> dict[str, str]:
     """Replay ``histories`` on this code, ``DeliveryWorkflow`` in the sandbox (although it is
     defined unsandboxed); the failures by run id."""
     replayer = Replayer(
-        workflows=[DeliveryWorkflow, FanOutWorkflow, RecoveryWorkflow, PurgeAttemptLogWorkflow],
+        workflows=[
+            DeliveryWorkflow,
+            FanOutWorkflow,
+            LaneWorkflow,
+            RecoveryWorkflow,
+            PurgeAttemptLogWorkflow,
+        ],
         data_converter=pydantic_data_converter,  # as hookline.temporal_client connects
         unsandboxed_workflow_runner=SandboxedWorkflowRunner(),
     )
@@ -85,17 +94,29 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     await hookline.wait_status(app_id, paths["by_hand"], "retrying")
     await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{paths['by_hand']}/retry")
     await hookline.wait_status(app_id, paths["by_hand"], "succeeded")
+    # Through the endpoint's lane (an in-flight limit puts it there): paused, then resumed,
+    # failing once on the delivery's own schedule.
+    await hookline.ok("PATCH", endpoint_path, {"max_in_flight": 1})
+    await hookline.ok("POST", f"{endpoint_path}/pause")
+    paths["laned"] = await delivery([503], {"schedule_s": [0, 1]})
+    await hookline.wait_status(app_id, paths["laned"], "paused")
+    await hookline.ok("POST", f"{endpoint_path}/resume")
+    await hookline.wait_status(app_id, paths["laned"], "succeeded")
+    await hookline.ok("PATCH", endpoint_path, {"max_in_flight": None})
     paths["failed_then_by_hand"] = await delivery([500], {"schedule_s": [0]})
     await hookline.wait_status(app_id, paths["failed_then_by_hand"], "failed")
     await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{paths['failed_then_by_hand']}/retry")
     await hookline.wait_status(app_id, paths["failed_then_by_hand"], "succeeded")
     histories = [await _history(hookline, app_id, d) for d in paths.values()]
+    lane = lane_workflow_id(app_id, endpoint["id"])
+    histories.append(await hookline.temporal.get_workflow_handle(lane).fetch_history())
 
     failed = await _replay_failures(histories)
 
-    run_ids = {history.run_id: path for path, history in zip(paths, histories, strict=True)}
+    names = [*paths, "lane"]
+    run_ids = {history.run_id: path for path, history in zip(names, histories, strict=True)}
     failures = {run_ids[run_id]: error for run_id, error in failed.items()}
-    assert len(run_ids) == len(paths) == 6
+    assert len(run_ids) == len(names) == 8
     assert failures == {}
 
 
