@@ -129,6 +129,7 @@ class DeliveryActivities:
             # Nothing is sent: the workflow asks the endpoint's lane for a permit first.
             raise ApplicationError(
                 "endpoint has a lane",
+                number - 1,  # the attempts made before this one, which the lane's go on from
                 type=LANE_REQUIRED,
                 non_retryable=True,
                 category=ApplicationErrorCategory.BENIGN,

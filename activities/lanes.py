@@ -3,6 +3,8 @@ Temporal client (a workflow cannot start another workflow with a signal)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client
@@ -25,6 +27,9 @@ class LaneRequest(BaseModel):
     key: str = ""
     timeout_s: float
     """The delivery's attempt timeout (a permit's lease outlives it)."""
+    ask: int = 0
+    """The delivery's count of its asks, which the grant echoes."""
+    accepted_at: datetime | None = None
 
 
 class LaneActivities:
@@ -52,6 +57,13 @@ class LaneActivities:
             id=lane_workflow_id(request.app_id, request.endpoint_id),
             task_queue=self._settings.task_queue,
             start_signal=LANE_ASK_SIGNAL,
-            start_signal_args=[LaneAsk(delivery=request.delivery, key=request.key)],
+            start_signal_args=[
+                LaneAsk(
+                    delivery=request.delivery,
+                    key=request.key,
+                    accepted_at=request.accepted_at,
+                    ask=request.ask,
+                )
+            ],
             static_summary=f"lane of {request.endpoint_id}",
         )

@@ -172,15 +172,18 @@ class EndpointHealth(_Shape):
     last_success_at: Time | None
     last_failure_at: Time | None
     rate_limit_per_s: float | None
-    max_in_flight: int | None
+    max_in_flight: int
+    """The endpoint's, or the per-worker default where it sets none."""
 
     @classmethod
-    def of(cls, health: LaneHealth, endpoint: entities.Endpoint) -> EndpointHealth:
+    def of(
+        cls, health: LaneHealth, endpoint: entities.Endpoint, default_max_in_flight: int
+    ) -> EndpointHealth:
         return cls.model_validate(
             {
                 **health.model_dump(),
                 "rate_limit_per_s": endpoint.rate_limit_per_s,
-                "max_in_flight": endpoint.max_in_flight,
+                "max_in_flight": endpoint.max_in_flight or default_max_in_flight,
             }
         )
 

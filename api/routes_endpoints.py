@@ -121,10 +121,8 @@ async def update_endpoint(request: web.Request) -> out.Endpoint:
     endpoint = await request.app[REGISTRY].endpoints.update(current.app_id, current.id, **fields)
     if endpoint is None:
         raise not_found("endpoint")
-    if endpoint.disabled and not current.disabled:
-        await wind_down_lane(request.app[TEMPORAL], endpoint, _timeout_s(request, endpoint))
-    elif {"rate_limit_per_s", "max_in_flight"} & fields.keys():
-        await _configure_lane(request, endpoint)
+    if current.has_lane or endpoint.has_lane:
+        await _configure_lane(request, endpoint)  # a disabled endpoint's lane lets all go
     return out.Endpoint.of(endpoint)
 
 
@@ -153,7 +151,9 @@ async def resume_endpoint(request: web.Request) -> out.Endpoint:
 )
 async def get_endpoint_health(request: web.Request) -> out.EndpointHealth:
     endpoint = await path_endpoint(request)
-    return out.EndpointHealth.of(await lane_health(request.app[TEMPORAL], endpoint), endpoint)
+    health = await lane_health(request.app[TEMPORAL], endpoint)
+    default = request.app[SETTINGS].endpoint_max_concurrent_attempts
+    return out.EndpointHealth.of(health, endpoint, default)
 
 
 async def _paused(request: web.Request, *, paused: bool) -> out.Endpoint:
@@ -172,7 +172,7 @@ async def _configure_lane(request: web.Request, endpoint: Endpoint) -> None:
     lane = lane_settings(
         endpoint, settings.endpoint_max_concurrent_attempts, _timeout_s(request, endpoint)
     )
-    await configure_lane(request.app[TEMPORAL], endpoint, lane)
+    await configure_lane(request.app[TEMPORAL], settings.task_queue, endpoint, lane)
 
 
 def _timeout_s(request: web.Request, endpoint: Endpoint) -> float:
@@ -185,7 +185,13 @@ async def delete_endpoint(request: web.Request) -> None:
     if not await request.app[REGISTRY].endpoints.delete(endpoint.app_id, endpoint.id):
         raise not_found("endpoint")
     # Deliveries waiting in its lane go, and end as any delivery to a deleted endpoint does.
-    await wind_down_lane(request.app[TEMPORAL], endpoint, _timeout_s(request, endpoint))
+    if endpoint.has_lane:
+        await wind_down_lane(
+            request.app[TEMPORAL],
+            request.app[SETTINGS].task_queue,
+            endpoint,
+            _timeout_s(request, endpoint),
+        )
 
 
 async def path_endpoint(request: web.Request) -> Endpoint:

@@ -1,6 +1,5 @@
-"""Endpoint lanes with the real worker and receivers: an endpoint with a lane (set in the
-registry: the API does not take lane settings yet) gets its deliveries through its lane
-workflow, across workers."""
+"""Endpoint lanes with the real worker and receivers: an endpoint with a lane gets its
+deliveries through its lane workflow, across workers; pause and resume; deletion."""
 
 from __future__ import annotations
 

@@ -34,9 +34,16 @@ with workflow.unsafe.imports_passed_through():
         without_query,
     )
     from hookline.contracts.lane_permits import Outcome as LaneOutcome
-    from hookline.contracts.lanes import LaneAttempted, LaneEnded, LaneGrant, lane_workflow_id
+    from hookline.contracts.lanes import (
+        LaneAttempted,
+        LaneEnded,
+        LaneGrant,
+        LanePaused,
+        lane_workflow_id,
+    )
     from hookline.contracts.metric_labels import EVENT_TYPES
     from hookline.contracts.names import (
+        CREATED_MEMO,
         DELIVERY_WORKFLOW,
         LANE_ATTEMPTED_SIGNAL,
         LANE_ENDED_SIGNAL,
@@ -60,6 +67,9 @@ LANES = "lanes"
 """Patch id: a delivery whose endpoint has a lane takes its attempts through it. Runs that
 never met a lane do not record it."""
 LANE_ASK_TIMEOUT = timedelta(seconds=10)
+LANE_REASK = timedelta(minutes=5)
+"""How long a delivery waits for its lane's grant before asking again (if the lane lost its
+ask, say it ended idle at the very moment the ask came)."""
 HOLD_FAILED = "hold-failed"
 """Patch id: runs that failed before failed deliveries were held open for a manual retry
 replay closing at once. It matters only to replays of such runs (a query on a closed run in
@@ -81,9 +91,9 @@ class DeliveryWorkflow:
 
     def __init__(self) -> None:
         self._retry_requested = False
-        self._lane_grants = 0
-        """Permits the endpoint's lane has granted this run."""
-        self._lane_grants_seen = 0
+        self._lane_asks = 0
+        """Asks for a permit this run has made; each grant names the ask it answers."""
+        self._lane_granted_ask = 0
         self._lane_paused = False
         self._paused_shown = False
         """What the status says of the pause (``paused``, or not)."""
@@ -94,15 +104,15 @@ class DeliveryWorkflow:
         """The run's first attempt, when it failed and the attempts went on."""
 
     @workflow.signal(name=LANE_GRANTED_SIGNAL)
-    def lane_granted(self, _grant: LaneGrant) -> None:
+    def lane_granted(self, grant: LaneGrant) -> None:
         """The endpoint's lane granted a permit for one attempt."""
-        self._lane_grants += 1
+        self._lane_granted_ask = max(self._lane_granted_ask, grant.ask)
         self._lane_paused = False
 
     @workflow.signal(name=LANE_PAUSED_SIGNAL)
-    def lane_paused(self) -> None:
-        """The endpoint's lane, where this delivery waits for a permit, is paused."""
-        self._lane_paused = True
+    def lane_paused(self, notice: LanePaused) -> None:
+        """The endpoint's lane, where this delivery waits for a permit, paused or resumed."""
+        self._lane_paused = notice.paused
 
     @workflow.signal(name=RETRY_NOW_SIGNAL)
     def retry_now(self, request: RetryRequest) -> None:
@@ -290,7 +300,9 @@ class DeliveryWorkflow:
         except FailureError as err:
             if _failure_type(err) != LANE_REQUIRED or not workflow.patched(LANES):
                 raise
-        return await self._laned(delivery, attempts_before, deadline, start_to_close)
+            # Attempts of this series made before the endpoint got its lane count too.
+            made = max(attempts_before, _attempts_made_in(err))
+        return await self._laned(delivery, made, deadline, start_to_close)
 
     async def _laned(
         self,
@@ -300,32 +312,21 @@ class DeliveryWorkflow:
         start_to_close: timedelta,
     ) -> AttemptRecord:
         """Attempts one at a time, each under a permit of the endpoint's lane, retried here
-        (not by Temporal) on the delivery's schedule. Time spent waiting for a permit does not
-        use up the window: the receiver was not tried.
+        (not by Temporal) on the delivery's schedule. Time the lane is paused does not use up
+        the window.
 
         Raises:
-            FailureError: the last attempt failed and no other is due (the lane is told the
-                delivery ended).
+            FailureError: the last attempt failed and no other is due, or the delivery was
+                cancelled (the lane is told the delivery ended).
         """
         me = workflow.info().workflow_id
         lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
-        made = attempts_before
-        in_series = 0
-        last: AttemptRecord | None = None
+        made, in_series, last = attempts_before, 0, self._first_attempt
         while True:
-            asked_at, self._lane_grants_seen = workflow.now(), self._lane_grants
-            await workflow.execute_local_activity_method(
-                LaneActivities.ask_lane,
-                LaneRequest(
-                    app_id=delivery.app_id,
-                    endpoint_id=delivery.endpoint_id,
-                    delivery=me,
-                    timeout_s=delivery.timeout_s,
-                ),
-                start_to_close_timeout=LANE_ASK_TIMEOUT,
-            )
-            await self._wait_for_permit(made, last)
-            deadline += workflow.now() - asked_at
+            self._lane_asks += 1
+            paused_for = await self._permit(delivery, made, last)
+            deadline += paused_for
+            self._retry_requested = False  # the attempt asked for is this one
             try:
                 record = await workflow.execute_activity_method(
                     DeliveryActivities.post_signed,
@@ -333,19 +334,21 @@ class DeliveryWorkflow:
                     start_to_close_timeout=start_to_close,
                     heartbeat_timeout=HEARTBEAT_TIMEOUT,
                     retry_policy=RetryPolicy(maximum_attempts=1),
+                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                     summary=f"POST {without_query(delivery.url)}",
                 )
             except ActivityError as err:
+                if is_cancelled_exception(err):
+                    await _tell_lane(lane_id, LaneEnded(delivery=me))
+                    raise
                 failed = attempt_record_in(err)
                 last = failed or last
                 made, in_series = (failed.attempt if failed else made + 1), in_series + 1
                 delay, hold_until = _lane_retry(err, failed, delivery.retry, in_series)
-                await _tell_lane(
-                    lane_id,
-                    LaneAttempted(
-                        delivery=me, outcome=_lane_outcome(failed), hold_until=hold_until
-                    ),
+                outcome = LaneAttempted(
+                    delivery=me, outcome=_lane_outcome(err, failed), hold_until=hold_until
                 )
+                await _tell_lane(lane_id, outcome)
                 if delay is None or workflow.now() + delay >= deadline:
                     await _tell_lane(lane_id, LaneEnded(delivery=me))
                     raise
@@ -354,30 +357,60 @@ class DeliveryWorkflow:
                 workflow.upsert_search_attributes([STATUS.value_set("retrying")])
                 with contextlib.suppress(asyncio.TimeoutError):
                     await workflow.wait_condition(lambda: self._retry_requested, timeout=delay)
-                self._retry_requested = False
                 continue
             await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="succeeded"))
             await _tell_lane(lane_id, LaneEnded(delivery=me))
             return record
 
     def _lane_granted(self) -> bool:
-        return self._lane_grants > self._lane_grants_seen
+        return self._lane_granted_ask >= self._lane_asks
 
-    async def _wait_for_permit(self, made: int, last: AttemptRecord | None) -> None:
-        """Wait for the lane's grant; the status reads ``paused`` while the lane is."""
-        while True:
-            await workflow.wait_condition(
-                lambda: self._lane_granted() or self._lane_paused != self._paused_shown
+    async def _permit(
+        self, delivery: DeliveryInput, made: int, last: AttemptRecord | None
+    ) -> timedelta:
+        """Ask the lane for a permit and wait for it, asking again every ``LANE_REASK`` (an
+        ask is idempotent, and a lane that ended meanwhile starts again). The status reads
+        ``paused`` while the lane is.
+
+        Returns:
+            How long the lane was paused meanwhile.
+        """
+        paused_for, paused_since = timedelta(0), None
+        while not self._lane_granted():
+            await workflow.execute_local_activity_method(
+                LaneActivities.ask_lane,
+                LaneRequest(
+                    app_id=delivery.app_id,
+                    endpoint_id=delivery.endpoint_id,
+                    delivery=workflow.info().workflow_id,
+                    timeout_s=delivery.timeout_s,
+                    ask=self._lane_asks,
+                    accepted_at=_accepted_at(),
+                ),
+                start_to_close_timeout=LANE_ASK_TIMEOUT,
             )
-            if self._lane_paused != self._paused_shown and not self._lane_granted():
-                status = PAUSED if self._lane_paused else _waiting_status(made)
-                self._show_status(status, made, last)
-                self._paused_shown = self._lane_paused
-                continue
-            if self._paused_shown:
-                self._show_status(_waiting_status(made), made, last)
-                self._paused_shown = False
-            return
+            asked_at = workflow.now()
+            while not self._lane_granted() and workflow.now() - asked_at < LANE_REASK:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await workflow.wait_condition(
+                        lambda: self._lane_granted() or self._lane_paused != self._paused_shown,
+                        timeout=LANE_REASK - (workflow.now() - asked_at),
+                    )
+                if self._lane_paused != self._paused_shown and not self._lane_granted():
+                    status = PAUSED if self._lane_paused else _waiting_status(made)
+                    self._show_status(status, made, last)
+                    self._paused_shown = self._lane_paused
+                    if self._lane_paused:
+                        paused_since = workflow.now()
+                    elif paused_since is not None:
+                        paused_for += workflow.now() - paused_since
+                        paused_since = None
+        if paused_since is not None:
+            paused_for += workflow.now() - paused_since
+        if self._paused_shown:
+            self._show_status(_waiting_status(made), made, last)
+            self._paused_shown = False
+        return paused_for
 
     def _show_status(self, status: str, made: int, last: AttemptRecord | None) -> None:
         workflow.upsert_memo({PROGRESS_MEMO: _progress(status, made, last)})
@@ -519,11 +552,31 @@ async def _tell_lane(lane_id: str, message: LaneAttempted | LaneEnded) -> None:
         await workflow.get_external_workflow_handle(lane_id).signal(signal, message)
 
 
-def _lane_outcome(record: AttemptRecord | None) -> LaneOutcome:
-    """How the lane counts a failed attempt: no answer, a 5xx or a 429 count against the
-    receiver (the circuit breaker); any other answer is a refusal."""
+def _lane_outcome(err: ActivityError, record: AttemptRecord | None) -> LaneOutcome:
+    """How the lane counts a failed attempt: no answer (a connection error, a timeout), a 5xx
+    or a 429 count against the receiver (the circuit breaker); anything else (another answer,
+    an endpoint deleted or disabled, a refused destination) does not."""
+    cause = _attempt_failure(err)
+    kind = cause.type if isinstance(cause, ApplicationError) else None
     code = record.status_code if record is not None else None
-    return "receiver_failed" if code is None or code >= 500 or code == 429 else "refused"
+    if kind in ("ConnectionError", "Timeout") or isinstance(cause, TimeoutError):
+        return "receiver_failed"
+    if kind == "HttpError" and code is not None and (code >= 500 or code == 429):
+        return "receiver_failed"
+    return "refused"
+
+
+def _attempts_made_in(err: FailureError) -> int:
+    """The attempts a delivery had made when its endpoint's lane turned it back."""
+    cause = _attempt_failure(err)
+    details = cause.details if isinstance(cause, ApplicationError) else ()
+    return details[0] if details and isinstance(details[0], int) else 0
+
+
+def _accepted_at() -> datetime:
+    """When the delivery's event was accepted (its first run's memo), else this run's start."""
+    created = workflow.memo_value(CREATED_MEMO, default=None, type_hint=str)
+    return datetime.fromisoformat(created) if created else workflow.info().start_time
 
 
 def _lane_retry(
@@ -536,10 +589,15 @@ def _lane_retry(
         cause.non_retryable or cause.type in NON_RETRYABLE_ERRORS
     ):
         return None, None
+    delay = retry.delay_after(in_series)
     named = cause.next_retry_delay if isinstance(cause, ApplicationError) else None
-    if named is not None and record is not None and record.status_code in (429, 503):
-        return named, workflow.now() + named
-    return (named or retry.delay_after(in_series)), None
+    if named is None or retry.schedule_s is not None or delay is None:
+        return delay, None  # an explicit schedule keeps its own delays
+    # Retry-After sets the delay, at least a second and at most max_interval_s, as it does
+    # for an activity's retries; a 429 or 503 holds the whole lane that long.
+    named = min(max(named, timedelta(seconds=1)), timedelta(seconds=retry.max_interval_s))
+    held = record is not None and record.status_code in (429, 503)
+    return named, (workflow.now() + named if held else None)
 
 
 def _waiting_status(made: int) -> str:

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         LaneGrant,
         LaneHealth,
         LaneInput,
+        LanePaused,
     )
     from hookline.contracts.names import (
         LANE_ASK_SIGNAL,
@@ -43,6 +44,9 @@ IDLE_END = timedelta(minutes=10)
 and a closed circuit's counters are nothing to keep)."""
 CONTINUE_AFTER_EVENTS = 2_000
 """History length past which the lane continues as new, keeping its permits."""
+SIGNALS_PER_TASK = 500
+"""Grants and notices sent in one workflow task: Temporal fails a task with more than 2,000
+external signals pending."""
 
 
 @workflow.defn(name=LANE_WORKFLOW)
@@ -55,13 +59,20 @@ class LaneWorkflow:
         if lane.permits is None:
             self._permits.configure(lane.settings, workflow.now())
         self._changed = False
+        self._asks: dict[str, int] = {}
+        """Each delivery's latest ask number, which its grant echoes."""
+        self._resend: set[str] = set()
+        """Deliveries that asked while holding a permit: their grant goes again."""
         self._told_paused: set[str] = set()
         """Waiting deliveries told the lane is paused (their status says so)."""
 
     @workflow.signal(name=LANE_ASK_SIGNAL)
     def ask(self, request: LaneAsk) -> None:
         """A delivery wants a permit for its next attempt."""
-        self._permits.ask(request.delivery, request.key)
+        self._asks[request.delivery] = request.ask
+        if self._permits.ask(request.delivery, request.key, request.accepted_at):
+            # It holds a permit already: its grant was lost with a retried workflow task.
+            self._resend.add(request.delivery)
         self._changed = True
 
     @workflow.signal(name=LANE_ATTEMPTED_SIGNAL)
@@ -76,6 +87,8 @@ class LaneWorkflow:
     def ended(self, ended: LaneEnded) -> None:
         """A delivery ended: it asks no more."""
         self._permits.ended(ended.delivery)
+        self._asks.pop(ended.delivery, None)
+        self._told_paused.discard(ended.delivery)
         self._changed = True
 
     @workflow.signal(name=LANE_CONFIGURE_SIGNAL)
@@ -104,11 +117,14 @@ class LaneWorkflow:
         """Grant permits as the rules allow, until idle for ``IDLE_END``."""
         while True:
             self._changed = False
-            grants = self._permits.grant(workflow.now())
+            resend = [lease for lease in self._permits.leases if lease.delivery in self._resend]
+            self._resend.clear()
+            grants = resend + self._permits.grant(workflow.now(), SIGNALS_PER_TASK)
             if grants:
                 await asyncio.gather(*(self._send(lease) for lease in grants))
-                continue  # a grant to a delivery that is gone may free a permit at once
-            await self._tell_paused()
+                continue  # more may be due, and a grant to one that is gone frees a permit
+            if await self._tell_paused():
+                continue
             if workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(lane.model_copy(update={"permits": self._permits}))
@@ -118,7 +134,8 @@ class LaneWorkflow:
             try:
                 await workflow.wait_condition(lambda: self._changed, timeout=timeout)
             except TimeoutError:
-                if idle:
+                # An ask may have come with the timer, in the same activation.
+                if idle and not self._changed and self._is_idle():
                     return
 
     def _is_idle(self) -> bool:
@@ -132,24 +149,35 @@ class LaneWorkflow:
             or permits.slow_start is not None
         )
 
-    async def _tell_paused(self) -> None:
-        """Tell each waiting delivery, once, that the lane is paused."""
-        if not self._permits.settings.paused:
-            self._told_paused.clear()
-            return
-        untold = [w.delivery for w in self._permits.waiting if w.delivery not in self._told_paused]
-        self._told_paused.update(untold)
-        await asyncio.gather(*(self._signal(delivery, LANE_PAUSED_SIGNAL) for delivery in untold))
+    async def _tell_paused(self) -> bool:
+        """Tell waiting deliveries, a batch at a time, that the lane is paused, or that it is
+        not any more; whether any was told (more may be left)."""
+        paused = self._permits.settings.paused
+        waiting = {w.delivery for w in self._permits.waiting}
+        if paused:
+            to_tell = [d for d in sorted(waiting) if d not in self._told_paused]
+        else:
+            to_tell = sorted(self._told_paused & waiting)
+            self._told_paused &= waiting
+        to_tell = to_tell[:SIGNALS_PER_TASK]
+        if paused:
+            self._told_paused.update(to_tell)
+        else:
+            self._told_paused.difference_update(to_tell)
+        notice = LanePaused(paused=paused)
+        await asyncio.gather(*(self._signal(d, LANE_PAUSED_SIGNAL, notice) for d in to_tell))
+        return bool(to_tell)
 
-    async def _signal(self, delivery: str, signal: str) -> None:
+    async def _signal(self, delivery: str, signal: str, message: LanePaused) -> None:
         with contextlib.suppress(FailureError):  # a delivery that is gone needs telling nothing
-            await workflow.get_external_workflow_handle(delivery).signal(signal)
+            await workflow.get_external_workflow_handle(delivery).signal(signal, message)
 
     async def _send(self, lease: Lease) -> None:
         """Signal ``lease``'s grant to its delivery; one that has ended gets none."""
         delivery = workflow.get_external_workflow_handle(lease.delivery)
+        grant = LaneGrant(until=lease.until, ask=self._asks.get(lease.delivery, 0))
         try:
-            await delivery.signal(LANE_GRANTED_SIGNAL, LaneGrant(until=lease.until))
+            await delivery.signal(LANE_GRANTED_SIGNAL, grant)
         except FailureError:
             # The delivery is gone (it ended without saying so): its permit is free again.
             self._permits.ended(lease.delivery)

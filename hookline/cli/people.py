@@ -33,7 +33,7 @@ from hookline.cli.parsing import (
 from hookline.config.settings import Settings
 
 COMMANDS = ("apps", "endpoints", "events", "deliveries", "recoveries")
-STATUSES = ["pending", "retrying", "succeeded", "failed"]
+STATUSES = ["pending", "retrying", "paused", "succeeded", "failed"]
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ lane in one place:
   whose outcome has not come by ``until`` (its worker died mid-attempt) is taken back, so a
   crash can let one more attempt start than the limit while the lost one is still running.
 - **Rate.** A sliding window on the workflow's clock: at most ``burst`` permits, that is
-  ``max(1, floor(rate_limit_per_s))``, in any ``burst / rate_limit_per_s`` seconds. So bursts
-  hold at most ``burst`` attempts, and any second at most ``burst`` plus one at its edge (a
-  token bucket would allow a burst plus a second's refill in the same second).
+  ``max(1, floor(rate_limit_per_s))``, in any ``burst / rate_limit_per_s`` seconds (and a
+  millisecond). So bursts hold at most ``burst`` attempts (a token bucket would allow a burst
+  plus a second's refill in the same second).
 - **Order.** For a ``fifo`` endpoint each ordering key is a queue in acceptance order, and
   only its oldest delivery that has not ended may attempt; without a key, the endpoint is
-  one queue. Other endpoints grant in the order deliveries asked.
+  one queue. Other endpoints grant oldest accepted first.
 - **Pause.** A paused lane grants nothing; on resume it grants in the order above, at the
   lane's pace.
 - **Circuit breaker.** ``breaker_failures`` failed attempts in a row (connection errors,
@@ -68,6 +68,8 @@ class Waiting(BaseModel):
 
     delivery: str
     key: str = ""
+    accepted_at: datetime | None = None
+    """When its event was accepted: the lane grants oldest first."""
 
 
 class LanePermits(BaseModel):
@@ -75,7 +77,7 @@ class LanePermits(BaseModel):
 
     settings: LaneSettings = Field(default_factory=LaneSettings)
     waiting: list[Waiting] = Field(default_factory=list)
-    """In the order they asked."""
+    """Oldest accepted first (in the order they asked, among those of one time)."""
     leases: list[Lease] = Field(default_factory=list)
     queues: dict[str, list[str]] = Field(default_factory=dict)
     """``fifo`` only: each ordering key's deliveries not yet ended, in acceptance order."""
@@ -103,12 +105,24 @@ class LanePermits(BaseModel):
         if delivery not in queue:
             queue.append(delivery)
 
-    def ask(self, delivery: str, key: str = "") -> None:
-        """``delivery`` wants a permit for its next attempt (asking twice is asking once)."""
+    def ask(self, delivery: str, key: str = "", accepted_at: datetime | None = None) -> bool:
+        """``delivery`` wants a permit for its next attempt (asking twice is asking once).
+
+        Returns:
+            Whether it holds a permit already (its grant may need sending again).
+        """
         if self.settings.ordering == "fifo":
             self.enqueue(delivery, key)  # accepted before the lane knew of it
-        if not any(w.delivery == delivery for w in self.waiting) and not self._holds(delivery):
-            self.waiting.append(Waiting(delivery=delivery, key=key))
+        if self._holds(delivery):
+            return True
+        if not any(w.delivery == delivery for w in self.waiting):
+            waiting = Waiting(delivery=delivery, key=key, accepted_at=accepted_at)
+            at = len(self.waiting)
+            if accepted_at is not None:
+                while at > 0 and _older(accepted_at, self.waiting[at - 1].accepted_at):
+                    at -= 1
+            self.waiting.insert(at, waiting)
+        return False
 
     def attempted(
         self, delivery: str, outcome: Outcome, now: datetime, hold_until: datetime | None = None
@@ -121,11 +135,11 @@ class LanePermits(BaseModel):
             self.consecutive_failures = 0
             if self.circuit_open:
                 self.circuit_open = False
-                self.slow_start = 1
-            if self.slow_start is not None:
+                self.slow_start = 1  # the backlog drains from one in flight
+            elif self.slow_start is not None:
                 self.slow_start += 1
-                if self.slow_start >= self.settings.max_in_flight:
-                    self.slow_start = None
+            if self.slow_start is not None and self.slow_start >= self.settings.max_in_flight:
+                self.slow_start = None
         elif outcome == "receiver_failed":
             self.last_failure_at = now
             self.consecutive_failures += 1
@@ -146,8 +160,8 @@ class LanePermits(BaseModel):
                 if not queue:
                     del self.queues[key]
 
-    def grant(self, now: datetime) -> list[Lease]:
-        """The permits to hand out now, each taken off the waiting list.
+    def grant(self, now: datetime, at_most: int | None = None) -> list[Lease]:
+        """The permits to hand out now (``at_most`` of them), each taken off the waiting list.
 
         Leases past their time are taken back first (their attempts' outcomes are lost).
         """
@@ -157,6 +171,8 @@ class LanePermits(BaseModel):
         granted: list[Lease] = []
         for waiting in list(self.waiting):
             if len(self.leases) >= self._in_flight_limit():
+                break
+            if at_most is not None and len(granted) >= at_most:
                 break
             if self._rate_allows_at(now) > now:
                 break
@@ -218,4 +234,11 @@ class LanePermits(BaseModel):
         rate = self.settings.rate_limit_per_s
         if rate is None or len(self.recent) < self._burst():
             return now
-        return max(now, self.recent[0] + timedelta(seconds=self._burst() / rate))
+        # A millisecond past the window: a grant on its very edge would make one closed second
+        # hold two bursts.
+        window = timedelta(seconds=self._burst() / rate, milliseconds=1)
+        return max(now, self.recent[0] + window)
+
+
+def _older(accepted_at: datetime, other: datetime | None) -> bool:
+    return other is not None and accepted_at < other

@@ -31,6 +31,10 @@ class LaneAsk(BaseModel):
     """The delivery's workflow id: where the grant is signalled."""
     key: str = ""
     """Its ordering key (``fifo`` endpoints)."""
+    accepted_at: datetime | None = None
+    """When its event was accepted: the lane grants oldest first."""
+    ask: int = 0
+    """The delivery's count of its asks, which the grant echoes."""
 
 
 class LaneAttempted(BaseModel):
@@ -52,6 +56,14 @@ class LaneGrant(BaseModel):
     """A permit for one attempt, which the lane takes back at ``until``."""
 
     until: datetime
+    ask: int = 0
+    """The ask it answers."""
+
+
+class LanePaused(BaseModel):
+    """Whether the lane a delivery waits in is paused (its status says so)."""
+
+    paused: bool
 
 
 class LaneHealth(BaseModel):

@@ -7,14 +7,14 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.contracts.lane_permits import LaneSettings
-from hookline.contracts.lanes import LaneHealth, lane_workflow_id
-from hookline.contracts.names import LANE_CONFIGURE_SIGNAL, LANE_HEALTH_QUERY
+from hookline.contracts.lanes import LaneHealth, LaneInput, lane_workflow_id
+from hookline.contracts.names import LANE_CONFIGURE_SIGNAL, LANE_HEALTH_QUERY, LANE_WORKFLOW
 from hookline.storage.entities import Endpoint
 
 LEASE_MARGIN_S = 30.0
 """A permit outlives its attempt's timeout by this much before the lane takes it back (the
 attempt's worker died): the workflow's start-to-close margin, and room for the signal."""
-UNLIMITED = 1_000_000
+UNLIMITED = 10_000
 """The in-flight limit of a lane that is winding down (its endpoint was deleted or disabled):
 every waiting delivery goes, and meets the endpoint's end."""
 
@@ -27,6 +27,8 @@ def lane_settings(endpoint: Endpoint, default_max_in_flight: int, timeout_s: flo
         default_max_in_flight: The in-flight limit when the endpoint sets none.
         timeout_s: The attempt timeout of its deliveries (a permit's lease is longer).
     """
+    if endpoint.disabled:  # its waiting deliveries go, and meet the endpoint's end
+        return LaneSettings(max_in_flight=UNLIMITED, lease_s=timeout_s + LEASE_MARGIN_S)
     return LaneSettings(
         rate_limit_per_s=endpoint.rate_limit_per_s,
         max_in_flight=endpoint.max_in_flight or default_max_in_flight,
@@ -36,22 +38,30 @@ def lane_settings(endpoint: Endpoint, default_max_in_flight: int, timeout_s: flo
     )
 
 
-async def configure_lane(client: Client, endpoint: Endpoint, settings: LaneSettings) -> None:
-    """Tell ``endpoint``'s lane its settings changed, if it is running (a lane that is not
-    has nobody waiting: the next ask starts it with the settings as they are then)."""
-    handle = client.get_workflow_handle(lane_workflow_id(endpoint.app_id, endpoint.id))
-    try:
-        await handle.signal(LANE_CONFIGURE_SIGNAL, settings)
-    except RPCError as err:
-        if err.status != RPCStatusCode.NOT_FOUND:
-            raise
+async def configure_lane(
+    client: Client, task_queue: str, endpoint: Endpoint, settings: LaneSettings
+) -> None:
+    """Give ``endpoint``'s lane its settings as they are now, starting it if it is not running
+    (so that a delivery's ask, made from a worker's cached copy of the endpoint, never starts
+    it with older ones; a lane with nothing to do ends by itself)."""
+    await client.start_workflow(
+        LANE_WORKFLOW,
+        LaneInput(app_id=endpoint.app_id, endpoint_id=endpoint.id, settings=settings),
+        id=lane_workflow_id(endpoint.app_id, endpoint.id),
+        task_queue=task_queue,
+        start_signal=LANE_CONFIGURE_SIGNAL,
+        start_signal_args=[settings],
+        static_summary=f"lane of {endpoint.id}",
+    )
 
 
-async def wind_down_lane(client: Client, endpoint: Endpoint, timeout_s: float) -> None:
+async def wind_down_lane(
+    client: Client, task_queue: str, endpoint: Endpoint, timeout_s: float
+) -> None:
     """Let every delivery waiting in a deleted or disabled endpoint's lane go, so that each
     ends as any delivery to such an endpoint does (at its next attempt)."""
     wide_open = LaneSettings(max_in_flight=UNLIMITED, lease_s=timeout_s + LEASE_MARGIN_S)
-    await configure_lane(client, endpoint, wide_open)
+    await configure_lane(client, task_queue, endpoint, wide_open)
 
 
 async def lane_health(client: Client, endpoint: Endpoint) -> LaneHealth:
