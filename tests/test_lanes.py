@@ -96,3 +96,28 @@ async def test_deleting_a_paused_endpoint_ends_its_waiting_deliveries(
         view = await hookline.wait_status(app_id, delivery_id, "failed")
         assert view["last_attempt"]["error"] == "endpoint was deleted"
     assert receiver.requests == []
+
+
+async def test_cancelling_a_laned_delivery_ends_it_and_frees_its_permit(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    receiver.delays = [30.0]  # its attempt hangs until cancelled
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, max_in_flight=1)
+    path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+    event = await hookline.send_event(app_id, "job.done", {})
+    delivery_id = event["deliveries"][0]["id"]
+    await wait_for(lambda: len(receiver.requests) == 1, what="the attempt to start")
+    health = await hookline.ok("GET", f"{path}/health")
+    assert health["in_flight"] == 1
+
+    view = await hookline.delivery(app_id, delivery_id)
+    await hookline.temporal.get_workflow_handle(view["workflow_id"]).cancel()
+
+    assert (await hookline.wait_status(app_id, delivery_id, "failed"))["status"] == "failed"
+
+    async def freed() -> bool:
+        health: dict[str, int] = await hookline.ok("GET", f"{path}/health")
+        return health["in_flight"] == 0
+
+    await wait_for(freed, what="the lane to take the permit back")
