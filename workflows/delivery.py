@@ -49,7 +49,6 @@ with workflow.unsafe.imports_passed_through():
         LANE_ENDED_SIGNAL,
         LANE_GRANTED_SIGNAL,
         LANE_PAUSED_SIGNAL,
-        LANE_PING_SIGNAL,
         PROGRESS_MEMO,
         RETRY_NOW_SIGNAL,
     )
@@ -114,10 +113,6 @@ class DeliveryWorkflow:
     def lane_paused(self, notice: LanePaused) -> None:
         """The endpoint's lane, where this delivery waits for a permit, paused or resumed."""
         self._lane_paused = notice.paused
-
-    @workflow.signal(name=LANE_PING_SIGNAL)
-    def lane_ping(self) -> None:
-        """The endpoint's ``fifo`` lane checking that this delivery still runs: nothing to do."""
 
     @workflow.signal(name=RETRY_NOW_SIGNAL)
     def retry_now(self, request: RetryRequest) -> None:
@@ -389,7 +384,6 @@ class DeliveryWorkflow:
                     endpoint_id=delivery.endpoint_id,
                     delivery=workflow.info().workflow_id,
                     timeout_s=delivery.timeout_s,
-                    key=delivery.ordering_key,
                     ask=self._lane_asks,
                     accepted_at=_accepted_at(),
                 ),

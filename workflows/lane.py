@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         LaneAsk,
         LaneAttempted,
         LaneEnded,
-        LaneEnqueue,
         LaneGrant,
         LaneHealth,
         LaneInput,
@@ -34,11 +33,9 @@ with workflow.unsafe.imports_passed_through():
         LANE_ATTEMPTED_SIGNAL,
         LANE_CONFIGURE_SIGNAL,
         LANE_ENDED_SIGNAL,
-        LANE_ENQUEUE_SIGNAL,
         LANE_GRANTED_SIGNAL,
         LANE_HEALTH_QUERY,
         LANE_PAUSED_SIGNAL,
-        LANE_PING_SIGNAL,
         LANE_WORKFLOW,
     )
 
@@ -47,10 +44,6 @@ IDLE_END = timedelta(minutes=10)
 and a closed circuit's counters are nothing to keep)."""
 CONTINUE_AFTER_EVENTS = 2_000
 """History length past which the lane continues as new, keeping its permits."""
-PING_AFTER = timedelta(minutes=1)
-"""How long the head of a ``fifo`` queue may go without asking before the lane checks that
-its delivery still runs (one accepted and never started, or ended unseen, would block its
-key for good)."""
 SIGNALS_PER_TASK = 500
 """Grants and notices sent in one workflow task: Temporal fails a task with more than 2,000
 external signals pending."""
@@ -69,8 +62,6 @@ class LaneWorkflow:
         self._asks: dict[str, int] = {}
         """Each delivery's latest ask number, which its grant echoes."""
         self._resend: set[str] = set()
-        self._pinged: dict[str, datetime] = {}
-        """When each silent queue head was last checked."""
         """Deliveries that asked while holding a permit: their grant goes again."""
         self._told_paused: set[str] = set()
         """Waiting deliveries told the lane is paused (their status says so)."""
@@ -82,13 +73,6 @@ class LaneWorkflow:
         if self._permits.ask(request.delivery, request.key, request.accepted_at):
             # It holds a permit already: its grant was lost with a retried workflow task.
             self._resend.add(request.delivery)
-        self._changed = True
-
-    @workflow.signal(name=LANE_ENQUEUE_SIGNAL)
-    def enqueue(self, accepted: LaneEnqueue) -> None:
-        """Deliveries of a ``fifo`` endpoint were accepted: queue them before they ask."""
-        for delivery in accepted.deliveries:
-            self._permits.enqueue(delivery, accepted.key, accepted.accepted_at)
         self._changed = True
 
     @workflow.signal(name=LANE_ATTEMPTED_SIGNAL)
@@ -104,7 +88,6 @@ class LaneWorkflow:
         """A delivery ended: it asks no more."""
         self._permits.ended(ended.delivery)
         self._asks.pop(ended.delivery, None)
-        self._pinged.pop(ended.delivery, None)
         self._told_paused.discard(ended.delivery)
         self._changed = True
 
@@ -140,7 +123,7 @@ class LaneWorkflow:
             if grants:
                 await asyncio.gather(*(self._send(lease) for lease in grants))
                 continue  # more may be due, and a grant to one that is gone frees a permit
-            if await self._tell_paused() or await self._ping_silent_heads():
+            if await self._tell_paused():
                 continue
             if workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS:
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -148,8 +131,6 @@ class LaneWorkflow:
             wake = self._permits.wake_at(workflow.now())
             idle = wake is None and self._is_idle()
             timeout = IDLE_END if idle else (wake - workflow.now() if wake else None)
-            if self._permits.queues:  # look at silent queue heads now and then
-                timeout = min(timeout, PING_AFTER) if timeout is not None else PING_AFTER
             try:
                 await workflow.wait_condition(lambda: self._changed, timeout=timeout)
             except TimeoutError:
@@ -186,37 +167,6 @@ class LaneWorkflow:
         notice = LanePaused(paused=paused)
         await asyncio.gather(*(self._signal(d, LANE_PAUSED_SIGNAL, notice) for d in to_tell))
         return bool(to_tell)
-
-    async def _ping_silent_heads(self) -> bool:
-        """Check, once a ``PING_AFTER``, that each ``fifo`` queue head that has not asked for
-        that long still runs; one that does not has ended. Whether any had."""
-        now = workflow.now()
-        permits = self._permits
-        asking = {w.delivery for w in permits.waiting} | {
-            lease.delivery for lease in permits.leases
-        }
-        silent = []
-        for key in sorted(permits.queues):
-            head = permits.queues[key][0]
-            since = self._pinged.get(head) or permits.accepted.get(head) or now
-            if head not in asking and now - since >= PING_AFTER:
-                silent.append(head)
-        silent = silent[:SIGNALS_PER_TASK]
-        for head in silent:
-            self._pinged[head] = now
-        gone = await asyncio.gather(*(self._gone(head) for head in silent))
-        for head, is_gone in zip(silent, gone, strict=True):
-            if is_gone:
-                permits.ended(head)
-                self._pinged.pop(head, None)
-        return any(gone)
-
-    async def _gone(self, delivery: str) -> bool:
-        try:
-            await workflow.get_external_workflow_handle(delivery).signal(LANE_PING_SIGNAL)
-        except FailureError:
-            return True
-        return False
 
     async def _signal(self, delivery: str, signal: str, message: LanePaused) -> None:
         with contextlib.suppress(FailureError):  # a delivery that is gone needs telling nothing

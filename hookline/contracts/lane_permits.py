@@ -81,8 +81,6 @@ class LanePermits(BaseModel):
     leases: list[Lease] = Field(default_factory=list)
     queues: dict[str, list[str]] = Field(default_factory=dict)
     """``fifo`` only: each ordering key's deliveries not yet ended, in acceptance order."""
-    accepted: dict[str, datetime] = Field(default_factory=dict)
-    """``fifo`` only: when each queued delivery was accepted, which orders its queue."""
     recent: list[datetime] = Field(default_factory=list)
     """The times of the last ``burst`` permits (rate-limited lanes only)."""
     consecutive_failures: int = 0
@@ -101,18 +99,11 @@ class LanePermits(BaseModel):
         else:
             self.recent = self.recent[-self._burst() :]
 
-    def enqueue(self, delivery: str, key: str = "", accepted_at: datetime | None = None) -> None:
-        """Place a newly accepted delivery of a ``fifo`` lane in its key's queue (once), after
-        those accepted before it."""
+    def enqueue(self, delivery: str, key: str = "") -> None:
+        """Place a newly accepted delivery of a ``fifo`` lane in its key's queue (once)."""
         queue = self.queues.setdefault(key, [])
-        if delivery in queue:
-            return
-        at = len(queue)
-        if accepted_at is not None:
-            self.accepted[delivery] = accepted_at
-            while at > 0 and _older(accepted_at, self.accepted.get(queue[at - 1])):
-                at -= 1
-        queue.insert(at, delivery)
+        if delivery not in queue:
+            queue.append(delivery)
 
     def ask(self, delivery: str, key: str = "", accepted_at: datetime | None = None) -> bool:
         """``delivery`` wants a permit for its next attempt (asking twice is asking once).
@@ -121,7 +112,7 @@ class LanePermits(BaseModel):
             Whether it holds a permit already (its grant may need sending again).
         """
         if self.settings.ordering == "fifo":
-            self.enqueue(delivery, key, accepted_at)  # if the lane had not heard of it
+            self.enqueue(delivery, key)  # accepted before the lane knew of it
         if self._holds(delivery):
             return True
         if not any(w.delivery == delivery for w in self.waiting):
@@ -163,7 +154,6 @@ class LanePermits(BaseModel):
         its ordering key may go."""
         self.waiting = [w for w in self.waiting if w.delivery != delivery]
         self.leases = [lease for lease in self.leases if lease.delivery != delivery]
-        self.accepted.pop(delivery, None)
         for key, queue in list(self.queues.items()):
             if delivery in queue:
                 queue.remove(delivery)

@@ -37,15 +37,6 @@ class LaneAsk(BaseModel):
     """The delivery's count of its asks, which the grant echoes."""
 
 
-class LaneEnqueue(BaseModel):
-    """Deliveries of a ``fifo`` endpoint, just accepted, to queue before any of them asks."""
-
-    deliveries: list[str]
-    """Their workflow ids."""
-    key: str = ""
-    accepted_at: datetime
-
-
 class LaneAttempted(BaseModel):
     """How an attempt under a permit ended."""
 

@@ -3,19 +3,12 @@ change, and reading its health (the lane itself is ``LaneWorkflow``)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.contracts.lane_permits import LaneSettings
-from hookline.contracts.lanes import LaneEnqueue, LaneHealth, LaneInput, lane_workflow_id
-from hookline.contracts.names import (
-    LANE_CONFIGURE_SIGNAL,
-    LANE_ENQUEUE_SIGNAL,
-    LANE_HEALTH_QUERY,
-    LANE_WORKFLOW,
-)
+from hookline.contracts.lanes import LaneHealth, LaneInput, lane_workflow_id
+from hookline.contracts.names import LANE_CONFIGURE_SIGNAL, LANE_HEALTH_QUERY, LANE_WORKFLOW
 from hookline.storage.entities import Endpoint
 
 LEASE_MARGIN_S = 30.0
@@ -60,38 +53,6 @@ async def configure_lane(
         start_signal_args=[settings],
         static_summary=f"lane of {endpoint.id}",
     )
-
-
-async def enqueue_in_order(
-    client: Client,
-    task_queue: str,
-    queued: list[tuple[Endpoint, LaneSettings, list[str]]],
-    key: str,
-    accepted_at: datetime,
-) -> None:
-    """Queue just-accepted deliveries in their ``fifo`` endpoints' lanes, before they start
-    (so that one accepted later can never ask first), starting lanes that are not running.
-
-    Args:
-        client: The Temporal client.
-        task_queue: Where lanes run.
-        queued: Each ``fifo`` endpoint, its lane settings (for a lane that must start) and
-            the workflow ids of its deliveries.
-        key: The event's ordering key.
-        accepted_at: When the event was accepted.
-    """
-    for endpoint, settings, workflow_ids in queued:
-        await client.start_workflow(
-            LANE_WORKFLOW,
-            LaneInput(app_id=endpoint.app_id, endpoint_id=endpoint.id, settings=settings),
-            id=lane_workflow_id(endpoint.app_id, endpoint.id),
-            task_queue=task_queue,
-            start_signal=LANE_ENQUEUE_SIGNAL,
-            start_signal_args=[
-                LaneEnqueue(deliveries=workflow_ids, key=key, accepted_at=accepted_at)
-            ],
-            static_summary=f"lane of {endpoint.id}",
-        )
 
 
 async def wind_down_lane(
