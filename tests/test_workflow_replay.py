@@ -30,11 +30,14 @@ from hookline.workflows.recovery import RecoveryWorkflow
 from tests.harness import Hookline, Receiver
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDED = {"f8a8777": 3, "ffd58a7": 10, "5810cfe": 6}
+RECORDED = {"f8a8777": 3, "ffd58a7": 10, "5810cfe": 6, "0c799ee": 9}
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
 hookline.contracts) has every delivery path, a fan-out, a recovery that continued as new and
-its last run, and the attempt-log purge; 5810cfe has every delivery path again."""
+its last run, and the attempt-log purge; 5810cfe has every delivery path again; 0c799ee (the
+release before failed deliveries were held open and endpoints got lanes) has every delivery
+path, a failed delivery restarted by hand as a new run, one still backing off, a fan-out and a
+bulk recovery."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
