@@ -52,6 +52,7 @@ class FanOutActivities:
             event_type=event.event_type,
             body=event.body,
             targets=targets,
+            ordering_key=event.ordering_key,
         )
         await start_deliveries(
             self._client, self._settings, deliveries.deliveries(), created_at=event.created_at

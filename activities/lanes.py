@@ -1,19 +1,23 @@
-"""Asking an endpoint's lane for a permit: the one step of a laned delivery that needs the
-Temporal client (a workflow cannot start another workflow with a signal)."""
+"""A lane's steps that need the Temporal client: a delivery asking its endpoint's lane for a
+permit (a workflow cannot start another workflow with a signal), and a lane looking at
+whether its silent queue heads' deliveries still run."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.config.settings import Settings
-from hookline.contracts.lane_permits import LaneSettings
+from hookline.contracts.lane_permits import LaneSettings, Seen
 from hookline.contracts.lanes import LaneAsk, LaneInput, lane_workflow_id
 from hookline.contracts.names import LANE_ASK_SIGNAL, LANE_WORKFLOW
+from hookline.contracts.search_attributes import STATUS
 from hookline.delivery.lanes import UNLIMITED, lane_settings
 
 
@@ -30,6 +34,25 @@ class LaneRequest(BaseModel):
     ask: int = 0
     """The delivery's count of its asks, which the grant echoes."""
     accepted_at: datetime | None = None
+
+
+class HeadsToCheck(BaseModel):
+    """Silent queue heads of a ``fifo`` lane: their deliveries' workflow ids."""
+
+    deliveries: list[str]
+
+
+class HeadsSeen(BaseModel):
+    """What each silent queue head's workflow was found to be."""
+
+    seen: dict[str, Seen]
+
+
+ENDED_STATUSES = ("succeeded", "failed")
+"""A running delivery reading one of these has left its lane (a failed one is held open for a
+manual retry, which would queue it again)."""
+LOOKS_AT_ONCE = 20
+"""Describe calls in flight at once for one lane."""
 
 
 class LaneActivities:
@@ -67,3 +90,25 @@ class LaneActivities:
             ],
             static_summary=f"lane of {request.endpoint_id}",
         )
+
+    @activity.defn(name="look_at_queue_heads")
+    async def look_at_queue_heads(self, heads: HeadsToCheck) -> HeadsSeen:
+        """Whether each silent queue head's delivery still runs (a failed one held open for a
+        manual retry does not count), has ended, or never started."""
+        semaphore = asyncio.Semaphore(LOOKS_AT_ONCE)
+
+        async def look(delivery: str) -> Seen:
+            async with semaphore:
+                try:
+                    described = await self._client.get_workflow_handle(delivery).describe()
+                except RPCError as err:
+                    if err.status == RPCStatusCode.NOT_FOUND:
+                        return "not_found"
+                    raise
+            if described.status != WorkflowExecutionStatus.RUNNING:
+                return "ended"
+            status = described.typed_search_attributes.get(STATUS)
+            return "ended" if status in ENDED_STATUSES else "running"
+
+        seen = await asyncio.gather(*(look(delivery) for delivery in heads.deliveries))
+        return HeadsSeen(seen=dict(zip(heads.deliveries, seen, strict=True)))

@@ -113,6 +113,8 @@ class Endpoint(_Shape):
     """POSTs open at once at most, across every worker; ``null``: the per-worker default."""
     paused: bool
     """Nothing is sent while paused; its deliveries wait, reading ``paused``."""
+    ordering: Literal["none", "fifo"]
+    """``fifo``: events with the same ``ordering_key`` are delivered in acceptance order."""
     created_at: Time
     updated_at: Time
 
@@ -154,6 +156,7 @@ def _endpoint_fields(endpoint: entities.Endpoint) -> dict[str, Any]:
         "rate_limit_per_s": endpoint.rate_limit_per_s,
         "max_in_flight": endpoint.max_in_flight,
         "paused": endpoint.paused,
+        "ordering": endpoint.ordering,
         "created_at": endpoint.created_at,
         "updated_at": endpoint.updated_at,
     }

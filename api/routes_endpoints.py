@@ -112,6 +112,8 @@ async def update_endpoint(request: web.Request) -> out.Endpoint:
                 "validation_error",
                 "the endpoint's secret does not fit that scheme: rotate to a fitting one first",
             ) from None
+    if fields.get("ordering", "") is None:
+        fields.pop("ordering")
     if fields.get("disabled") is None:
         fields.pop("disabled", None)
     elif fields["disabled"] is False:

@@ -63,7 +63,9 @@ async def create_event(request: web.Request) -> out.EventAccepted:
         url = checked_endpoint_url(event.callback_url, settings.max_url_length)
         await ensure_destination_allowed(url, request.app[DESTINATIONS])
         targets = [callback_target(url, settings)]
-    accepted = await _accept(request, app, event_id, event.type, event.payload, targets)
+    accepted = await _accept(
+        request, app, event_id, event.type, event.payload, targets, event.ordering_key or ""
+    )
     return await _accepted_answer(request, accepted)
 
 
@@ -153,6 +155,7 @@ async def _accept(
     event_type: str,
     payload: Any,
     targets: list[Target] | None,
+    ordering_key: str = "",
 ) -> AcceptedEvent:
     settings = request.app[SETTINGS]
     # Serialized once, here: every attempt of every delivery sends exactly these bytes.
@@ -176,6 +179,7 @@ async def _accept(
         event_type=event_type,
         body=body,
         targets=targets,
+        ordering_key=ordering_key,
     )
     metrics = request.app[METRICS]
     metrics.events.labels(str(accepted.duplicate).lower()).inc()

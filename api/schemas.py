@@ -144,6 +144,8 @@ class EndpointCreate(_EndpointFields):
     max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
     """POSTs open at once at most, across every worker; ``null``: the per-worker default
     (``HOOKLINE_ENDPOINT_MAX_CONCURRENT_ATTEMPTS``)."""
+    ordering: Literal["none", "fifo"] = "none"
+    """``fifo``: events with the same ``ordering_key`` are delivered in acceptance order."""
 
     @model_validator(mode="after")
     def _secret_fits_scheme(self) -> EndpointCreate:
@@ -169,6 +171,7 @@ class EndpointPatch(_EndpointFields):
     """``null`` removes the limit."""
     max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
     """``null``: back to the per-worker default."""
+    ordering: Literal["none", "fifo"] | None = None
 
 
 class SecretRotate(_Body):
@@ -190,3 +193,8 @@ class EventCreate(_Body):
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")] | None = None
     callback_url: Annotated[str, StringConstraints(min_length=1)] | None = None
     """Deliver to this URL only, signed with the app's own secret, instead of fanning out."""
+    ordering_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{1,128}$")] | None = (
+        None
+    )
+    """To a ``fifo`` endpoint, deliveries with the same key go in acceptance order (without
+    one, all of the endpoint's deliveries are one queue)."""

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
-from hookline.contracts.lane_permits import LanePermits, LaneSettings
+from hookline.contracts.lane_permits import LanePermits, LaneSettings, Seen
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -37,7 +38,7 @@ def test_no_more_than_max_in_flight_and_a_finished_attempt_frees_its_permit() ->
     assert _granted(lane, _at(2)) == ["c"]
 
 
-def test_the_rate_holds_in_every_second_with_a_burst_of_the_rate() -> None:
+def test_the_rate_holds_in_every_second_with_permits_spread_out() -> None:
     lane = _lane(rate_limit_per_s=5, max_in_flight=1000)
     for n in range(300):
         lane.ask(f"d{n}")
@@ -54,10 +55,22 @@ def test_the_rate_holds_in_every_second_with_a_burst_of_the_rate() -> None:
         now = max(now + 0.001, (wake - T0).total_seconds())
 
     assert len(starts) == 300
-    busiest = max(sum(1 for s in starts if t <= s < t + 1) for t in starts)
-    assert busiest <= 6
-    rate = (len(starts) - 5) / (starts[-1] - starts[0])  # after the first burst
-    assert 4.5 <= rate <= 5.0
+    busiest = max(sum(1 for s in starts if t <= s <= t + 1) for t in starts)
+    assert busiest == 5
+    # Spread out: one at a time, a fifth of a second apart (or a millisecond more).
+    assert min(b - a for a, b in pairwise(starts)) >= 0.2
+    rate = (len(starts) - 1) / (starts[-1] - starts[0])
+    assert 4.9 <= rate <= 5.0
+
+
+def test_a_fast_rate_grants_a_fifth_of_a_seconds_worth_at_once() -> None:
+    lane = _lane(rate_limit_per_s=100, max_in_flight=1000)
+    for n in range(300):
+        lane.ask(f"d{n}")
+
+    assert len(_granted(lane, T0)) == 20
+    assert _granted(lane, _at(0.2)) == []
+    assert len(_granted(lane, _at(0.201))) == 20
 
 
 def test_a_slow_rate_bursts_one_at_a_time() -> None:
@@ -94,6 +107,87 @@ def test_a_fifo_delivery_the_lane_never_saw_accepted_queues_when_it_asks() -> No
     lane.ask("later", "k")
 
     assert _granted(lane, T0) == ["late"]
+
+
+def test_a_fifo_delivery_asking_again_after_it_left_its_queue_goes_to_the_end() -> None:
+    lane = _lane(ordering="fifo")
+    for delivery in ("d1", "d2", "d3"):
+        lane.enqueue(delivery, "k")
+    lane.ask("d1", "k")
+    assert _granted(lane, T0) == ["d1"]
+    lane.ended("d1")  # failed: the key moves on
+    lane.ask("d1", "k")  # retried by hand: behind those accepted after it
+    lane.ask("d3", "k")
+    lane.ask("d2", "k")
+
+    assert _granted(lane, _at(1)) == ["d2"]
+    lane.ended("d2")
+    assert _granted(lane, _at(2)) == ["d3"]
+    lane.ended("d3")
+    assert _granted(lane, _at(3)) == ["d1"]
+
+
+def test_a_silent_queue_head_is_looked_at_less_and_less_often_while_it_runs() -> None:
+    lane = _lane(ordering="fifo")
+    lane.enqueue("head", "k")
+    lane.enqueue("next", "k")
+    lane.ask("next", "k")
+
+    assert lane.heads_to_check(T0) == []  # silent from now: the lane has just seen it
+    assert lane.wake_at(T0) == _at(30)
+    looks = []
+    now = T0
+    while now < _at(6 * 3600):
+        now = lane.wake_at(now) or now
+        assert lane.heads_to_check(now) == ["head"]
+        assert lane.checked({"head": "running"}, now) == []
+        looks.append((now - T0).total_seconds())
+    assert looks[:5] == [30, 90, 210, 450, 930]  # 30 s, doubling
+    assert looks[-1] - looks[-2] == 3600  # at most hourly
+    assert len(looks) < 15
+    assert _granted(lane, now) == []  # the running head still holds its key
+
+
+def test_a_queue_head_that_ended_unseen_or_never_started_leaves_its_queue() -> None:
+    lane = _lane(ordering="fifo")
+    for delivery, key in (("ended", "a"), ("a2", "a"), ("ghost", "b"), ("b2", "b")):
+        lane.enqueue(delivery, key)
+    lane.ask("a2", "a")
+    lane.ask("b2", "b")
+    lane.heads_to_check(T0)
+
+    seen: dict[str, Seen] = {"ended": "ended", "ghost": "not_found"}
+    assert lane.checked(seen, _at(30)) == ["ended"]
+    assert _granted(lane, _at(30)) == ["a2"]
+    # A delivery not found may be a fan-out's, started after it was queued: given time.
+    assert lane.checked({"ghost": "not_found"}, _at(9 * 60)) == []
+    assert lane.checked({"ghost": "not_found"}, _at(11 * 60)) == ["ghost"]
+    assert _granted(lane, _at(11 * 60)) == ["b2"]
+
+
+def test_a_head_that_asks_is_no_longer_silent() -> None:
+    lane = _lane(ordering="fifo")
+    lane.enqueue("head", "k")
+    lane.heads_to_check(T0)
+    lane.ask("head", "k")
+
+    assert lane.heads_to_check(_at(60)) == []
+    assert lane.checked({"head": "not_found"}, _at(3600)) == []  # a late answer changes nothing
+    assert _granted(lane, _at(3600)) == ["head"]
+
+
+def test_turning_fifo_on_queues_what_holds_and_waits_and_turning_it_off_drops_queues() -> None:
+    lane = _lane(max_in_flight=1)
+    for delivery in ("held", "w1", "w2"):
+        lane.ask(delivery, "k")
+    assert _granted(lane, T0) == ["held"]
+    lane.configure(LaneSettings(ordering="fifo", max_in_flight=5), T0)
+
+    assert lane.queues == {"k": ["held", "w1", "w2"]}
+    assert _granted(lane, T0) == []  # w1 waits for the one holding a permit
+    lane.configure(LaneSettings(ordering="none", max_in_flight=5), T0)
+    assert lane.queues == {} and lane.silent == {}
+    assert _granted(lane, T0) == ["w1", "w2"]
 
 
 def test_paused_grants_nothing_and_resume_releases_in_order_at_the_lanes_pace() -> None:
@@ -207,7 +301,7 @@ def test_asking_again_while_waiting_or_holding_a_permit_changes_nothing() -> Non
 
 
 def test_the_state_survives_continue_as_new() -> None:
-    lane = _lane(rate_limit_per_s=2, ordering="fifo")
+    lane = _lane(rate_limit_per_s=10, ordering="fifo")
     for n in range(6):
         lane.enqueue(f"d{n}", key=str(n % 2))
         lane.ask(f"d{n}", key=str(n % 2))

@@ -3,11 +3,19 @@ deliveries through its lane workflow, across workers; pause and resume; deletion
 
 from __future__ import annotations
 
+import json
+import random
 import time
 from contextlib import AsyncExitStack
 
+from temporalio.client import Client
+from temporalio.testing import ActivityEnvironment
+
+from hookline.activities.endpoint_cache import EndpointCache
+from hookline.activities.lanes import HeadsToCheck, LaneActivities
 from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
+from hookline.contracts.ids import delivery_workflow_id
 from hookline.storage.registry import opened_registry
 from hookline.temporal.client import connect_temporal
 from hookline.worker.running import running_worker
@@ -121,3 +129,102 @@ async def test_cancelling_a_laned_delivery_ends_it_and_frees_its_permit(
         return health["in_flight"] == 0
 
     await wait_for(freed, what="the lane to take the permit back")
+
+
+async def test_fifo_delivers_each_key_in_acceptance_order_through_random_failures(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    rng = random.Random(15)
+    answers = [500 if rng.random() < 0.3 else 200 for _ in range(200)]
+    receiver.respond(*answers)
+    app_id = await hookline.create_app()
+    retry = {"initial_interval_s": 1, "max_interval_s": 1, "window_s": 120}
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, retry=retry, ordering="fifo")
+    assert endpoint["ordering"] == "fifo"
+    sent: dict[str, list[int]] = {key: [] for key in ("a", "b", "c")}
+    ids = []
+    for n in range(15):
+        key = "abc"[n % 3]
+        event = await hookline.send_event(
+            app_id, "job.done", {"key": key, "n": n}, ordering_key=key
+        )
+        sent[key].append(n)
+        ids.append(event["deliveries"][0]["id"])
+    for delivery_id in ids:
+        await hookline.wait_status(app_id, delivery_id, "succeeded", timeout=90)
+
+    delivered: dict[str, list[int]] = {key: [] for key in sent}
+    for index, request in enumerate(receiver.requests):
+        answer = answers[index] if index < len(answers) else 200
+        if answer == 200:
+            body = json.loads(request.body)
+            delivered[body["key"]].append(body["n"])
+    assert delivered == sent
+    assert 200 in answers[: len(receiver.requests)] and 500 in answers[: len(receiver.requests)]
+
+
+async def test_fifo_holds_for_events_fanned_out_in_the_background(
+    settings: Settings, temporal_client: Client, receiver: Receiver
+) -> None:
+    # Two endpoints and a fan-out workflow for more than one: its deliveries start after the
+    # API answered, and must keep their key's order all the same.
+    fan_out = settings.model_copy(update={"fan_out_inline_max": 1})
+    async with (
+        Hookline.running(fan_out, temporal_client, settings.api_keys[0]) as hookline,
+        Receiver.running() as elsewhere,
+    ):
+        app_id = await hookline.create_app()
+        retry = {"initial_interval_s": 1, "max_interval_s": 1, "window_s": 60}
+        await hookline.create_endpoint(app_id, receiver.url, retry=retry, ordering="fifo")
+        other = await hookline.create_endpoint(app_id, elsewhere.url)
+        receiver.respond(500)  # the first attempt to reach the fifo endpoint fails
+        events = [
+            await hookline.send_event(app_id, "job.done", {"n": n}, ordering_key="k")
+            for n in range(4)
+        ]
+        for event in events:
+            for delivery in event["deliveries"]:
+                await hookline.wait_status(app_id, delivery["id"], "succeeded")
+
+    answered = [
+        (json.loads(request.body)["n"], status)
+        for request, status in zip(receiver.requests, [500, *[200] * 10], strict=False)
+    ]
+    assert [n for n, status in answered if status == 200] == [0, 1, 2, 3], answered
+    assert other["ordering"] == "none"
+
+
+async def test_a_lane_tells_running_queue_heads_from_ended_held_and_never_started_ones(
+    hookline: Hookline, receiver: Receiver, settings: Settings
+) -> None:
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, event_types=["job.done"])
+    # 410 Gone fails a delivery at once (and disables its endpoint: another one, then).
+    gone = await hookline.create_endpoint(app_id, receiver.url, event_types=["job.gone"])
+
+    async def delivered(event_type: str, answer: int, status: str) -> str:
+        receiver.script.clear()
+        receiver.default = (answer, {})
+        event = await hookline.send_event(app_id, event_type, {"answer": answer})
+        [delivery] = event["deliveries"]
+        await hookline.wait_status(app_id, delivery["id"], status)
+        return delivery_workflow_id(app_id, event["id"], delivery["endpoint_id"])
+
+    held = await delivered("job.gone", 410, "failed")  # held open for a manual retry
+    assert held.endswith(gone["id"])
+    succeeded = await delivered("job.done", 200, "succeeded")
+    backing_off = await delivered("job.done", 503, "retrying")
+    never = delivery_workflow_id(app_id, "never-accepted", endpoint["id"])
+    async with opened_registry(settings) as registry:
+        lanes = LaneActivities(hookline.temporal, settings, EndpointCache(registry, 0))
+        found = await ActivityEnvironment().run(
+            lanes.look_at_queue_heads,
+            HeadsToCheck(deliveries=[succeeded, held, backing_off, never]),
+        )
+
+    assert found.seen == {
+        succeeded: "ended",
+        held: "ended",
+        backing_off: "running",
+        never: "not_found",
+    }

@@ -384,6 +384,7 @@ class DeliveryWorkflow:
                     endpoint_id=delivery.endpoint_id,
                     delivery=workflow.info().workflow_id,
                     timeout_s=delivery.timeout_s,
+                    key=delivery.ordering_key,
                     ask=self._lane_asks,
                     accepted_at=_accepted_at(),
                 ),

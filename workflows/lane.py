@@ -1,6 +1,7 @@
 """LaneWorkflow: one endpoint's lane, which hands its deliveries permits to attempt.
 
-Deliveries signal ``lane_ask`` (started with signal-with-start, so the first ask starts the
+To a ``fifo`` endpoint the API queues each accepted delivery with ``lane_enqueue`` before it
+starts. Deliveries signal ``lane_ask`` (started with signal-with-start, so the first ask starts the
 lane), wait for ``lane_granted``, make one attempt, and signal ``lane_attempted``; when they
 end, ``lane_ended``. Every rule of who may go, and when, is ``LanePermits``: this workflow
 only feeds it signals and the time, sends its grants, sleeps until it can grant again, and
@@ -15,14 +16,16 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import FailureError
+from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from hookline.activities.lanes import HeadsToCheck, LaneActivities
     from hookline.contracts.lane_permits import LanePermits, LaneSettings, Lease
     from hookline.contracts.lanes import (
         LaneAsk,
         LaneAttempted,
         LaneEnded,
+        LaneEnqueue,
         LaneGrant,
         LaneHealth,
         LaneInput,
@@ -33,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         LANE_ATTEMPTED_SIGNAL,
         LANE_CONFIGURE_SIGNAL,
         LANE_ENDED_SIGNAL,
+        LANE_ENQUEUE_SIGNAL,
         LANE_GRANTED_SIGNAL,
         LANE_HEALTH_QUERY,
         LANE_PAUSED_SIGNAL,
@@ -47,6 +51,9 @@ CONTINUE_AFTER_EVENTS = 2_000
 SIGNALS_PER_TASK = 500
 """Grants and notices sent in one workflow task: Temporal fails a task with more than 2,000
 external signals pending."""
+HEADS_PER_LOOK = 100
+"""Silent ``fifo`` queue heads looked at in one activity."""
+LOOK_TIMEOUT = timedelta(seconds=30)
 
 
 @workflow.defn(name=LANE_WORKFLOW)
@@ -73,6 +80,13 @@ class LaneWorkflow:
         if self._permits.ask(request.delivery, request.key, request.accepted_at):
             # It holds a permit already: its grant was lost with a retried workflow task.
             self._resend.add(request.delivery)
+        self._changed = True
+
+    @workflow.signal(name=LANE_ENQUEUE_SIGNAL)
+    def enqueue(self, accepted: LaneEnqueue) -> None:
+        """Deliveries to a ``fifo`` endpoint were accepted: queue them before they ask."""
+        for delivery in accepted.deliveries:
+            self._permits.enqueue(delivery, accepted.key)
         self._changed = True
 
     @workflow.signal(name=LANE_ATTEMPTED_SIGNAL)
@@ -123,7 +137,7 @@ class LaneWorkflow:
             if grants:
                 await asyncio.gather(*(self._send(lease) for lease in grants))
                 continue  # more may be due, and a grant to one that is gone frees a permit
-            if await self._tell_paused():
+            if await self._tell_paused() or await self._look_at_silent_heads():
                 continue
             if workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS:
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -167,6 +181,30 @@ class LaneWorkflow:
         notice = LanePaused(paused=paused)
         await asyncio.gather(*(self._signal(d, LANE_PAUSED_SIGNAL, notice) for d in to_tell))
         return bool(to_tell)
+
+    async def _look_at_silent_heads(self) -> bool:
+        """Look at whether the deliveries of ``fifo`` queue heads silent long enough still run
+        (one that never started, or ended unseen, would hold its key for good); whether any
+        had left its queue."""
+        heads = self._permits.heads_to_check(workflow.now())[:HEADS_PER_LOOK]
+        if not heads:
+            return False
+        try:
+            found = await workflow.execute_local_activity_method(
+                LaneActivities.look_at_queue_heads,
+                HeadsToCheck(deliveries=heads),
+                start_to_close_timeout=LOOK_TIMEOUT,
+                schedule_to_close_timeout=LOOK_TIMEOUT * 2,
+            )
+        except ActivityError as err:  # Temporal unreachable: look again later, granting meanwhile
+            workflow.logger.warning("could not look at silent queue heads: %s", err)
+            self._permits.checked(dict.fromkeys(heads, "running"), workflow.now())
+            return False
+        gone = self._permits.checked(found.seen, workflow.now())
+        for delivery in gone:
+            self._asks.pop(delivery, None)
+            self._told_paused.discard(delivery)
+        return bool(gone)
 
     async def _signal(self, delivery: str, signal: str, message: LanePaused) -> None:
         with contextlib.suppress(FailureError):  # a delivery that is gone needs telling nothing

@@ -100,6 +100,8 @@ class DeliveryInput(BaseModel):
     callback_url: str | None = None
     """A per-job callback URL to deliver to instead of an endpoint (then ``endpoint_id`` is
     ``callback``), signed with the app's own secret."""
+    ordering_key: str = ""
+    """Its event's ordering key: to a ``fifo`` endpoint, deliveries of one key go in order."""
 
 
 class RetryRequest(BaseModel):
@@ -135,6 +137,8 @@ class Target(BaseModel):
     retry: RetrySettings
     timeout_s: float
     callback_url: str | None = None
+    fifo: bool = False
+    """The endpoint delivers each ordering key's events in acceptance order."""
 
 
 class EventDeliveries(BaseModel):
@@ -145,6 +149,7 @@ class EventDeliveries(BaseModel):
     event_type: str
     body: str
     targets: list[Target]
+    ordering_key: str = ""
 
     def deliveries(self) -> list[DeliveryInput]:
         """The input of each target's delivery workflow."""
@@ -160,6 +165,7 @@ class EventDeliveries(BaseModel):
                 retry=target.retry,
                 timeout_s=target.timeout_s,
                 callback_url=target.callback_url,
+                ordering_key=self.ordering_key,
             )
             for target in self.targets
         ]
@@ -178,3 +184,4 @@ class EventFanOut(BaseModel):
     created_at: datetime | None = None
     """When the event was accepted, which is its deliveries' creation time too (``None`` from
     a release before 2026-12)."""
+    ordering_key: str = ""

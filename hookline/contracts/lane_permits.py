@@ -11,10 +11,15 @@ lane in one place:
 - **Rate.** A sliding window on the workflow's clock: at most ``burst`` permits, that is
   ``max(1, floor(rate_limit_per_s))``, in any ``burst / rate_limit_per_s`` seconds (and a
   millisecond). So bursts hold at most ``burst`` attempts (a token bucket would allow a burst
-  plus a second's refill in the same second).
-- **Order.** For a ``fifo`` endpoint each ordering key is a queue in acceptance order, and
+  plus a second's refill in the same second). Within that, permits are spread out: at most
+  ``PACE_S`` seconds' worth at once.
+- **Order.** For a ``fifo`` endpoint each ordering key is a queue in acceptance order (the
+  order the lane heard of its deliveries: the API queues each before it answers 202), and
   only its oldest delivery that has not ended may attempt; without a key, the endpoint is
-  one queue. Other endpoints grant oldest accepted first.
+  one queue. A queue head that does not ask (backing off, or gone without a word) is looked
+  at after ``CHECK_FIRST``, then at doubling intervals up to ``CHECK_MAX``: one that has
+  ended, or never started within ``NEVER_STARTED_GRACE``, leaves its queue. Other endpoints
+  grant oldest accepted first.
 - **Pause.** A paused lane grants nothing; on resume it grants in the order above, at the
   lane's pace.
 - **Circuit breaker.** ``breaker_failures`` failed attempts in a row (connection errors,
@@ -37,6 +42,17 @@ a timeout, a 5xx or a 429 (what the breaker counts); ``refused`` any other failu
 the receiver is up and answering)."""
 
 State = Literal["healthy", "open", "half_open", "paused"]
+Seen = Literal["running", "ended", "not_found"]
+"""What a look at a silent queue head's delivery found: its workflow runs, has ended (or
+is failed and held for a manual retry: its queue moved on), or does not exist."""
+
+PACE_S = 0.2
+"""A rate-limited lane spreads its permits: at most a fifth of a second's worth at once."""
+CHECK_FIRST = timedelta(seconds=30)
+CHECK_MAX = timedelta(hours=1)
+NEVER_STARTED_GRACE = timedelta(minutes=10)
+"""How long a queued delivery whose workflow does not exist stays queued: the fan-out of an
+event to many endpoints starts deliveries in the background, after they are queued."""
 
 
 class LaneSettings(BaseModel):
@@ -59,6 +75,8 @@ class Lease(BaseModel):
 
     delivery: str
     until: datetime
+    key: str = ""
+    """Its ordering key."""
     probe: bool = False
     """Granted while the circuit was open."""
 
@@ -72,6 +90,19 @@ class Waiting(BaseModel):
     """When its event was accepted: the lane grants oldest first."""
 
 
+class SilentHead(BaseModel):
+    """A ``fifo`` queue head that has not asked since ``since``, looked at ``checks`` times,
+    last at ``looked_at``."""
+
+    since: datetime
+    checks: int = 0
+    looked_at: datetime | None = None
+
+    def due_at(self) -> datetime:
+        after: timedelta = min(CHECK_FIRST * 2 ** min(self.checks, 16), CHECK_MAX)
+        return (self.looked_at or self.since) + after
+
+
 class LanePermits(BaseModel):
     """A lane's whole state: what it needs to decide, and nothing else."""
 
@@ -81,6 +112,8 @@ class LanePermits(BaseModel):
     leases: list[Lease] = Field(default_factory=list)
     queues: dict[str, list[str]] = Field(default_factory=dict)
     """``fifo`` only: each ordering key's deliveries not yet ended, in acceptance order."""
+    silent: dict[str, SilentHead] = Field(default_factory=dict)
+    """``fifo`` only: queue heads neither waiting nor holding a permit, since when."""
     recent: list[datetime] = Field(default_factory=list)
     """The times of the last ``burst`` permits (rate-limited lanes only)."""
     consecutive_failures: int = 0
@@ -92,7 +125,18 @@ class LanePermits(BaseModel):
     last_failure_at: datetime | None = None
 
     def configure(self, settings: LaneSettings, now: datetime) -> None:
-        """Apply the endpoint's settings as they are now."""
+        """Apply the endpoint's settings as they are now.
+
+        An endpoint made ``fifo`` queues what holds or waits for a permit (in that order);
+        one that no longer is drops its queues.
+        """
+        if settings.ordering == "fifo" and self.settings.ordering != "fifo":
+            for lease in self.leases:
+                self.enqueue(lease.delivery, lease.key)
+            for waiting in self.waiting:
+                self.enqueue(waiting.delivery, waiting.key)
+        elif settings.ordering != "fifo":
+            self.queues, self.silent = {}, {}
         self.settings = settings
         if settings.rate_limit_per_s is None:
             self.recent = []
@@ -100,10 +144,12 @@ class LanePermits(BaseModel):
             self.recent = self.recent[-self._burst() :]
 
     def enqueue(self, delivery: str, key: str = "") -> None:
-        """Place a newly accepted delivery of a ``fifo`` lane in its key's queue (once)."""
-        queue = self.queues.setdefault(key, [])
-        if delivery not in queue:
-            queue.append(delivery)
+        """Place a delivery of a ``fifo`` lane at the end of its key's queue, unless it is in
+        it already (in the order the lane hears of them: a delivery is queued when accepted,
+        and one retried by hand after it failed goes to the end again)."""
+        if any(delivery in queue for queue in self.queues.values()):
+            return
+        self.queues.setdefault(key, []).append(delivery)
 
     def ask(self, delivery: str, key: str = "", accepted_at: datetime | None = None) -> bool:
         """``delivery`` wants a permit for its next attempt (asking twice is asking once).
@@ -112,7 +158,8 @@ class LanePermits(BaseModel):
             Whether it holds a permit already (its grant may need sending again).
         """
         if self.settings.ordering == "fifo":
-            self.enqueue(delivery, key)  # accepted before the lane knew of it
+            self.enqueue(delivery, key)  # if the lane had not heard of it
+        self.silent.pop(delivery, None)
         if self._holds(delivery):
             return True
         if not any(w.delivery == delivery for w in self.waiting):
@@ -154,6 +201,7 @@ class LanePermits(BaseModel):
         its ordering key may go."""
         self.waiting = [w for w in self.waiting if w.delivery != delivery]
         self.leases = [lease for lease in self.leases if lease.delivery != delivery]
+        self.silent.pop(delivery, None)
         for key, queue in list(self.queues.items()):
             if delivery in queue:
                 queue.remove(delivery)
@@ -169,6 +217,7 @@ class LanePermits(BaseModel):
         if self.settings.paused or (self.hold_until is not None and now < self.hold_until):
             return []
         granted: list[Lease] = []
+        heads = self._heads()
         for waiting in list(self.waiting):
             if len(self.leases) >= self._in_flight_limit():
                 break
@@ -176,11 +225,12 @@ class LanePermits(BaseModel):
                 break
             if self._rate_allows_at(now) > now:
                 break
-            if not self._first_of_its_key(waiting):
-                continue
+            if heads is not None and waiting.delivery not in heads:
+                continue  # one accepted before it, of its key, has not ended
             lease = Lease(
                 delivery=waiting.delivery,
                 until=now + timedelta(seconds=self.settings.lease_s),
+                key=waiting.key,
                 probe=self.circuit_open,
             )
             if self.settings.rate_limit_per_s is not None:
@@ -190,10 +240,38 @@ class LanePermits(BaseModel):
             granted.append(lease)
         return granted
 
+    def heads_to_check(self, now: datetime) -> list[str]:
+        """The ``fifo`` queue heads silent long enough to look at (whether their delivery
+        still runs), the longest silent first."""
+        self._note_silent_heads(now)
+        due = [(head.since, d) for d, head in self.silent.items() if head.due_at() <= now]
+        return [delivery for _, delivery in sorted(due)]
+
+    def checked(self, seen: dict[str, Seen], now: datetime) -> list[str]:
+        """What a look at silent queue heads found; the deliveries that left their queues
+        (ended, or never started within ``NEVER_STARTED_GRACE``)."""
+        gone = []
+        for delivery, found in seen.items():
+            head = self.silent.get(delivery)
+            if head is None:
+                continue  # it asked meanwhile
+            never_started = found == "not_found" and now - head.since >= NEVER_STARTED_GRACE
+            if found == "ended" or never_started:
+                self.ended(delivery)
+                gone.append(delivery)
+            else:
+                self.silent[delivery] = head.model_copy(
+                    update={"checks": head.checks + 1, "looked_at": now}
+                )
+        return gone
+
     def wake_at(self, now: datetime) -> datetime | None:
         """When the lane may grant again with no new input (a token, the end of a hold, a
-        lease to take back); ``None`` if only an input can change anything."""
+        lease to take back, a silent queue head to look at); ``None`` if only an input can
+        change anything."""
+        self._note_silent_heads(now)
         times = [lease.until for lease in self.leases]
+        times += [head.due_at() for head in self.silent.values()]
         if self.waiting and not self.settings.paused:
             if self.hold_until is not None and now < self.hold_until:
                 times.append(self.hold_until)
@@ -209,6 +287,15 @@ class LanePermits(BaseModel):
             return "half_open" if any(lease.probe for lease in self.leases) else "open"
         return "healthy"
 
+    def _note_silent_heads(self, now: datetime) -> None:
+        """Start timing the silence of each queue head that neither waits nor holds a permit
+        from now (when the lane first sees it so); forget heads that ask or left."""
+        active = {w.delivery for w in self.waiting} | {lease.delivery for lease in self.leases}
+        heads = {queue[0] for queue in self.queues.values() if queue}
+        self.silent = {d: h for d, h in self.silent.items() if d in heads and d not in active}
+        for head in sorted(heads - active - self.silent.keys()):
+            self.silent[head] = SilentHead(since=now)
+
     def _in_flight_limit(self) -> int:
         if self.circuit_open:
             return 1
@@ -216,11 +303,12 @@ class LanePermits(BaseModel):
             return min(self.slow_start, self.settings.max_in_flight)
         return self.settings.max_in_flight
 
-    def _first_of_its_key(self, waiting: Waiting) -> bool:
+    def _heads(self) -> set[str] | None:
+        """``fifo``: the first of each queue (whatever key it asks with: the queue it was
+        placed in counts); ``None`` if the lane keeps no order."""
         if self.settings.ordering != "fifo":
-            return True
-        queue = self.queues.get(waiting.key, [])
-        return bool(queue) and queue[0] == waiting.delivery
+            return None
+        return {queue[0] for queue in self.queues.values() if queue}
 
     def _holds(self, delivery: str) -> bool:
         return any(lease.delivery == delivery for lease in self.leases)
@@ -230,14 +318,24 @@ class LanePermits(BaseModel):
         return max(1, math.floor(rate)) if rate is not None else 0
 
     def _rate_allows_at(self, now: datetime) -> datetime:
-        """When the rate lets the next permit go (``now`` if it does already)."""
+        """When the rate lets the next permit go (``now`` if it does already).
+
+        Two sliding windows: at most ``burst`` permits in ``burst / rate`` seconds, and, to
+        spread them (an attempt starts a little after its grant, and late starters would
+        otherwise bunch up with the next burst), at most ``step`` in ``step / rate``, a
+        step being a fifth of a second's worth.
+        """
         rate = self.settings.rate_limit_per_s
-        if rate is None or len(self.recent) < self._burst():
+        if rate is None:
             return now
-        # A millisecond past the window: a grant on its very edge would make one closed second
-        # hold two bursts.
-        window = timedelta(seconds=self._burst() / rate, milliseconds=1)
-        return max(now, self.recent[0] + window)
+        allowed = now
+        for size in (self._burst(), max(1, math.floor(rate * PACE_S))):
+            if len(self.recent) >= size:
+                # A millisecond past the window: a grant on its very edge would make one
+                # closed window hold two.
+                window = timedelta(seconds=size / rate, milliseconds=1)
+                allowed = max(allowed, self.recent[-size] + window)
+        return allowed
 
 
 def _older(accepted_at: datetime, other: datetime | None) -> bool:

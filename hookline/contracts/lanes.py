@@ -37,6 +37,15 @@ class LaneAsk(BaseModel):
     """The delivery's count of its asks, which the grant echoes."""
 
 
+class LaneEnqueue(BaseModel):
+    """Deliveries to a ``fifo`` endpoint, just accepted, queued before any of them asks."""
+
+    deliveries: list[str]
+    """Their workflow ids."""
+    key: str = ""
+    """Their event's ordering key."""
+
+
 class LaneAttempted(BaseModel):
     """How an attempt under a permit ended."""
 

@@ -10,8 +10,9 @@ from temporalio.client import Client
 
 from hookline.config.settings import Settings
 from hookline.contracts.delivery import EventDeliveries, EventFanOut, Target
-from hookline.contracts.ids import delivery_id
+from hookline.contracts.ids import delivery_id, delivery_workflow_id
 from hookline.delivery.endpoint_lists import EndpointLists
+from hookline.delivery.lanes import enqueue_in_order, lane_settings
 from hookline.delivery.starts import endpoint_target, start_deliveries, start_fan_out
 from hookline.storage.entities import App, DeliveryRef, EventRecord
 from hookline.storage.registry import Registry
@@ -45,6 +46,7 @@ async def accept_event(
     event_type: str,
     body: str,
     targets: list[Target] | None = None,
+    ordering_key: str = "",
 ) -> AcceptedEvent:
     """Start a delivery of the event to each target: by default, every enabled endpoint of
     ``app`` subscribed to ``event_type``.
@@ -62,6 +64,10 @@ async def accept_event(
     now = datetime.now(UTC)
     if targets is None:
         targets = await subscribed_targets(endpoint_lists, settings, app, event_type)
+    if any(target.fifo for target in targets):
+        await _queue_in_order(
+            settings, endpoint_lists, client, app, event_id, targets, ordering_key
+        )
     endpoint_ids = [target.endpoint_id for target in targets]
     if len(targets) > settings.fan_out_inline_max and all(t.callback_url is None for t in targets):
         fan_out = EventFanOut(
@@ -71,11 +77,17 @@ async def accept_event(
             body=body,
             endpoint_ids=endpoint_ids,
             created_at=now,
+            ordering_key=ordering_key,
         )
         endpoint_ids = await start_fan_out(client, settings, fan_out)
     else:
         event = EventDeliveries(
-            app_id=app.id, event_id=event_id, event_type=event_type, body=body, targets=targets
+            app_id=app.id,
+            event_id=event_id,
+            event_type=event_type,
+            body=body,
+            targets=targets,
+            ordering_key=ordering_key,
         )
         await start_deliveries(client, settings, event.deliveries(), created_at=now)
     refs = [
@@ -92,3 +104,30 @@ async def accept_event(
         app.id, event_id, event_type, refs, body, created_at=now
     )
     return AcceptedEvent(record, duplicate=not created)
+
+
+async def _queue_in_order(
+    settings: Settings,
+    endpoint_lists: EndpointLists,
+    client: Client,
+    app: App,
+    event_id: str,
+    targets: list[Target],
+    ordering_key: str,
+) -> None:
+    """Queue the event's deliveries to ``fifo`` endpoints in their lanes before they start."""
+    endpoints = {endpoint.id: endpoint for endpoint in await endpoint_lists.of_app(app.id)}
+    queued = [
+        (
+            endpoints[target.endpoint_id],
+            lane_settings(
+                endpoints[target.endpoint_id],
+                settings.endpoint_max_concurrent_attempts,
+                target.timeout_s,
+            ),
+            delivery_workflow_id(app.id, event_id, target.endpoint_id),
+        )
+        for target in targets
+        if target.fifo and target.endpoint_id in endpoints
+    ]
+    await enqueue_in_order(client, settings.task_queue, queued, ordering_key)

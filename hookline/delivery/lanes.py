@@ -3,12 +3,19 @@ change, and reading its health (the lane itself is ``LaneWorkflow``)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.contracts.lane_permits import LaneSettings
-from hookline.contracts.lanes import LaneHealth, LaneInput, lane_workflow_id
-from hookline.contracts.names import LANE_CONFIGURE_SIGNAL, LANE_HEALTH_QUERY, LANE_WORKFLOW
+from hookline.contracts.lanes import LaneEnqueue, LaneHealth, LaneInput, lane_workflow_id
+from hookline.contracts.names import (
+    LANE_CONFIGURE_SIGNAL,
+    LANE_ENQUEUE_SIGNAL,
+    LANE_HEALTH_QUERY,
+    LANE_WORKFLOW,
+)
 from hookline.storage.entities import Endpoint
 
 LEASE_MARGIN_S = 30.0
@@ -53,6 +60,36 @@ async def configure_lane(
         start_signal_args=[settings],
         static_summary=f"lane of {endpoint.id}",
     )
+
+
+async def enqueue_in_order(
+    client: Client, task_queue: str, queued: list[tuple[Endpoint, LaneSettings, str]], key: str
+) -> None:
+    """Queue an event's just-accepted deliveries in their ``fifo`` endpoints' lanes before
+    they start (so that one accepted later can never ask first), starting lanes that are not
+    running. The lane's queue order is the order it hears of them: the acceptance order,
+    since the event is answered 202 only after this.
+
+    Args:
+        client: The Temporal client.
+        task_queue: Where lanes run.
+        queued: Each ``fifo`` endpoint, its lane settings (for a lane that must start) and
+            the workflow id of the event's delivery to it.
+        key: The event's ordering key.
+    """
+
+    async def enqueue(endpoint: Endpoint, settings: LaneSettings, workflow_id: str) -> None:
+        await client.start_workflow(
+            LANE_WORKFLOW,
+            LaneInput(app_id=endpoint.app_id, endpoint_id=endpoint.id, settings=settings),
+            id=lane_workflow_id(endpoint.app_id, endpoint.id),
+            task_queue=task_queue,
+            start_signal=LANE_ENQUEUE_SIGNAL,
+            start_signal_args=[LaneEnqueue(deliveries=[workflow_id], key=key)],
+            static_summary=f"lane of {endpoint.id}",
+        )
+
+    await asyncio.gather(*(enqueue(*one) for one in queued))
 
 
 async def wind_down_lane(

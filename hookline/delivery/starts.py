@@ -143,6 +143,7 @@ def endpoint_target(endpoint: Endpoint, settings: Settings) -> Target:
         url=endpoint.url,
         retry=settings.retry.merged(endpoint.retry),
         timeout_s=endpoint.timeout_s or settings.attempt_timeout_s,
+        fifo=endpoint.ordering == "fifo",
     )
 
 

@@ -88,6 +88,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
                 recovery.find_failed_deliveries,
                 recovery.retry_deliveries,
                 lanes.ask_lane,
+                lanes.look_at_queue_heads,
             ],
             max_concurrent_activities=settings.worker_max_concurrent_attempts,
             # A run's first attempt is a local activity (see DeliveryWorkflow), which holds its
