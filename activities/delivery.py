@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from hookline.activities.endpoint_breaker import EndpointBreaker
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.activities.endpoint_slots import EndpointSlots
 from hookline.activities.guarded_connector import DestinationRefusedError
@@ -81,8 +82,10 @@ class DeliveryActivities:
         require_https: bool = False,
         per_endpoint_concurrency: int = 10,
         endpoints: EndpointCache | None = None,
+        breaker: EndpointBreaker | None = None,
     ) -> None:
         self._session = session
+        self._breaker = breaker
         self._registry = registry
         self._endpoints = endpoints or EndpointCache(registry, ttl_s=0)
         self._max_response_bytes = max_response_bytes
@@ -125,7 +128,7 @@ class DeliveryActivities:
         if target.disabled:
             record = made(None, "endpoint is disabled")
             raise await self._failed(attempt, record, "EndpointDisabled")
-        if target.laned and not attempt.permitted:
+        if (target.laned or attempt.in_lane) and not attempt.permitted:
             # Nothing is sent: the workflow asks the endpoint's lane for a permit first.
             raise ApplicationError(
                 "endpoint has a lane",
@@ -148,6 +151,7 @@ class DeliveryActivities:
             code, retry_after, response_body = await _heartbeating(self._post(target, attempt))
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = made(None, f"timed out after {attempt.timeout_s:g} s")
+            await self._receiver_failed(attempt, target)
             raise await self._failed(attempt, record, "Timeout") from None
         except aiohttp.ClientConnectorError as err:
             if isinstance(err.os_error, DestinationRefusedError):
@@ -156,6 +160,7 @@ class DeliveryActivities:
                     attempt, record, "DestinationRefused", message="destination refused"
                 ) from None
             record = made(None, _describe_client_error(err))
+            await self._receiver_failed(attempt, target)
             raise await self._failed(
                 attempt, record, "ConnectionError", message=_connect_failure_without_host(err)
             ) from None
@@ -167,6 +172,7 @@ class DeliveryActivities:
             ) from None
         except aiohttp.ClientError as err:
             record = made(None, _describe_client_error(err))
+            await self._receiver_failed(attempt, target)
             raise await self._failed(attempt, record, "ConnectionError") from None
         except InvalidSecretError as err:
             record = made(None, f"endpoint secret is invalid: {err}")
@@ -182,6 +188,8 @@ class DeliveryActivities:
             ) from None
 
         if 200 <= code < 300:
+            if self._breaker is not None:
+                self._breaker.succeeded(attempt.endpoint_id)
             record = made(code)
             record.endpoint_was_failing = target.was_failing
             await self._remember(attempt, record, response_body)
@@ -191,7 +199,23 @@ class DeliveryActivities:
             raise await self._failed(attempt, record, "EndpointGone", response_body)
         record = made(code, f"HTTP {code}")
         delay = retry_after_delay(retry_after, info) if code in RETRY_AFTER_STATUSES else None
+        if code >= 500 or code == 429:
+            await self._receiver_failed(attempt, target, delay)
         raise await self._failed(attempt, record, "HttpError", response_body, delay)
+
+    async def _receiver_failed(
+        self, attempt: AttemptInput, target: _Destination, retry_after: timedelta | None = None
+    ) -> None:
+        """Count an attempt that failed for want of the receiver against the endpoint's
+        breaker (``retry_after``: a 429 or 503 named one). Attempts under a lane's permit are
+        the lane's to count."""
+        if self._breaker is None or attempt.permitted or target.laned or attempt.in_lane:
+            return
+        if attempt.callback_url is not None:
+            return  # a per-job callback URL, not an endpoint
+        await self._breaker.failed(
+            attempt.app_id, attempt.endpoint_id, attempt.timeout_s, retry_after
+        )
 
     async def _destination(self, attempt: AttemptInput) -> _Destination | None:
         if attempt.callback_url is not None and attempt.app_id == OPERATOR_APP_ID:

@@ -1,6 +1,7 @@
-"""A lane's steps that need the Temporal client: a delivery asking its endpoint's lane for a
-permit (a workflow cannot start another workflow with a signal), and a lane looking at
-whether its silent queue heads' deliveries still run."""
+"""A lane's steps with side effects: a delivery asking its endpoint's lane for a permit (a
+workflow cannot start another workflow with a signal), a lane looking at whether its silent
+queue heads' deliveries still run, and a recovered lane clearing its endpoint's tripped
+breaker in the registry."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from temporalio.service import RPCError, RPCStatusCode
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.config.settings import Settings
 from hookline.contracts.lane_permits import LaneSettings, Seen
-from hookline.contracts.lanes import LaneAsk, LaneInput, lane_workflow_id
+from hookline.contracts.lanes import LaneAsk, LaneBreakerReset, LaneInput, lane_workflow_id
 from hookline.contracts.names import LANE_ASK_SIGNAL, LANE_WORKFLOW
 from hookline.contracts.search_attributes import STATUS
 from hookline.delivery.lanes import UNLIMITED, lane_settings
+from hookline.storage.registry import Registry
 
 
 class LaneRequest(BaseModel):
@@ -58,9 +60,12 @@ LOOKS_AT_ONCE = 20
 class LaneActivities:
     """Lane activities, sharing the worker's Temporal client and settings."""
 
-    def __init__(self, client: Client, settings: Settings, endpoints: EndpointCache) -> None:
+    def __init__(
+        self, client: Client, settings: Settings, registry: Registry, endpoints: EndpointCache
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._registry = registry
         self._endpoints = endpoints
 
     @activity.defn(name="ask_lane")
@@ -72,8 +77,7 @@ class LaneActivities:
         if endpoint is None:  # deleted: let the attempt go, and meet the deletion
             lane = LaneSettings(max_in_flight=UNLIMITED)
         else:
-            default = self._settings.endpoint_max_concurrent_attempts
-            lane = lane_settings(endpoint, default, request.timeout_s)
+            lane = lane_settings(endpoint, self._settings, request.timeout_s)
         await self._client.start_workflow(
             LANE_WORKFLOW,
             LaneInput(app_id=request.app_id, endpoint_id=request.endpoint_id, settings=lane),
@@ -112,3 +116,10 @@ class LaneActivities:
 
         seen = await asyncio.gather(*(look(delivery) for delivery in heads.deliveries))
         return HeadsSeen(seen=dict(zip(heads.deliveries, seen, strict=True)))
+
+    @activity.defn(name="reset_endpoint_breaker")
+    async def reset_endpoint_breaker(self, endpoint: LaneBreakerReset) -> None:
+        """A tripped endpoint's lane saw it recover: its deliveries take the usual path again
+        (in this worker at once, in the others within the endpoint cache's TTL)."""
+        await self._registry.endpoints.reset_breaker(endpoint.endpoint_id)
+        self._endpoints.forget(endpoint.app_id, endpoint.endpoint_id)

@@ -171,9 +171,7 @@ async def _paused(request: web.Request, *, paused: bool) -> out.Endpoint:
 
 async def _configure_lane(request: web.Request, endpoint: Endpoint) -> None:
     settings = request.app[SETTINGS]
-    lane = lane_settings(
-        endpoint, settings.endpoint_max_concurrent_attempts, _timeout_s(request, endpoint)
-    )
+    lane = lane_settings(endpoint, settings, _timeout_s(request, endpoint))
     await configure_lane(request.app[TEMPORAL], settings.task_queue, endpoint, lane)
 
 

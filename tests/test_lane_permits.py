@@ -213,22 +213,87 @@ def test_the_breaker_opens_probes_one_at_a_time_and_closes_with_a_slow_start() -
 
     for n in range(8):
         lane.ask(f"w{n}")
-    assert _granted(lane, _at(2)) == ["w0"]  # the probe
-    assert lane.state(_at(2)) == "half_open"
-    assert _granted(lane, _at(3)) == []  # the others wait, spending no attempt
-    lane.attempted("w0", "receiver_failed", _at(4))
-    assert _granted(lane, _at(5)) == ["w1"]  # another probe
-    lane.attempted("w1", "succeeded", _at(6))
+    assert _granted(lane, _at(2)) == []  # the first probe waits 5 s
+    assert lane.wake_at(_at(2)) == _at(6)
+    assert _granted(lane, _at(6)) == ["w0"]  # the probe
+    assert lane.state(_at(6)) == "half_open"
+    assert _granted(lane, _at(7)) == []  # the others wait, spending no attempt
+    lane.attempted("w0", "receiver_failed", _at(8))
+    assert lane.wake_at(_at(8)) == _at(18)  # each failed probe doubles the wait
+    assert _granted(lane, _at(17)) == []
+    assert _granted(lane, _at(18)) == ["w1"]  # another probe
+    lane.attempted("w1", "succeeded", _at(19))
 
-    assert lane.state(_at(6)) == "healthy"
-    assert _granted(lane, _at(6)) == ["w2"]  # the backlog drains from 1 in flight
-    lane.attempted("w2", "succeeded", _at(7))
-    assert _granted(lane, _at(7)) == ["w3", "w4"]  # one more per success
-    lane.attempted("w3", "succeeded", _at(8))
-    assert _granted(lane, _at(8)) == ["w5", "w6"]
-    lane.attempted("w4", "succeeded", _at(9))
-    assert _granted(lane, _at(9)) == ["w7"]  # 4 in flight: max_in_flight reached
+    assert lane.state(_at(19)) == "healthy"
+    assert _granted(lane, _at(19)) == ["w2"]  # the backlog drains from 1 in flight
+    lane.attempted("w2", "succeeded", _at(20))
+    assert _granted(lane, _at(20)) == ["w3", "w4"]  # one more per success
+    lane.attempted("w3", "succeeded", _at(21))
+    assert _granted(lane, _at(21)) == ["w5", "w6"]
+    lane.attempted("w4", "succeeded", _at(22))
+    assert _granted(lane, _at(22)) == ["w7"]  # 4 in flight: max_in_flight reached
     assert lane.slow_start is None
+
+
+def test_probes_are_at_most_a_minute_apart_while_the_receiver_is_down() -> None:
+    lane = _lane(breaker_failures=3, max_in_flight=5)
+    for n in range(100):
+        lane.ask(f"d{n}")
+    probes: list[float] = []
+    now = T0
+    while now < _at(600):
+        for lease in lane.grant(now):
+            probes.append((now - T0).total_seconds())
+            lane.attempted(lease.delivery, "receiver_failed", now)
+            lane.ask(lease.delivery)  # it backs off and asks again
+        now = lane.wake_at(now) or now + timedelta(seconds=1)
+
+    # Five in flight fail (the third opens the circuit), then probes 5, 10, 20, 40, 60 s apart.
+    assert probes[:11] == [0, 0, 0, 0, 0, 5, 15, 35, 75, 135, 195]
+    assert len(probes) == 5 + 12  # ten minutes down, 100 deliveries: 17 attempts
+
+
+def test_a_worker_trips_the_breaker_and_the_lane_says_when_the_endpoint_recovered() -> None:
+    lane = _lane(max_in_flight=2, tripped=True)
+    lane.ask("a")
+    lane.ask("b")
+    lane.trip(T0)
+
+    assert lane.state(T0) == "open"
+    assert not lane.recovered(T0)
+    assert _granted(lane, _at(5)) == ["a"]
+    lane.attempted("a", "succeeded", _at(6))
+    assert not lane.recovered(_at(6))  # slow start: 1 in flight of 2
+    assert _granted(lane, _at(6)) == ["b"]
+    lane.attempted("b", "succeeded", _at(7))
+    assert lane.recovered(_at(7))
+    lane.untripped()
+    assert not lane.recovered(_at(7))
+
+
+def test_a_retry_after_trip_holds_the_lane_and_recovers_after_a_success() -> None:
+    lane = _lane(tripped=True)
+    lane.trip(T0, hold_until=_at(30))
+    lane.ask("a")
+
+    assert lane.state(T0) == "healthy"
+    assert _granted(lane, _at(29)) == []
+    assert _granted(lane, _at(30)) == ["a"]
+    assert not lane.recovered(_at(30))
+    lane.attempted("a", "succeeded", _at(31))
+    assert lane.recovered(_at(31))
+
+
+def test_no_breaker_when_it_is_turned_off() -> None:
+    lane = _lane(breaker_failures=0)
+    for n in range(10):
+        lane.ask(f"d{n}")
+        lane.grant(_at(n))
+        lane.attempted(f"d{n}", "receiver_failed", _at(n))
+    lane.trip(_at(10))
+
+    assert lane.state(_at(10)) == "healthy"
+    assert lane.consecutive_failures == 10
 
 
 def test_refused_attempts_neither_open_nor_close_the_breaker() -> None:

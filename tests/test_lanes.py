@@ -163,11 +163,11 @@ async def test_fifo_delivers_each_key_in_acceptance_order_through_random_failure
     assert 200 in answers[: len(receiver.requests)] and 500 in answers[: len(receiver.requests)]
 
 
-async def test_fifo_holds_for_events_fanned_out_in_the_background(
+async def test_fifo_holds_for_events_fanned_out_to_many_endpoints(
     settings: Settings, temporal_client: Client, receiver: Receiver
 ) -> None:
-    # Two endpoints and a fan-out workflow for more than one: its deliveries start after the
-    # API answered, and must keep their key's order all the same.
+    # Two endpoints and a fan-out workflow for more than one: the fifo endpoint's deliveries
+    # keep their key's order all the same.
     fan_out = settings.model_copy(update={"fan_out_inline_max": 1})
     async with (
         Hookline.running(fan_out, temporal_client, settings.api_keys[0]) as hookline,
@@ -216,7 +216,7 @@ async def test_a_lane_tells_running_queue_heads_from_ended_held_and_never_starte
     backing_off = await delivered("job.done", 503, "retrying")
     never = delivery_workflow_id(app_id, "never-accepted", endpoint["id"])
     async with opened_registry(settings) as registry:
-        lanes = LaneActivities(hookline.temporal, settings, EndpointCache(registry, 0))
+        lanes = LaneActivities(hookline.temporal, settings, registry, EndpointCache(registry, 0))
         found = await ActivityEnvironment().run(
             lanes.look_at_queue_heads,
             HeadsToCheck(deliveries=[succeeded, held, backing_off, never]),
@@ -228,3 +228,27 @@ async def test_a_lane_tells_running_queue_heads_from_ended_held_and_never_starte
         backing_off: "running",
         never: "not_found",
     }
+
+
+async def test_cancelling_a_fifo_delivery_while_it_backs_off_lets_its_key_move_on(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    long_backoff = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
+    await hookline.create_endpoint(app_id, receiver.url, retry=long_backoff, ordering="fifo")
+    receiver.respond(503)
+    first = await hookline.send_event(app_id, "job.done", {"n": 0}, ordering_key="k")
+    first_id = first["deliveries"][0]["id"]
+    await hookline.wait_status(app_id, first_id, "retrying")  # for an hour
+    second = await hookline.send_event(app_id, "job.done", {"n": 1}, ordering_key="k")
+    second_id = second["deliveries"][0]["id"]
+    assert (await hookline.delivery(app_id, second_id))["status"] == "pending"
+
+    view = await hookline.delivery(app_id, first_id)
+    await hookline.temporal.get_workflow_handle(view["workflow_id"]).cancel()
+    cancelled_at = time.monotonic()
+
+    # Its key moves on at once, not at the lane's next look at a silent head (30 s on).
+    await hookline.wait_status(app_id, second_id, "succeeded", timeout=20)
+    assert time.monotonic() - cancelled_at < 20
+    assert [r.body for r in receiver.requests] == [b'{"n":0}', b'{"n":1}']

@@ -235,8 +235,11 @@ async def test_recovery_continues_as_new_and_keeps_its_counters(
 async def _paced_hookline(
     settings: Settings, temporal_client: Client, rate_per_s: float
 ) -> AsyncIterator[Hookline]:
-    """A Hookline whose recoveries retry ``rate_per_s`` deliveries a second."""
-    paced = settings.model_copy(update={"recovery_rate_per_s": rate_per_s})
+    """A Hookline whose recoveries retry ``rate_per_s`` deliveries a second (and whose
+    endpoints' circuit breaker, which would space out the attempts, is off)."""
+    paced = settings.model_copy(
+        update={"recovery_rate_per_s": rate_per_s, "endpoint_breaker_failures": 0}
+    )
     async with Hookline.running(paced, temporal_client, API_KEY) as running:
         yield running
 

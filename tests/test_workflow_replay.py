@@ -30,14 +30,18 @@ from hookline.workflows.recovery import RecoveryWorkflow
 from tests.harness import Hookline, Receiver
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDED = {"f8a8777": 3, "ffd58a7": 10, "5810cfe": 6, "0c799ee": 9}
+RECORDED = {"f8a8777": 3, "ffd58a7": 10, "5810cfe": 6, "0c799ee": 9, "7035449": 7}
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
 hookline.contracts) has every delivery path, a fan-out, a recovery that continued as new and
 its last run, and the attempt-log purge; 5810cfe has every delivery path again; 0c799ee (the
 release before failed deliveries were held open and endpoints got lanes) has every delivery
 path, a failed delivery restarted by hand as a new run, one still backing off, a fan-out and a
-bulk recovery."""
+bulk recovery; 7035449 (the first release with lanes) has lanes that each ran until they ended
+idle: one rate-limited at 5/s granting bursts of permits in one task to 12 deliveries, one whose
+circuit breaker opened on 503s and closed again, one paused with 3 deliveries waiting then
+resumed, the lane of a delivery cancelled while backing off, and three laned deliveries (one
+granted in a later burst, one that waited while the circuit was open, the cancelled one)."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
@@ -105,7 +109,11 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     await hookline.wait_status(app_id, paths["laned"], "paused")
     await hookline.ok("POST", f"{endpoint_path}/resume")
     await hookline.wait_status(app_id, paths["laned"], "succeeded")
-    await hookline.ok("PATCH", endpoint_path, {"max_in_flight": None})
+    # Queued in a fifo lane when accepted, failing once.
+    await hookline.ok("PATCH", endpoint_path, {"max_in_flight": None, "ordering": "fifo"})
+    paths["fifo"] = await delivery([503], {"schedule_s": [0, 1]})
+    await hookline.wait_status(app_id, paths["fifo"], "succeeded")
+    await hookline.ok("PATCH", endpoint_path, {"ordering": "none"})
     paths["failed_then_by_hand"] = await delivery([500], {"schedule_s": [0]})
     await hookline.wait_status(app_id, paths["failed_then_by_hand"], "failed")
     await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{paths['failed_then_by_hand']}/retry")
@@ -119,7 +127,7 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     names = [*paths, "lane"]
     run_ids = {history.run_id: path for path, history in zip(names, histories, strict=True)}
     failures = {run_ids[run_id]: error for run_id, error in failed.items()}
-    assert len(run_ids) == len(names) == 8
+    assert len(run_ids) == len(names) == 9
     assert failures == {}
 
 

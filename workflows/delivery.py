@@ -70,6 +70,12 @@ LANE_ASK_TIMEOUT = timedelta(seconds=10)
 LANE_REASK = timedelta(minutes=5)
 """How long a delivery waits for its lane's grant before asking again (if the lane lost its
 ask, say it ended idle at the very moment the ask came)."""
+LANE_KEEPS_SCHEDULE = "lane-keeps-schedule"
+"""Patch id: a delivery whose endpoint got a lane after some of its attempts goes on with its
+schedule where it was; runs from before restarted it in the lane."""
+LANE_ENDED_ON_CANCEL = "lane-ended-on-cancel"
+"""Patch id: a laned delivery cancelled while it waits tells its lane it ended; runs
+cancelled before replay without telling."""
 HOLD_FAILED = "hold-failed"
 """Patch id: runs that failed before failed deliveries were held open for a manual retry
 replay closing at once. It matters only to replays of such runs (a query on a closed run in
@@ -125,6 +131,18 @@ class DeliveryWorkflow:
 
     @workflow.run
     async def run(self, delivery: DeliveryInput) -> DeliveryResult:
+        try:
+            return await self._deliver(delivery)
+        except asyncio.CancelledError:
+            # Cancelled while waiting (a backoff, a permit): a lane that queued or granted
+            # this delivery moves on at once (a fifo key would wait for it otherwise).
+            if (delivery.fifo or self._lane_asks) and workflow.patched(LANE_ENDED_ON_CANCEL):
+                me = workflow.info().workflow_id
+                lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
+                await _tell_lane(lane_id, LaneEnded(delivery=me))
+            raise
+
+    async def _deliver(self, delivery: DeliveryInput) -> DeliveryResult:
         attempts_before = delivery.attempts_before
         last: AttemptRecord | None = None
         start_to_close = timedelta(seconds=delivery.timeout_s) + START_TO_CLOSE_MARGIN
@@ -300,14 +318,17 @@ class DeliveryWorkflow:
         except FailureError as err:
             if _failure_type(err) != LANE_REQUIRED or not workflow.patched(LANES):
                 raise
-            # Attempts of this series made before the endpoint got its lane count too.
+            # Attempts of this series made before the endpoint got its lane count too, and
+            # the series' schedule goes on from them (it does not start over).
             made = max(attempts_before, _attempts_made_in(err))
-        return await self._laned(delivery, made, deadline, start_to_close)
+        in_series = made - attempts_before if workflow.patched(LANE_KEEPS_SCHEDULE) else 0
+        return await self._laned(delivery, made, in_series, deadline, start_to_close)
 
     async def _laned(
         self,
         delivery: DeliveryInput,
         attempts_before: int,
+        made_in_series: int,
         deadline: datetime,
         start_to_close: timedelta,
     ) -> AttemptRecord:
@@ -315,13 +336,17 @@ class DeliveryWorkflow:
         (not by Temporal) on the delivery's schedule. Time the lane is paused does not use up
         the window.
 
+        Args:
+            made_in_series: Attempts of the retry schedule already made (before the endpoint
+                had its lane).
+
         Raises:
             FailureError: the last attempt failed and no other is due, or the delivery was
                 cancelled (the lane is told the delivery ended).
         """
         me = workflow.info().workflow_id
         lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
-        made, in_series, last = attempts_before, 0, self._first_attempt
+        made, in_series, last = attempts_before, made_in_series, self._first_attempt
         while True:
             self._lane_asks += 1
             paused_for = await self._permit(delivery, made, last)
@@ -516,6 +541,7 @@ def _attempt_input(
         callback_url=delivery.callback_url,
         schedule_s=schedule_s,
         event_type=delivery.event_type,
+        in_lane=delivery.fifo,
     )
 
 

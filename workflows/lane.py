@@ -24,12 +24,14 @@ with workflow.unsafe.imports_passed_through():
     from hookline.contracts.lanes import (
         LaneAsk,
         LaneAttempted,
+        LaneBreakerReset,
         LaneEnded,
         LaneEnqueue,
         LaneGrant,
         LaneHealth,
         LaneInput,
         LanePaused,
+        LaneTripped,
     )
     from hookline.contracts.names import (
         LANE_ASK_SIGNAL,
@@ -40,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         LANE_GRANTED_SIGNAL,
         LANE_HEALTH_QUERY,
         LANE_PAUSED_SIGNAL,
+        LANE_TRIPPED_SIGNAL,
         LANE_WORKFLOW,
     )
 
@@ -51,6 +54,9 @@ CONTINUE_AFTER_EVENTS = 2_000
 SIGNALS_PER_TASK = 500
 """Grants and notices sent in one workflow task: Temporal fails a task with more than 2,000
 external signals pending."""
+SPACED_PERMITS = "lane-spaced-permits"
+"""Patch id: lanes that ran before permits were spaced out (a rate spread within its window,
+probes after a failed one) replay granting as they did, until they continue as new."""
 HEADS_PER_LOOK = 100
 """Silent ``fifo`` queue heads looked at in one activity."""
 LOOK_TIMEOUT = timedelta(seconds=30)
@@ -66,27 +72,31 @@ class LaneWorkflow:
         if lane.permits is None:
             self._permits.configure(lane.settings, workflow.now())
         self._changed = False
-        self._asks: dict[str, int] = {}
-        """Each delivery's latest ask number, which its grant echoes."""
         self._resend: set[str] = set()
         """Deliveries that asked while holding a permit: their grant goes again."""
-        self._told_paused: set[str] = set()
-        """Waiting deliveries told the lane is paused (their status says so)."""
 
     @workflow.signal(name=LANE_ASK_SIGNAL)
     def ask(self, request: LaneAsk) -> None:
         """A delivery wants a permit for its next attempt."""
-        self._asks[request.delivery] = request.ask
-        if self._permits.ask(request.delivery, request.key, request.accepted_at):
+        permits = self._permits
+        if permits.ask(request.delivery, request.key, request.accepted_at, request.ask):
             # It holds a permit already: its grant was lost with a retried workflow task.
             self._resend.add(request.delivery)
         self._changed = True
 
     @workflow.signal(name=LANE_ENQUEUE_SIGNAL)
     def enqueue(self, accepted: LaneEnqueue) -> None:
-        """Deliveries to a ``fifo`` endpoint were accepted: queue them before they ask."""
-        for delivery in accepted.deliveries:
-            self._permits.enqueue(delivery, accepted.key)
+        """Deliveries to a ``fifo`` endpoint were accepted: queue them before they ask (unless
+        the endpoint is no longer ``fifo``: an API's copy of it was out of date)."""
+        if self._permits.settings.ordering == "fifo":
+            for delivery in accepted.deliveries:
+                self._permits.enqueue(delivery, accepted.key)
+            self._changed = True
+
+    @workflow.signal(name=LANE_TRIPPED_SIGNAL)
+    def tripped(self, trip: LaneTripped) -> None:
+        """A worker tripped the endpoint's breaker (its deliveries come here from now on)."""
+        self._permits.trip(workflow.now(), trip.hold_until)
         self._changed = True
 
     @workflow.signal(name=LANE_ATTEMPTED_SIGNAL)
@@ -101,8 +111,6 @@ class LaneWorkflow:
     def ended(self, ended: LaneEnded) -> None:
         """A delivery ended: it asks no more."""
         self._permits.ended(ended.delivery)
-        self._asks.pop(ended.delivery, None)
-        self._told_paused.discard(ended.delivery)
         self._changed = True
 
     @workflow.signal(name=LANE_CONFIGURE_SIGNAL)
@@ -129,6 +137,7 @@ class LaneWorkflow:
     @workflow.run
     async def run(self, lane: LaneInput) -> None:
         """Grant permits as the rules allow, until idle for ``IDLE_END``."""
+        self._permits.spaced = workflow.patched(SPACED_PERMITS)
         while True:
             self._changed = False
             resend = [lease for lease in self._permits.leases if lease.delivery in self._resend]
@@ -139,6 +148,8 @@ class LaneWorkflow:
                 continue  # more may be due, and a grant to one that is gone frees a permit
             if await self._tell_paused() or await self._look_at_silent_heads():
                 continue
+            if self._permits.recovered(workflow.now()):
+                await self._reset_breaker(lane)
             if workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(lane.model_copy(update={"permits": self._permits}))
@@ -167,20 +178,31 @@ class LaneWorkflow:
         """Tell waiting deliveries, a batch at a time, that the lane is paused, or that it is
         not any more; whether any was told (more may be left)."""
         paused = self._permits.settings.paused
-        waiting = {w.delivery for w in self._permits.waiting}
-        if paused:
-            to_tell = [d for d in sorted(waiting) if d not in self._told_paused]
-        else:
-            to_tell = sorted(self._told_paused & waiting)
-            self._told_paused &= waiting
-        to_tell = to_tell[:SIGNALS_PER_TASK]
-        if paused:
-            self._told_paused.update(to_tell)
-        else:
-            self._told_paused.difference_update(to_tell)
+        to_tell = sorted(
+            (w for w in self._permits.waiting if w.told_paused != paused),
+            key=lambda w: w.delivery,
+        )[:SIGNALS_PER_TASK]
+        for waiting in to_tell:
+            waiting.told_paused = paused
         notice = LanePaused(paused=paused)
-        await asyncio.gather(*(self._signal(d, LANE_PAUSED_SIGNAL, notice) for d in to_tell))
+        await asyncio.gather(
+            *(self._signal(w.delivery, LANE_PAUSED_SIGNAL, notice) for w in to_tell)
+        )
         return bool(to_tell)
+
+    async def _reset_breaker(self, lane: LaneInput) -> None:
+        """The endpoint a worker tripped has recovered: clear its breaker in the registry, so
+        that its deliveries take the usual path again (those here finish here)."""
+        try:
+            await workflow.execute_local_activity_method(
+                LaneActivities.reset_endpoint_breaker,
+                LaneBreakerReset(app_id=lane.app_id, endpoint_id=lane.endpoint_id),
+                start_to_close_timeout=LOOK_TIMEOUT,
+                schedule_to_close_timeout=LOOK_TIMEOUT * 2,
+            )
+        except ActivityError as err:  # the registry is down: the next start of the lane does it
+            workflow.logger.warning("could not reset the endpoint's breaker: %s", err)
+        self._permits.untripped()
 
     async def _look_at_silent_heads(self) -> bool:
         """Look at whether the deliveries of ``fifo`` queue heads silent long enough still run
@@ -200,11 +222,7 @@ class LaneWorkflow:
             workflow.logger.warning("could not look at silent queue heads: %s", err)
             self._permits.checked(dict.fromkeys(heads, "running"), workflow.now())
             return False
-        gone = self._permits.checked(found.seen, workflow.now())
-        for delivery in gone:
-            self._asks.pop(delivery, None)
-            self._told_paused.discard(delivery)
-        return bool(gone)
+        return bool(self._permits.checked(found.seen, workflow.now()))
 
     async def _signal(self, delivery: str, signal: str, message: LanePaused) -> None:
         with contextlib.suppress(FailureError):  # a delivery that is gone needs telling nothing
@@ -213,7 +231,7 @@ class LaneWorkflow:
     async def _send(self, lease: Lease) -> None:
         """Signal ``lease``'s grant to its delivery; one that has ended gets none."""
         delivery = workflow.get_external_workflow_handle(lease.delivery)
-        grant = LaneGrant(until=lease.until, ask=self._asks.get(lease.delivery, 0))
+        grant = LaneGrant(until=lease.until, ask=lease.ask)
         try:
             await delivery.signal(LANE_GRANTED_SIGNAL, grant)
         except FailureError:

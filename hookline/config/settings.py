@@ -238,6 +238,16 @@ class Settings(BaseSettings):
     endpoint_max_concurrent_attempts: int = Field(default=10, ge=1)
     """POSTs to one endpoint in flight at once, per worker process; more wait their turn (an
     attempt that waits past its timeout plus 10 s is retried). Read by the workers."""
+    endpoint_breaker_failures: int = Field(default=5, ge=0, le=1000)
+    """The circuit breaker, on for every endpoint: after this many failed attempts in a row
+    to one endpoint (no answer, a timeout, a 5xx or a 429), only one probe attempt at a time
+    is made to it, spaced out from 5 s up to a minute while it fails; the other deliveries wait
+    in the endpoint's lane without spending attempts. The first success closes the circuit
+    and the backlog drains with a slow start. Each worker counts the attempts it made to an
+    endpoint without a lane, so with several workers the circuit opens after at most this
+    many per worker; a lane counts across workers. A 429 or 503 with ``Retry-After`` holds
+    all of the endpoint's deliveries until then. 0 turns both off. Read by the workers and
+    the API."""
     fan_out_inline_max: int = Field(default=20, ge=0)
     """An event for at most this many endpoints has its deliveries started by the API before
     it answers. One for more is answered after a single start, of a fan-out workflow

@@ -49,6 +49,9 @@ class AttemptInput(BaseModel):
     """For metrics only."""
     permitted: bool = False
     """Made under a permit of the endpoint's lane."""
+    in_lane: bool = False
+    """Its delivery takes permits from the endpoint's lane whatever the worker's copy of the
+    endpoint says (it was queued in a ``fifo`` lane when accepted)."""
 
 
 class AttemptRecord(BaseModel):
@@ -102,6 +105,9 @@ class DeliveryInput(BaseModel):
     ``callback``), signed with the app's own secret."""
     ordering_key: str = ""
     """Its event's ordering key: to a ``fifo`` endpoint, deliveries of one key go in order."""
+    fifo: bool = False
+    """Its endpoint was ``fifo`` when the event was accepted (and the delivery queued in its
+    lane): every attempt takes a permit, whatever a worker's copy of the endpoint says."""
 
 
 class RetryRequest(BaseModel):
@@ -166,6 +172,7 @@ class EventDeliveries(BaseModel):
                 timeout_s=target.timeout_s,
                 callback_url=target.callback_url,
                 ordering_key=self.ordering_key,
+                fifo=target.fifo,
             )
             for target in self.targets
         ]

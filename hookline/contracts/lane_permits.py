@@ -23,8 +23,12 @@ lane in one place:
 - **Pause.** A paused lane grants nothing; on resume it grants in the order above, at the
   lane's pace.
 - **Circuit breaker.** ``breaker_failures`` failed attempts in a row (connection errors,
-  timeouts, 5xx, 429) open the circuit: one probe at a time. The first success closes it,
-  and the in-flight limit then grows by one a success from 1 back to ``max_in_flight``.
+  timeouts, 5xx, 429) open the circuit, as does a worker that saw them on an endpoint
+  without a lane (``trip``): one probe at a time, the first after ``PROBE_FIRST``, and after
+  each failed probe a wait doubling up to ``PROBE_MAX``. The first success closes it, and
+  the in-flight limit then grows by one a success from 1 back to ``max_in_flight``. A lane
+  that a worker tripped says when it has ``recovered``, so that the endpoint's deliveries
+  take the usual path again.
 - **Retry-After.** A 429 or 503 naming a time holds the whole lane until then.
 """
 
@@ -48,6 +52,8 @@ is failed and held for a manual retry: its queue moved on), or does not exist.""
 
 PACE_S = 0.2
 """A rate-limited lane spreads its permits: at most a fifth of a second's worth at once."""
+PROBE_FIRST = timedelta(seconds=5)
+PROBE_MAX = timedelta(minutes=1)
 CHECK_FIRST = timedelta(seconds=30)
 CHECK_MAX = timedelta(hours=1)
 NEVER_STARTED_GRACE = timedelta(minutes=10)
@@ -64,7 +70,10 @@ class LaneSettings(BaseModel):
     max_in_flight: int = Field(default=10, ge=1)
     ordering: Literal["none", "fifo"] = "none"
     paused: bool = False
-    breaker_failures: int = Field(default=5, ge=1)
+    breaker_failures: int = Field(default=5, ge=0)
+    """Failed attempts in a row that open the circuit; 0: never."""
+    tripped: bool = False
+    """A worker tripped the endpoint's breaker (its deliveries come here until it recovers)."""
     lease_s: float = Field(default=60.0, gt=0)
     """How long a permit holds without its attempt's outcome: the attempt timeout and a
     margin."""
@@ -77,6 +86,8 @@ class Lease(BaseModel):
     until: datetime
     key: str = ""
     """Its ordering key."""
+    ask: int = 0
+    """The delivery's ask it answers (the grant echoes it)."""
     probe: bool = False
     """Granted while the circuit was open."""
 
@@ -88,6 +99,10 @@ class Waiting(BaseModel):
     key: str = ""
     accepted_at: datetime | None = None
     """When its event was accepted: the lane grants oldest first."""
+    ask: int = 0
+    """The delivery's count of its asks, which its grant echoes."""
+    told_paused: bool = False
+    """Told the lane is paused (its status says so)."""
 
 
 class SilentHead(BaseModel):
@@ -118,6 +133,14 @@ class LanePermits(BaseModel):
     """The times of the last ``burst`` permits (rate-limited lanes only)."""
     consecutive_failures: int = 0
     circuit_open: bool = False
+    probe_after: datetime | None = None
+    """While the circuit is open: no probe before then."""
+    failed_probes: int = 0
+    tripped_at: datetime | None = None
+    """When a worker last tripped the breaker."""
+    spaced: bool = True
+    """Permits spaced out: a rate's spread within its window, probes after a failed one.
+    (``False`` only for lanes that ran before, which must replay as they ran.)"""
     slow_start: int | None = None
     """After the circuit closed: the in-flight limit, until it reaches ``max_in_flight``."""
     hold_until: datetime | None = None
@@ -151,8 +174,11 @@ class LanePermits(BaseModel):
             return
         self.queues.setdefault(key, []).append(delivery)
 
-    def ask(self, delivery: str, key: str = "", accepted_at: datetime | None = None) -> bool:
-        """``delivery`` wants a permit for its next attempt (asking twice is asking once).
+    def ask(
+        self, delivery: str, key: str = "", accepted_at: datetime | None = None, number: int = 0
+    ) -> bool:
+        """``delivery`` wants a permit for its next attempt (asking twice is asking once);
+        ``number`` counts its asks, and its grant echoes the latest.
 
         Returns:
             Whether it holds a permit already (its grant may need sending again).
@@ -160,15 +186,20 @@ class LanePermits(BaseModel):
         if self.settings.ordering == "fifo":
             self.enqueue(delivery, key)  # if the lane had not heard of it
         self.silent.pop(delivery, None)
-        if self._holds(delivery):
-            return True
-        if not any(w.delivery == delivery for w in self.waiting):
-            waiting = Waiting(delivery=delivery, key=key, accepted_at=accepted_at)
-            at = len(self.waiting)
-            if accepted_at is not None:
-                while at > 0 and _older(accepted_at, self.waiting[at - 1].accepted_at):
-                    at -= 1
-            self.waiting.insert(at, waiting)
+        for lease in self.leases:
+            if lease.delivery == delivery:
+                lease.ask = max(lease.ask, number)
+                return True
+        for waiting in self.waiting:
+            if waiting.delivery == delivery:
+                waiting.ask = max(waiting.ask, number)
+                return False
+        at = len(self.waiting)
+        if accepted_at is not None:
+            while at > 0 and _older(accepted_at, self.waiting[at - 1].accepted_at):
+                at -= 1
+        waiting = Waiting(delivery=delivery, key=key, accepted_at=accepted_at, ask=number)
+        self.waiting.insert(at, waiting)
         return False
 
     def attempted(
@@ -176,12 +207,13 @@ class LanePermits(BaseModel):
     ) -> None:
         """An attempt under ``delivery``'s permit ended; ``hold_until`` is a ``Retry-After``
         that holds the whole lane."""
+        probe = any(lease.probe for lease in self.leases if lease.delivery == delivery)
         self.leases = [lease for lease in self.leases if lease.delivery != delivery]
         if outcome == "succeeded":
             self.last_success_at = now
             self.consecutive_failures = 0
             if self.circuit_open:
-                self.circuit_open = False
+                self.circuit_open, self.probe_after, self.failed_probes = False, None, 0
                 self.slow_start = 1  # the backlog drains from one in flight
             elif self.slow_start is not None:
                 self.slow_start += 1
@@ -190,11 +222,55 @@ class LanePermits(BaseModel):
         elif outcome == "receiver_failed":
             self.last_failure_at = now
             self.consecutive_failures += 1
-            if self.consecutive_failures >= self.settings.breaker_failures:
-                self.circuit_open = True
-                self.slow_start = None
+            if self.circuit_open and probe:
+                self.failed_probes += 1
+                wait = min(PROBE_FIRST * 2 ** min(self.failed_probes, 16), PROBE_MAX)
+                self.probe_after = now + wait
+            elif not self.circuit_open and 0 < self.settings.breaker_failures <= (
+                self.consecutive_failures
+            ):
+                self._open(now)
+        self._hold(hold_until)
+
+    def trip(self, now: datetime, hold_until: datetime | None = None) -> None:
+        """A worker saw the endpoint (without a lane then) fail ``breaker_failures`` times in
+        a row, or name a ``Retry-After`` on a 429 or 503 (``hold_until``)."""
+        self.tripped_at = now
+        if hold_until is not None:
+            self._hold(hold_until)
+        elif self.settings.breaker_failures and not self.circuit_open:
+            self.consecutive_failures = max(
+                self.consecutive_failures, self.settings.breaker_failures
+            )
+            self._open(now)
+
+    def recovered(self, now: datetime) -> bool:
+        """Whether a lane a worker tripped is healthy again: a success since, the circuit
+        closed, the slow start over, no hold."""
+        return (
+            self.settings.tripped
+            and not self.circuit_open
+            and self.slow_start is None
+            and not self._holding(now)
+            and self.consecutive_failures == 0
+            and self.last_success_at is not None
+            and (self.tripped_at is None or self.last_success_at >= self.tripped_at)
+        )
+
+    def untripped(self) -> None:
+        """The endpoint's deliveries take the usual path again (those here finish here)."""
+        self.settings = self.settings.model_copy(update={"tripped": False})
+
+    def _open(self, now: datetime) -> None:
+        self.circuit_open, self.slow_start = True, None
+        self.failed_probes, self.probe_after = 0, now + PROBE_FIRST
+
+    def _hold(self, hold_until: datetime | None) -> None:
         if hold_until is not None and (self.hold_until is None or hold_until > self.hold_until):
             self.hold_until = hold_until
+
+    def _holding(self, now: datetime) -> bool:
+        return self.hold_until is not None and now < self.hold_until
 
     def ended(self, delivery: str) -> None:
         """``delivery`` succeeded, failed, or was cancelled: it asks no more, and the next of
@@ -214,7 +290,7 @@ class LanePermits(BaseModel):
         Leases past their time are taken back first (their attempts' outcomes are lost).
         """
         self.leases = [lease for lease in self.leases if lease.until > now]
-        if self.settings.paused or (self.hold_until is not None and now < self.hold_until):
+        if self.settings.paused or self._holding(now) or self._probe_waits(now):
             return []
         granted: list[Lease] = []
         heads = self._heads()
@@ -231,6 +307,7 @@ class LanePermits(BaseModel):
                 delivery=waiting.delivery,
                 until=now + timedelta(seconds=self.settings.lease_s),
                 key=waiting.key,
+                ask=waiting.ask,
                 probe=self.circuit_open,
             )
             if self.settings.rate_limit_per_s is not None:
@@ -273,8 +350,10 @@ class LanePermits(BaseModel):
         times = [lease.until for lease in self.leases]
         times += [head.due_at() for head in self.silent.values()]
         if self.waiting and not self.settings.paused:
-            if self.hold_until is not None and now < self.hold_until:
+            if self._holding(now) and self.hold_until is not None:
                 times.append(self.hold_until)
+            elif self._probe_waits(now) and self.probe_after is not None:
+                times.append(self.probe_after)
             elif self._rate_allows_at(now) > now:
                 times.append(self._rate_allows_at(now))
         return min(times) if times else None
@@ -286,6 +365,14 @@ class LanePermits(BaseModel):
         if self.circuit_open:
             return "half_open" if any(lease.probe for lease in self.leases) else "open"
         return "healthy"
+
+    def _probe_waits(self, now: datetime) -> bool:
+        return (
+            self.spaced
+            and self.circuit_open
+            and self.probe_after is not None
+            and now < self.probe_after
+        )
 
     def _note_silent_heads(self, now: datetime) -> None:
         """Start timing the silence of each queue head that neither waits nor holds a permit
@@ -329,7 +416,10 @@ class LanePermits(BaseModel):
         if rate is None:
             return now
         allowed = now
-        for size in (self._burst(), max(1, math.floor(rate * PACE_S))):
+        sizes = [self._burst()]
+        if self.spaced:
+            sizes.append(max(1, math.floor(rate * PACE_S)))
+        for size in sizes:
             if len(self.recent) >= size:
                 # A millisecond past the window: a grant on its very edge would make one
                 # closed window hold two.

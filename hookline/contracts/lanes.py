@@ -61,6 +61,21 @@ class LaneEnded(BaseModel):
     delivery: str
 
 
+class LaneTripped(BaseModel):
+    """A worker tripped the endpoint's circuit breaker: its attempts failed too often (the
+    circuit opens), or one was answered 429 or 503 with ``Retry-After`` (the lane holds
+    until ``hold_until``)."""
+
+    hold_until: datetime | None = None
+
+
+class LaneBreakerReset(BaseModel):
+    """The endpoint whose tripped breaker a recovered lane clears."""
+
+    app_id: str
+    endpoint_id: str
+
+
 class LaneGrant(BaseModel):
     """A permit for one attempt, which the lane takes back at ``until``."""
 

@@ -55,7 +55,8 @@ async def accept_event(
     Workflows are started before the event is recorded: a crash in between leaves no record,
     so the caller's retry with the same id starts (idempotently) whatever is missing. For
     more than ``fan_out_inline_max`` targets, one fan-out workflow starts the deliveries in
-    the background (retrying until all are started) and the event is accepted at once.
+    the background (retrying until all are started) and the event is accepted at once; those
+    to ``fifo`` endpoints are queued in their lanes and started here all the same.
     """
     existing = await registry.events.get(app.id, event_id)
     if existing is not None:
@@ -69,24 +70,31 @@ async def accept_event(
             settings, endpoint_lists, client, app, event_id, targets, ordering_key
         )
     endpoint_ids = [target.endpoint_id for target in targets]
+    inline = targets
     if len(targets) > settings.fan_out_inline_max and all(t.callback_url is None for t in targets):
-        fan_out = EventFanOut(
-            app_id=app.id,
-            event_id=event_id,
-            event_type=event_type,
-            body=body,
-            endpoint_ids=endpoint_ids,
-            created_at=now,
-            ordering_key=ordering_key,
-        )
-        endpoint_ids = await start_fan_out(client, settings, fan_out)
-    else:
+        # Deliveries to fifo endpoints start here all the same: queued in their lanes, they
+        # must exist before the 202 (one that never starts would hold its key).
+        inline = [target for target in targets if target.fifo]
+        fanned = [target.endpoint_id for target in targets if not target.fifo]
+        if fanned:
+            fan_out = EventFanOut(
+                app_id=app.id,
+                event_id=event_id,
+                event_type=event_type,
+                body=body,
+                endpoint_ids=fanned,
+                created_at=now,
+                ordering_key=ordering_key,
+            )
+            fanned = await start_fan_out(client, settings, fan_out)
+        endpoint_ids = fanned + [target.endpoint_id for target in inline]
+    if inline:
         event = EventDeliveries(
             app_id=app.id,
             event_id=event_id,
             event_type=event_type,
             body=body,
-            targets=targets,
+            targets=inline,
             ordering_key=ordering_key,
         )
         await start_deliveries(client, settings, event.deliveries(), created_at=now)
@@ -120,11 +128,7 @@ async def _queue_in_order(
     queued = [
         (
             endpoints[target.endpoint_id],
-            lane_settings(
-                endpoints[target.endpoint_id],
-                settings.endpoint_max_concurrent_attempts,
-                target.timeout_s,
-            ),
+            lane_settings(endpoints[target.endpoint_id], settings, target.timeout_s),
             delivery_workflow_id(app.id, event_id, target.endpoint_id),
         )
         for target in targets

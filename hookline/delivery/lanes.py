@@ -4,16 +4,25 @@ change, and reading its health (the lane itself is ``LaneWorkflow``)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from hookline.config.settings import Settings
 from hookline.contracts.lane_permits import LaneSettings
-from hookline.contracts.lanes import LaneEnqueue, LaneHealth, LaneInput, lane_workflow_id
+from hookline.contracts.lanes import (
+    LaneEnqueue,
+    LaneHealth,
+    LaneInput,
+    LaneTripped,
+    lane_workflow_id,
+)
 from hookline.contracts.names import (
     LANE_CONFIGURE_SIGNAL,
     LANE_ENQUEUE_SIGNAL,
     LANE_HEALTH_QUERY,
+    LANE_TRIPPED_SIGNAL,
     LANE_WORKFLOW,
 )
 from hookline.storage.entities import Endpoint
@@ -26,21 +35,23 @@ UNLIMITED = 10_000
 every waiting delivery goes, and meets the endpoint's end."""
 
 
-def lane_settings(endpoint: Endpoint, default_max_in_flight: int, timeout_s: float) -> LaneSettings:
+def lane_settings(endpoint: Endpoint, settings: Settings, timeout_s: float) -> LaneSettings:
     """The settings of ``endpoint``'s lane.
 
     Args:
         endpoint: The endpoint, as stored.
-        default_max_in_flight: The in-flight limit when the endpoint sets none.
+        settings: Hookline's settings (the default in-flight limit, the breaker's threshold).
         timeout_s: The attempt timeout of its deliveries (a permit's lease is longer).
     """
     if endpoint.disabled:  # its waiting deliveries go, and meet the endpoint's end
         return LaneSettings(max_in_flight=UNLIMITED, lease_s=timeout_s + LEASE_MARGIN_S)
     return LaneSettings(
         rate_limit_per_s=endpoint.rate_limit_per_s,
-        max_in_flight=endpoint.max_in_flight or default_max_in_flight,
+        max_in_flight=endpoint.max_in_flight or settings.endpoint_max_concurrent_attempts,
         ordering="fifo" if endpoint.ordering == "fifo" else "none",
         paused=endpoint.paused,
+        breaker_failures=settings.endpoint_breaker_failures,
+        tripped=endpoint.breaker_tripped_at is not None,
         lease_s=timeout_s + LEASE_MARGIN_S,
     )
 
@@ -90,6 +101,27 @@ async def enqueue_in_order(
         )
 
     await asyncio.gather(*(enqueue(*one) for one in queued))
+
+
+async def trip_lane(
+    client: Client,
+    task_queue: str,
+    endpoint: Endpoint,
+    settings: LaneSettings,
+    hold_until: datetime | None = None,
+) -> None:
+    """Tell ``endpoint``'s lane that a worker tripped its breaker (starting the lane with
+    ``settings`` if it is not running): it opens the circuit, or with ``hold_until`` (a
+    ``Retry-After``) holds every delivery until then."""
+    await client.start_workflow(
+        LANE_WORKFLOW,
+        LaneInput(app_id=endpoint.app_id, endpoint_id=endpoint.id, settings=settings),
+        id=lane_workflow_id(endpoint.app_id, endpoint.id),
+        task_queue=task_queue,
+        start_signal=LANE_TRIPPED_SIGNAL,
+        start_signal_args=[LaneTripped(hold_until=hold_until)],
+        static_summary=f"lane of {endpoint.id}",
+    )
 
 
 async def wind_down_lane(

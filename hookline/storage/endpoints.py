@@ -116,6 +116,26 @@ class EndpointRepository:
             )
         return before
 
+    async def trip_breaker(self, endpoint_id: str) -> bool:
+        """Mark the endpoint's circuit breaker tripped; whether this call tripped it."""
+        query = (
+            update(t.endpoints)
+            .where(t.endpoints.c.id == endpoint_id, t.endpoints.c.breaker_tripped_at.is_(None))
+            .values(breaker_tripped_at=_now())
+        )
+        async with self.writing() as conn:
+            return (await conn.execute(query)).rowcount > 0
+
+    async def reset_breaker(self, endpoint_id: str) -> None:
+        """The endpoint recovered: its deliveries take the usual path again."""
+        query = (
+            update(t.endpoints)
+            .where(t.endpoints.c.id == endpoint_id)
+            .values(breaker_tripped_at=None)
+        )
+        async with self.writing() as conn:
+            await conn.execute(query)
+
     async def disable(self, endpoint_id: str, reason: str) -> bool:
         """Disable an endpoint; whether this call disabled it (not already disabled)."""
         query = (

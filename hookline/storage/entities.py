@@ -44,17 +44,20 @@ class Endpoint:
     """``None``: the per-worker default (``endpoint_max_concurrent_attempts``), no lane."""
     ordering: str = "none"
     paused: bool = False
+    breaker_tripped_at: datetime | None = None
+    """When a worker tripped the endpoint's circuit breaker (``None``: it is not tripped)."""
 
     @property
     def has_lane(self) -> bool:
         """Whether its deliveries take permits from its lane workflow (a rate limit, an
-        in-flight limit across workers, an order, or a pause); the others take today's path,
-        which costs nothing more."""
+        in-flight limit across workers, an order, a pause, or a tripped circuit breaker);
+        the others take today's path, which costs nothing more."""
         return (
             self.rate_limit_per_s is not None
             or self.max_in_flight is not None
             or self.ordering != "none"
             or self.paused
+            or self.breaker_tripped_at is not None
         )
 
     def signing_secrets(self, now: datetime) -> list[str]:

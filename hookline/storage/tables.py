@@ -82,6 +82,9 @@ endpoints = Table(
     # Server defaults only: an insert that does not name them works on the schema before.
     Column("ordering", String(8), nullable=False, server_default="none"),
     Column("paused", Boolean, nullable=False, server_default=false()),
+    # Set when a worker saw the endpoint fail too often (or say Retry-After): its deliveries
+    # then go through its lane, whose circuit breaker clears it once the endpoint recovered.
+    Column("breaker_tripped_at", UTCDateTime(), nullable=True),
     Index("ix_endpoints_app_id", "app_id"),
 )
 

@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from hookline.activities.delivery import USER_AGENT, DeliveryActivities
+from hookline.activities.endpoint_breaker import EndpointBreaker
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.activities.endpoint_health import EndpointHealthActivities
 from hookline.activities.fan_out import FanOutActivities
@@ -60,13 +61,14 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             require_https=policy.requires_https,
             per_endpoint_concurrency=settings.endpoint_max_concurrent_attempts,
             endpoints=endpoints,
+            breaker=EndpointBreaker(client, settings, registry, endpoints),
         )
         health = EndpointHealthActivities(registry, client, settings, endpoints)
         maintenance = MaintenanceActivities(
             registry, timedelta(days=settings.attempt_log_retention_days)
         )
         recovery = RecoveryActivities(client, settings)
-        lanes = LaneActivities(client, settings, endpoints)
+        lanes = LaneActivities(client, settings, registry, endpoints)
         fan_out = FanOutActivities(client, settings, registry)
         await ensure_schedules(client, settings)
         worker = Worker(
@@ -89,6 +91,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
                 recovery.retry_deliveries,
                 lanes.ask_lane,
                 lanes.look_at_queue_heads,
+                lanes.reset_endpoint_breaker,
             ],
             max_concurrent_activities=settings.worker_max_concurrent_attempts,
             # A run's first attempt is a local activity (see DeliveryWorkflow), which holds its

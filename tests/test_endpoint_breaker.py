@@ -1,0 +1,99 @@
+"""The circuit breaker of every endpoint (issue #15), with the real worker and receivers: a
+receiver that is down gets a bounded number of attempts, not one per delivery per backoff;
+when it is back, the backlog drains from one in flight and the endpoint returns to the usual
+path; a Retry-After on a 429 holds all of the endpoint's deliveries."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.service import RPCError
+
+from hookline.config.settings import Settings
+from hookline.contracts.lanes import lane_workflow_id
+from hookline.storage.registry import opened_registry
+from tests.conftest import settings_for_tests
+from tests.harness import Hookline, Receiver, wait_for
+
+
+@pytest.fixture
+def settings(tmp_path: Path, temporal_address: str) -> Settings:
+    """The tests' settings with the breaker on, as by default (``settings_for_tests`` has it
+    off)."""
+    default = Settings.model_fields["endpoint_breaker_failures"].default
+    on = {"endpoint_breaker_failures": default}
+    return settings_for_tests(tmp_path, temporal_address).model_copy(update=on)
+
+
+async def _health(hookline: Hookline, path: str) -> dict[str, Any]:
+    health: dict[str, Any] = await hookline.ok("GET", f"{path}/health")
+    return health
+
+
+async def test_a_receiver_that_is_down_gets_a_bounded_number_of_attempts(
+    hookline: Hookline, receiver: Receiver, settings: Settings
+) -> None:
+    receiver.default = (503, {})  # down
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url)
+    path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+    events = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(20)]
+    ids = [event["deliveries"][0]["id"] for event in events]
+
+    async def open_with_the_backlog_waiting() -> dict[str, Any] | None:
+        health = await _health(hookline, path)
+        return health if health["state"] in ("open", "half_open") else None
+
+    health = await wait_for(open_with_the_backlog_waiting, what="the circuit to open")
+    assert health["consecutive_failures"] >= settings.endpoint_breaker_failures
+    down_since, seen = time.monotonic(), len(receiver.requests)
+    # Down for 15 s more: 20 deliveries retried every second would be 300 attempts.
+    await wait_for(lambda: time.monotonic() - down_since > 15, what="15 s of outage", timeout=30)
+    during = len(receiver.requests) - seen
+    assert during <= 4, during  # probes, 5 s then 10 s apart
+    assert seen <= 20 + 10  # the first attempts, and those under way when it tripped
+
+    receiver.default = (200, {})  # back
+    for delivery_id in ids:
+        await hookline.wait_status(app_id, delivery_id, "succeeded", timeout=60)
+
+    async def back_on_the_usual_path() -> bool:
+        async with opened_registry(settings) as registry:
+            stored = await registry.endpoints.get(endpoint["id"])
+        return stored is not None and stored.breaker_tripped_at is None
+
+    await wait_for(back_on_the_usual_path, what="the breaker to be reset")
+    assert (await _health(hookline, path))["state"] == "healthy"
+
+
+async def test_a_retry_after_holds_every_delivery_to_the_endpoint(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    retry = {"initial_interval_s": 1, "max_interval_s": 10, "window_s": 60}
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, retry=retry)
+    receiver.respond((429, {"Retry-After": "4"}))
+    first = await hookline.send_event(app_id, "job.done", {"n": 0})
+    await wait_for(lambda: len(receiver.requests) == 1, what="the 429")
+    told_at = receiver.requests[0].at
+
+    lane = hookline.temporal.get_workflow_handle(lane_workflow_id(app_id, endpoint["id"]))
+
+    async def lane_started() -> bool:
+        try:
+            await lane.describe()
+        except RPCError:
+            return False
+        return True
+
+    await wait_for(lane_started, what="the endpoint's lane to start, holding")
+    others = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(1, 4)]
+    for event in [first, *others]:
+        await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
+
+    after = [request.at - told_at for request in receiver.requests[1:]]
+    assert len(after) == 4
+    assert min(after) >= 3.9, after  # none before the Retry-After, the others' included
