@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
+from temporalio import activity
 from temporalio.client import Client
 
 from hookline.activities.endpoint_cache import EndpointCache
@@ -69,6 +70,10 @@ class EndpointBreaker:
             return
         lane = lane_settings(endpoint, self._settings, timeout_s)
         await trip_lane(self._client, self._settings.task_queue, endpoint, lane, hold_until)
+        activity.metric_meter().create_counter(
+            "hookline_endpoint_breaker_trips",
+            "Endpoints a worker moved into their lane: failed attempts in a row, or Retry-After",
+        ).add(1, {"cause": "retry_after" if hold_until else "failures"})
         log.info(
             "endpoint %s: breaker tripped (%s)",
             endpoint_id,

@@ -16,6 +16,7 @@ from prometheus_client.exposition import generate_latest
 from temporalio.service import RPCError
 
 from hookline.api.keys import SETTINGS, TEMPORAL
+from hookline.contracts.statuses import PAUSED
 from hookline.delivery.queries import backing_off_query
 
 COUNT_TIMEOUT_S = 5.0
@@ -60,14 +61,20 @@ class ApiMetrics:
             "retrying): waiting for their next attempt, or making it",
             registry=self.registry,
         )
+        self.paused = Gauge(
+            "hookline_deliveries_paused",
+            "Deliveries of this task queue waiting in a paused endpoint's lane (HooklineStatus "
+            "paused)",
+            registry=self.registry,
+        )
 
     def exposition(self) -> web.Response:
         return web.Response(
             body=generate_latest(self.registry), headers={"content-type": CONTENT_TYPE_LATEST}
         )
 
-    async def refresh_backing_off(self, count: Callable[[], Awaitable[int]]) -> None:
-        """Set ``backing_off`` from ``count()``, unless a count ended less than
+    async def refresh_backing_off(self, count: Callable[[], Awaitable[tuple[int, int]]]) -> None:
+        """Set ``backing_off`` and ``paused`` from ``count()``, unless a count ended less than
         ``count_cache_s`` ago; callers arriving while a count is under way wait for that one.
 
         A count that fails or takes over ``COUNT_TIMEOUT_S`` leaves the gauge as it was (and
@@ -86,9 +93,11 @@ class ApiMetrics:
             return False
         return time.monotonic() - self._counted_at < self._count_cache_s
 
-    async def _count(self, count: Callable[[], Awaitable[int]]) -> None:
+    async def _count(self, count: Callable[[], Awaitable[tuple[int, int]]]) -> None:
         try:
-            self.backing_off.set(await asyncio.wait_for(count(), COUNT_TIMEOUT_S))
+            backing_off, paused = await asyncio.wait_for(count(), COUNT_TIMEOUT_S)
+            self.backing_off.set(backing_off)
+            self.paused.set(paused)
         except (RPCError, TimeoutError) as err:  # the other metrics are still worth serving
             log.warning("could not count deliveries backing off: %s", type(err).__name__)
         finally:
@@ -117,11 +126,15 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 async def serve_metrics(request: web.Request) -> web.Response:
     """``GET /metrics`` in Prometheus' text format."""
     metrics = request.app[METRICS]
-    query = backing_off_query(request.app[SETTINGS].task_queue)
+    task_queue = request.app[SETTINGS].task_queue
     temporal = request.app[TEMPORAL]
 
-    async def count() -> int:
-        return (await temporal.count_workflows(query)).count
+    async def count() -> tuple[int, int]:
+        backing_off, paused = await asyncio.gather(
+            temporal.count_workflows(backing_off_query(task_queue)),
+            temporal.count_workflows(backing_off_query(task_queue, PAUSED)),
+        )
+        return backing_off.count, paused.count
 
     await metrics.refresh_backing_off(count)
     return metrics.exposition()

@@ -111,6 +111,25 @@ async def test_api_counts_deliveries_backing_off(hookline: Hookline, receiver: R
     assert [d["status"] for d in listed["deliveries"]] == ["retrying"]
 
 
+async def test_api_counts_deliveries_waiting_in_a_paused_lane(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url)
+    await hookline.ok("POST", f"/v1/apps/{app_id}/endpoints/{endpoint['id']}/pause")
+    for n in range(2):
+        event = await hookline.send_event(app_id, "batch.completed", {"n": n})
+        await hookline.wait_status(app_id, event["deliveries"][0]["id"], "paused")
+
+    async def counted() -> str | None:  # visibility lags the workflow by moments
+        text = await _scrape(hookline.api_url + "/metrics")
+        return text if _value(text, "hookline_deliveries_paused") == 2 else None
+
+    text = await wait_for(counted, what="two deliveries paused")
+    assert _value(text, "hookline_deliveries_backing_off") == 0
+    assert receiver.requests == []
+
+
 async def test_worker_keeps_the_configured_polls_open(
     hookline: Hookline, settings: Settings
 ) -> None:
@@ -131,6 +150,10 @@ async def test_worker_keeps_the_configured_polls_open(
             return polls if polls == wanted else None
 
         assert await wait_for(all_polling, what="the configured polls") == wanted
+
+
+COUNTS_PER_REFRESH = 2
+"""Visibility counts one refresh makes: deliveries backing off, deliveries paused."""
 
 
 class CountingTemporal:
@@ -173,11 +196,11 @@ async def test_concurrent_scrapes_share_one_count(
         await wait_for(lambda: server.requests_count >= 20, what="20 scrapes in the API")
         temporal.release.set()
         texts = await asyncio.gather(*scrapes)
-        assert temporal.counts == 1
+        assert temporal.counts == COUNTS_PER_REFRESH
         assert all("hookline_deliveries_backing_off 0.0" in text for text in texts)
         for _ in range(3):  # with no cache, each scrape after that counts again
             await _scrape(url + "/metrics")
-        assert temporal.counts == 4
+        assert temporal.counts == 4 * COUNTS_PER_REFRESH
 
 
 async def test_scrapes_within_the_cache_time_reuse_the_count(
@@ -189,7 +212,7 @@ async def test_scrapes_within_the_cache_time_reuse_the_count(
     async with _api(cached, temporal) as (url, _):
         for _ in range(10):
             assert "hookline_deliveries_backing_off 0.0" in await _scrape(url + "/metrics")
-    assert temporal.counts == 1
+    assert temporal.counts == COUNTS_PER_REFRESH
 
 
 EXTENSION_METHODS = (

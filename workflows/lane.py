@@ -96,15 +96,19 @@ class LaneWorkflow:
     @workflow.signal(name=LANE_TRIPPED_SIGNAL)
     def tripped(self, trip: LaneTripped) -> None:
         """A worker tripped the endpoint's breaker (its deliveries come here from now on)."""
+        was_open = self._permits.circuit_open
         self._permits.trip(workflow.now(), trip.hold_until)
+        self._count_opening(was_open)
         self._changed = True
 
     @workflow.signal(name=LANE_ATTEMPTED_SIGNAL)
     def attempted(self, attempt: LaneAttempted) -> None:
         """An attempt under a permit ended."""
+        was_open = self._permits.circuit_open
         self._permits.attempted(
             attempt.delivery, attempt.outcome, workflow.now(), attempt.hold_until
         )
+        self._count_opening(was_open)
         self._changed = True
 
     @workflow.signal(name=LANE_ENDED_SIGNAL)
@@ -142,7 +146,12 @@ class LaneWorkflow:
             self._changed = False
             resend = [lease for lease in self._permits.leases if lease.delivery in self._resend]
             self._resend.clear()
-            grants = resend + self._permits.grant(workflow.now(), SIGNALS_PER_TASK)
+            granted = self._permits.grant(workflow.now(), SIGNALS_PER_TASK)
+            if granted:
+                workflow.metric_meter().create_counter(
+                    "hookline_lane_permits", "Permits endpoints' lanes granted"
+                ).add(len(granted))
+            grants = resend + granted
             if grants:
                 await asyncio.gather(*(self._send(lease) for lease in grants))
                 continue  # more may be due, and a grant to one that is gone frees a permit
@@ -162,6 +171,12 @@ class LaneWorkflow:
                 # An ask may have come with the timer, in the same activation.
                 if idle and not self._changed and self._is_idle():
                     return
+
+    def _count_opening(self, was_open: bool) -> None:
+        if self._permits.circuit_open and not was_open:
+            workflow.metric_meter().create_counter(
+                "hookline_lane_circuits_opened", "Times an endpoint's circuit breaker opened"
+            ).add(1)
 
     def _is_idle(self) -> bool:
         permits = self._permits

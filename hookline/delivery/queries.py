@@ -68,11 +68,12 @@ def failed_deliveries_query(app_id: str, endpoint_id: str, since: datetime) -> s
     )
 
 
-def backing_off_query(task_queue: str) -> str:
-    """Running deliveries of a task queue that failed an attempt and go on."""
+def backing_off_query(task_queue: str, status: str = statuses.RETRYING) -> str:
+    """Running deliveries of a task queue that failed an attempt and go on (or, with
+    ``status`` ``paused``, that wait in a paused endpoint's lane)."""
     return " AND ".join(
         (
-            _equals(sa.STATUS.name, statuses.RETRYING),
+            _equals(sa.STATUS.name, status),
             'ExecutionStatus = "Running"',
             _equals("TaskQueue", task_queue),
         )
