@@ -380,3 +380,23 @@ def test_the_state_survives_continue_as_new() -> None:
         copy.ended("d1")
     assert _granted(carried, _at(2)) == _granted(lane, _at(2)) == ["d2", "d3"]
     assert Counter(w.key for w in carried.waiting) == Counter({"0": 1, "1": 1})
+
+
+def test_a_full_lane_keeps_no_more_waiting_and_takes_those_asking_again_once_there_is_room() -> (
+    None
+):
+    lane = _lane(max_in_flight=1, max_waiting=3)
+    for n in range(5):
+        lane.ask(f"d{n}")
+    assert [w.delivery for w in lane.waiting] == ["d0", "d1", "d2"]
+
+    assert _granted(lane, T0) == ["d0"]
+    lane.ask("d4")  # asks again: there is room now
+    assert [w.delivery for w in lane.waiting] == ["d1", "d2", "d4"]
+
+
+def test_a_full_fifo_lane_queues_no_more() -> None:
+    lane = _lane(ordering="fifo", max_waiting=2)
+    for n in range(3):
+        lane.enqueue(f"d{n}", "k")
+    assert lane.queues == {"k": ["d0", "d1"]}

@@ -74,6 +74,10 @@ class LaneSettings(BaseModel):
     """Failed attempts in a row that open the circuit; 0: never."""
     tripped: bool = False
     """A worker tripped the endpoint's breaker (its deliveries come here until it recovers)."""
+    max_waiting: int = Field(default=5_000, ge=1)
+    """Deliveries a lane keeps waiting (and, ``fifo``, queued) at most: its state rides in
+    continue-as-new, whose payload Temporal caps. One that asks beyond is not kept, and asks
+    again (every 5 minutes) until there is room."""
     lease_s: float = Field(default=60.0, gt=0)
     """How long a permit holds without its attempt's outcome: the attempt timeout and a
     margin."""
@@ -172,6 +176,8 @@ class LanePermits(BaseModel):
         and one retried by hand after it failed goes to the end again)."""
         if any(delivery in queue for queue in self.queues.values()):
             return
+        if sum(len(queue) for queue in self.queues.values()) >= self.settings.max_waiting:
+            return  # full: it is queued when it asks and there is room
         self.queues.setdefault(key, []).append(delivery)
 
     def ask(
@@ -194,6 +200,8 @@ class LanePermits(BaseModel):
             if waiting.delivery == delivery:
                 waiting.ask = max(waiting.ask, number)
                 return False
+        if len(self.waiting) >= self.settings.max_waiting:
+            return False  # full: not kept, it asks again
         at = len(self.waiting)
         if accepted_at is not None:
             while at > 0 and _older(accepted_at, self.waiting[at - 1].accepted_at):

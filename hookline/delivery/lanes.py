@@ -52,6 +52,7 @@ def lane_settings(endpoint: Endpoint, settings: Settings, timeout_s: float) -> L
         paused=endpoint.paused,
         breaker_failures=settings.endpoint_breaker_failures,
         tripped=endpoint.breaker_tripped_at is not None,
+        max_waiting=settings.endpoint_lane_max_waiting,
         lease_s=timeout_s + LEASE_MARGIN_S,
     )
 
