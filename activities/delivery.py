@@ -26,6 +26,7 @@ from hookline.activities.endpoint_slots import EndpointSlots
 from hookline.activities.guarded_connector import DestinationRefusedError
 from hookline.activities.retry_timing import (
     RETRY_AFTER_STATUSES,
+    parse_retry_after,
     retry_after_delay,
     scheduled_delay,
 )
@@ -200,21 +201,23 @@ class DeliveryActivities:
         record = made(code, f"HTTP {code}")
         delay = retry_after_delay(retry_after, info) if code in RETRY_AFTER_STATUSES else None
         if code >= 500 or code == 429:
-            await self._receiver_failed(attempt, target, delay)
+            named = retry_after if code in RETRY_AFTER_STATUSES else None
+            held = parse_retry_after(named, datetime.now(UTC)) if named else None
+            await self._receiver_failed(attempt, target, held)
         raise await self._failed(attempt, record, "HttpError", response_body, delay)
 
     async def _receiver_failed(
-        self, attempt: AttemptInput, target: _Destination, retry_after: timedelta | None = None
+        self, attempt: AttemptInput, target: _Destination, retry_after_s: float | None = None
     ) -> None:
         """Count an attempt that failed for want of the receiver against the endpoint's
-        breaker (``retry_after``: a 429 or 503 named one). Attempts under a lane's permit are
-        the lane's to count."""
+        breaker (``retry_after_s``: a 429 or 503 named a ``Retry-After``). Attempts under a
+        lane's permit are the lane's to count."""
         if self._breaker is None or attempt.permitted or target.laned or attempt.in_lane:
             return
         if attempt.callback_url is not None:
             return  # a per-job callback URL, not an endpoint
         await self._breaker.failed(
-            attempt.app_id, attempt.endpoint_id, attempt.timeout_s, retry_after
+            attempt.app_id, attempt.endpoint_id, attempt.timeout_s, retry_after_s
         )
 
     async def _destination(self, attempt: AttemptInput) -> _Destination | None:

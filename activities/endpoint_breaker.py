@@ -6,6 +6,7 @@ backlog with a slow start, and which clears the trip once the endpoint recovered
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +21,14 @@ from hookline.storage.registry import Registry
 log = logging.getLogger(__name__)
 
 
+TRIP_TIMEOUT_S = 5.0
+"""How long a failing attempt waits for its trip (the registry and Temporal) before going on
+without it."""
+HOLD_AGAIN_AFTER = timedelta(seconds=1)
+"""A worker tells a lane of a ``Retry-After`` again only when it holds this much longer than
+the last it told: a receiver answering every attempt with 429 must not flood the lane."""
+
+
 class EndpointBreaker:
     """Failed attempts in a row per endpoint in this worker, and the trip."""
 
@@ -32,39 +41,68 @@ class EndpointBreaker:
         self._endpoints = endpoints
         self._failures: dict[str, int] = {}
         """Failed attempts in a row, by endpoint id (only endpoints failing now)."""
+        self._held_until: dict[str, datetime] = {}
+        """The last ``Retry-After`` hold this worker told each endpoint's lane (until then)."""
 
     def succeeded(self, endpoint_id: str) -> None:
         """An attempt to the endpoint was answered 2xx."""
         self._failures.pop(endpoint_id, None)
 
     async def failed(
-        self, app_id: str, endpoint_id: str, timeout_s: float, retry_after: timedelta | None
+        self, app_id: str, endpoint_id: str, timeout_s: float, retry_after_s: float | None
     ) -> None:
         """An attempt to the endpoint failed for want of the receiver (no answer, a timeout,
-        a 5xx or a 429; ``retry_after`` if a 429 or 503 named one): trip the breaker when
-        that makes too many in a row, or at once for a ``Retry-After``. A trip that cannot
-        be made now (the registry or Temporal is down) is left to the next failure."""
+        a 5xx or a 429; ``retry_after_s`` if a 429 or 503 named a ``Retry-After``): trip the
+        breaker when that makes too many in a row, or at once for a ``Retry-After`` (held at
+        least 1 s, at most the endpoint's ``max_interval_s``). A trip that cannot be made
+        within ``TRIP_TIMEOUT_S`` (the registry or Temporal is down) is left to a later
+        failure: the attempt's own failure stands whatever happens here."""
         threshold = self._settings.endpoint_breaker_failures
         if not threshold:
             return  # off, and with it the endpoint-wide Retry-After
         count = self._failures.get(endpoint_id, 0) + 1
         self._failures[endpoint_id] = count
-        if retry_after is None and count < threshold:
-            return
-        hold_until = datetime.now(UTC) + retry_after if retry_after is not None else None
-        try:
-            await self._trip(app_id, endpoint_id, timeout_s, hold_until)
-        except Exception:  # the attempt's own failure stands whatever happens here
-            log.warning("could not trip the breaker of endpoint %s", endpoint_id, exc_info=True)
+        hold_until = None
+        if retry_after_s is not None:
+            held = min(max(retry_after_s, 1.0), await self._max_interval_s(app_id, endpoint_id))
+            hold_until = datetime.now(UTC) + timedelta(seconds=held)
+            told = self._held_until.get(endpoint_id)
+            if told is not None and hold_until < told + HOLD_AGAIN_AFTER:
+                hold_until = None  # its lane holds already
+        if hold_until is None and count < threshold:
             return
         self._failures.pop(endpoint_id, None)
+        try:
+            await asyncio.wait_for(
+                self._trip(app_id, endpoint_id, timeout_s, hold_until), TRIP_TIMEOUT_S
+            )
+        except Exception as err:
+            log.warning("could not trip the breaker of endpoint %s: %r", endpoint_id, err)
+            return
+        if hold_until is not None:
+            self._held_until[endpoint_id] = hold_until
+            now = datetime.now(UTC)
+            self._held_until = {e: t for e, t in self._held_until.items() if t > now}
+
+    async def _max_interval_s(self, app_id: str, endpoint_id: str) -> float:
+        """The longest wait between attempts of the endpoint's deliveries (its own retry
+        settings' or the default)."""
+        endpoint = await self._endpoints.get(app_id, endpoint_id)  # the attempt's copy
+        retry = self._settings.retry
+        if endpoint is not None and endpoint.retry:
+            try:
+                retry = retry.merged(endpoint.retry)
+            except ValueError:  # saved by an older release: the default holds
+                pass
+        return retry.max_interval_s
 
     async def _trip(
         self, app_id: str, endpoint_id: str, timeout_s: float, hold_until: datetime | None
     ) -> None:
-        if not await self._registry.endpoints.trip_breaker(endpoint_id) and hold_until is None:
-            return  # another worker tripped it: its lane knows
+        first = await self._registry.endpoints.trip_breaker(endpoint_id)
         self._endpoints.forget(app_id, endpoint_id)  # this worker's next attempts see it
+        if not first and hold_until is None:
+            return  # another worker tripped it: its lane knows
         endpoint = await self._endpoints.get(app_id, endpoint_id)
         if endpoint is None:
             return

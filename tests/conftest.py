@@ -92,7 +92,7 @@ def settings_for_tests(data_dir: Path, temporal_address: str) -> Settings:
         endpoint_cache_ttl_s=0,
         worker_graceful_shutdown_s=1,
         # Off: with it, tests that fail several deliveries quickly would wait for its probes;
-        # tests/test_endpoint_breaker.py and the 3-day schedule's test turn it on.
+        # tests/test_endpoint_breaker.py turns it on.
         endpoint_breaker_failures=0,
     )
 

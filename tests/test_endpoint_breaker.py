@@ -97,3 +97,23 @@ async def test_a_retry_after_holds_every_delivery_to_the_endpoint(
     after = [request.at - told_at for request in receiver.requests[1:]]
     assert len(after) == 4
     assert min(after) >= 3.9, after  # none before the Retry-After, the others' included
+
+
+async def test_deliveries_waiting_behind_an_open_circuit_fail_when_their_window_closes(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    receiver.default = (503, {})  # down for good
+    app_id = await hookline.create_app()
+    short = {"initial_interval_s": 1, "max_interval_s": 1, "window_s": 6}
+    await hookline.create_endpoint(app_id, receiver.url, retry=short)
+    events = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(12)]
+
+    # Behind the open circuit, probes are 5 s and more apart: most deliveries never get one
+    # in their window, and end then rather than wait on.
+    views = [
+        await hookline.wait_status(app_id, event["deliveries"][0]["id"], "failed", timeout=40)
+        for event in events
+    ]
+    errors = {view["last_attempt"]["error"] for view in views if view["last_attempt"]}
+    assert errors == {"HTTP 503"}
+    assert len(receiver.requests) < 12 * 6  # each would have made about 6 on its own

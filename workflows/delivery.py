@@ -73,6 +73,10 @@ ask, say it ended idle at the very moment the ask came)."""
 LANE_KEEPS_SCHEDULE = "lane-keeps-schedule"
 """Patch id: a delivery whose endpoint got a lane after some of its attempts goes on with its
 schedule where it was; runs from before restarted it in the lane."""
+LANE_WINDOW_CLOSES = "lane-window-closes"
+"""Patch id: a delivery waiting for its lane's permit fails when its window closes (behind an
+open circuit, a backlog drains one probe a minute); runs from before wait on."""
+LANE_WINDOW_CLOSED = "LaneWindowClosed"
 LANE_ENDED_ON_CANCEL = "lane-ended-on-cancel"
 """Patch id: a laned delivery cancelled while it waits tells its lane it ended; runs
 cancelled before replay without telling."""
@@ -347,9 +351,14 @@ class DeliveryWorkflow:
         me = workflow.info().workflow_id
         lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
         made, in_series, last = attempts_before, made_in_series, self._first_attempt
+        window_closes = workflow.patched(LANE_WINDOW_CLOSES)
         while True:
             self._lane_asks += 1
-            paused_for = await self._permit(delivery, made, last)
+            # A retry by hand waits for its one attempt, however late (made, none since).
+            by_hand = in_series == 0 and made > 0
+            paused_for = await self._permit(
+                delivery, made, last, deadline if window_closes and not by_hand else None
+            )
             deadline += paused_for
             self._retry_requested = False  # the attempt asked for is this one
             try:
@@ -391,17 +400,38 @@ class DeliveryWorkflow:
         return self._lane_granted_ask >= self._lane_asks
 
     async def _permit(
-        self, delivery: DeliveryInput, made: int, last: AttemptRecord | None
+        self,
+        delivery: DeliveryInput,
+        made: int,
+        last: AttemptRecord | None,
+        deadline: datetime | None,
     ) -> timedelta:
         """Ask the lane for a permit and wait for it, asking again every ``LANE_REASK`` (an
         ask is idempotent, and a lane that ended meanwhile starts again). The status reads
         ``paused`` while the lane is.
 
+        Args:
+            deadline: When the delivery's window closes (paused time not counted): waiting
+                ends there (``None``: runs from before waited on).
+
         Returns:
             How long the lane was paused meanwhile.
+
+        Raises:
+            ApplicationError: the window closed first (``LaneWindowClosed``, with the last
+                attempt's record); the lane is told the delivery ended.
         """
+        lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
         paused_for, paused_since = timedelta(0), None
         while not self._lane_granted():
+            if deadline is not None and workflow.now() >= deadline + paused_for:
+                await _tell_lane(lane_id, LaneEnded(delivery=workflow.info().workflow_id))
+                raise ApplicationError(
+                    "the retry window closed while the delivery waited for its endpoint's lane",
+                    *([last] if last else []),
+                    type=LANE_WINDOW_CLOSED,
+                    non_retryable=True,
+                )
             await workflow.execute_local_activity_method(
                 LaneActivities.ask_lane,
                 LaneRequest(
@@ -417,10 +447,16 @@ class DeliveryWorkflow:
             )
             asked_at = workflow.now()
             while not self._lane_granted() and workflow.now() - asked_at < LANE_REASK:
+                timeout = LANE_REASK - (workflow.now() - asked_at)
+                if deadline is not None and not self._paused_shown:
+                    closes = deadline + paused_for - workflow.now()
+                    if closes <= timedelta(0):
+                        break  # the window closed: ask once more, then end
+                    timeout = min(timeout, closes)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await workflow.wait_condition(
                         lambda: self._lane_granted() or self._lane_paused != self._paused_shown,
-                        timeout=LANE_REASK - (workflow.now() - asked_at),
+                        timeout=timeout,
                     )
                 if self._lane_paused != self._paused_shown and not self._lane_granted():
                     status = PAUSED if self._lane_paused else _waiting_status(made)

@@ -187,6 +187,7 @@ class LaneWorkflow:
             or permits.settings.paused
             or permits.circuit_open
             or permits.slow_start is not None
+            or permits.holding(workflow.now())  # a Retry-After outlives an idle lane
         )
 
     async def _tell_paused(self) -> bool:
@@ -215,8 +216,9 @@ class LaneWorkflow:
                 start_to_close_timeout=LOOK_TIMEOUT,
                 schedule_to_close_timeout=LOOK_TIMEOUT * 2,
             )
-        except ActivityError as err:  # the registry is down: the next start of the lane does it
+        except ActivityError as err:  # the registry is down: tried again at the next change
             workflow.logger.warning("could not reset the endpoint's breaker: %s", err)
+            return
         self._permits.untripped()
 
     async def _look_at_silent_heads(self) -> bool:

@@ -164,6 +164,9 @@ class LanePermits(BaseModel):
                 self.enqueue(waiting.delivery, waiting.key)
         elif settings.ordering != "fifo":
             self.queues, self.silent = {}, {}
+        if self.settings.tripped and not settings.tripped:
+            # Only the lane clears a trip (``untripped``): the API's read may predate it.
+            settings = settings.model_copy(update={"tripped": True})
         self.settings = settings
         if settings.rate_limit_per_s is None:
             self.recent = []
@@ -194,11 +197,11 @@ class LanePermits(BaseModel):
         self.silent.pop(delivery, None)
         for lease in self.leases:
             if lease.delivery == delivery:
-                lease.ask = max(lease.ask, number)
+                lease.ask = number  # the latest: a new run of the delivery counts from 1
                 return True
         for waiting in self.waiting:
             if waiting.delivery == delivery:
-                waiting.ask = max(waiting.ask, number)
+                waiting.ask = number
                 return False
         if len(self.waiting) >= self.settings.max_waiting:
             return False  # full: not kept, it asks again
@@ -244,6 +247,7 @@ class LanePermits(BaseModel):
         """A worker saw the endpoint (without a lane then) fail ``breaker_failures`` times in
         a row, or name a ``Retry-After`` on a 429 or 503 (``hold_until``)."""
         self.tripped_at = now
+        self.settings = self.settings.model_copy(update={"tripped": True})
         if hold_until is not None:
             self._hold(hold_until)
         elif self.settings.breaker_failures and not self.circuit_open:
@@ -254,16 +258,21 @@ class LanePermits(BaseModel):
 
     def recovered(self, now: datetime) -> bool:
         """Whether a lane a worker tripped is healthy again: a success since, the circuit
-        closed, the slow start over, no hold."""
+        closed, no hold, and the slow start over (or nothing left to drain)."""
         return (
             self.settings.tripped
             and not self.circuit_open
-            and self.slow_start is None
+            and (self.slow_start is None or not (self.waiting or self.leases))
             and not self._holding(now)
             and self.consecutive_failures == 0
             and self.last_success_at is not None
             and (self.tripped_at is None or self.last_success_at >= self.tripped_at)
         )
+
+    def holding(self, now: datetime) -> bool:
+        """Whether a ``Retry-After`` holds the lane now (a lane that ran before permits were
+        spaced out ended idle all the same)."""
+        return self.spaced and self._holding(now)
 
     def untripped(self) -> None:
         """The endpoint's deliveries take the usual path again (those here finish here)."""
@@ -357,6 +366,8 @@ class LanePermits(BaseModel):
         self._note_silent_heads(now)
         times = [lease.until for lease in self.leases]
         times += [head.due_at() for head in self.silent.values()]
+        if self.spaced and self._holding(now) and self.hold_until is not None:
+            times.append(self.hold_until)  # the end of a hold may end the trip, or the lane
         if self.waiting and not self.settings.paused:
             if self._holding(now) and self.hold_until is not None:
                 times.append(self.hold_until)

@@ -144,8 +144,9 @@ async def lane_health(client: Client, endpoint: Endpoint) -> LaneHealth:
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
+    tripped = endpoint.breaker_tripped_at is not None  # its lane will start open
     return LaneHealth(
-        state="paused" if endpoint.paused else "healthy",
+        state="paused" if endpoint.paused else ("open" if tripped else "healthy"),
         in_flight=0,
         waiting=0,
         consecutive_failures=0,
