@@ -8,6 +8,7 @@ import random
 import time
 from contextlib import AsyncExitStack
 
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.testing import ActivityEnvironment
 
@@ -16,6 +17,7 @@ from hookline.activities.lanes import HeadsToCheck, LaneActivities
 from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
 from hookline.contracts.ids import delivery_workflow_id
+from hookline.contracts.lanes import lane_workflow_id
 from hookline.storage.registry import opened_registry
 from hookline.temporal.client import connect_temporal
 from hookline.worker.running import running_worker
@@ -62,6 +64,14 @@ async def test_pause_holds_deliveries_and_resume_sends_them_oldest_first_within_
         await hookline.wait_status(app_id, delivery_id, "paused")
     health = await hookline.ok("GET", f"{path}/health")
     assert (health["state"], health["waiting"], health["in_flight"]) == ("paused", 3, 0)
+    lane = hookline.temporal.get_workflow_handle(lane_workflow_id(app_id, endpoint["id"]))
+
+    async def shown_in_the_ui() -> bool:
+        metadata = await lane.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        details: str = metadata.current_details
+        return details.startswith("paused: 0 in flight, 3 waiting")
+
+    await wait_for(shown_in_the_ui, what="the lane's state in its current details")
     query = f'{sa.STATUS.name} = "paused" AND {sa.APP_ID.name} = "{app_id}"'
     await wait_for(
         lambda: _count(hookline, query, 3), what="the paused deliveries in the Temporal UI"

@@ -162,6 +162,8 @@ class LaneWorkflow:
             if workflow.info().get_current_history_length() > CONTINUE_AFTER_EVENTS:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(lane.model_copy(update={"permits": self._permits}))
+            # What the Temporal UI shows as the lane's current details (no history event).
+            workflow.set_current_details(self._details())
             wake = self._permits.wake_at(workflow.now())
             idle = wake is None and self._is_idle()
             timeout = IDLE_END if idle else (wake - workflow.now() if wake else None)
@@ -171,6 +173,18 @@ class LaneWorkflow:
                 # An ask may have come with the timer, in the same activation.
                 if idle and not self._changed and self._is_idle():
                     return
+
+    def _details(self) -> str:
+        permits, health = self._permits, self.health()
+        limits = f"at most {health.max_in_flight} in flight"
+        if health.rate_limit_per_s is not None:
+            limits += f", {health.rate_limit_per_s:g}/s"
+        if permits.settings.ordering == "fifo":
+            limits += f", fifo ({len(permits.queues)} keys queued)"
+        return (
+            f"{health.state}: {health.in_flight} in flight, {health.waiting} waiting, "
+            f"{health.consecutive_failures} failed in a row ({limits})"
+        )
 
     def _count_opening(self, was_open: bool) -> None:
         if self._permits.circuit_open and not was_open:
