@@ -16,10 +16,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.config.settings import Settings
 from hookline.contracts.lane_permits import LaneSettings, Seen
-from hookline.contracts.lanes import LaneAsk, LaneBreakerReset, LaneInput, lane_workflow_id
-from hookline.contracts.names import LANE_ASK_SIGNAL, LANE_WORKFLOW
+from hookline.contracts.lanes import LaneAsk, LaneBreakerReset, LaneInput
+from hookline.contracts.names import LANE_ASK_SIGNAL
 from hookline.contracts.search_attributes import STATUS
-from hookline.delivery.lanes import UNLIMITED, lane_settings
+from hookline.delivery.lanes import UNLIMITED, lane_settings, signal_lane
 from hookline.storage.registry import Registry
 
 
@@ -78,21 +78,18 @@ class LaneActivities:
             lane = LaneSettings(max_in_flight=UNLIMITED)
         else:
             lane = lane_settings(endpoint, self._settings, request.timeout_s)
-        await self._client.start_workflow(
-            LANE_WORKFLOW,
+        ask = LaneAsk(
+            delivery=request.delivery,
+            key=request.key,
+            accepted_at=request.accepted_at,
+            ask=request.ask,
+        )
+        await signal_lane(
+            self._client,
+            self._settings.task_queue,
             LaneInput(app_id=request.app_id, endpoint_id=request.endpoint_id, settings=lane),
-            id=lane_workflow_id(request.app_id, request.endpoint_id),
-            task_queue=self._settings.task_queue,
-            start_signal=LANE_ASK_SIGNAL,
-            start_signal_args=[
-                LaneAsk(
-                    delivery=request.delivery,
-                    key=request.key,
-                    accepted_at=request.accepted_at,
-                    ask=request.ask,
-                )
-            ],
-            static_summary=f"lane of {request.endpoint_id}",
+            LANE_ASK_SIGNAL,
+            ask,
         )
 
     @activity.defn(name="look_at_queue_heads")

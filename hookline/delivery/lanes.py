@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -57,21 +58,38 @@ def lane_settings(endpoint: Endpoint, settings: Settings, timeout_s: float) -> L
     )
 
 
+async def signal_lane(
+    client: Client,
+    task_queue: str,
+    lane: LaneInput,
+    signal: str,
+    message: BaseModel,
+) -> None:
+    """Signal ``message`` to an endpoint's lane, starting it with ``lane`` (its endpoint and
+    settings as they are now) if it is not running (signal-with-start)."""
+    await client.start_workflow(
+        LANE_WORKFLOW,
+        lane,
+        id=lane_workflow_id(lane.app_id, lane.endpoint_id),
+        task_queue=task_queue,
+        start_signal=signal,
+        start_signal_args=[message],
+        static_summary=f"lane of {lane.endpoint_id}",
+    )
+
+
+def _lane_of(endpoint: Endpoint, settings: LaneSettings) -> LaneInput:
+    return LaneInput(app_id=endpoint.app_id, endpoint_id=endpoint.id, settings=settings)
+
+
 async def configure_lane(
     client: Client, task_queue: str, endpoint: Endpoint, settings: LaneSettings
 ) -> None:
     """Give ``endpoint``'s lane its settings as they are now, starting it if it is not running
     (so that a delivery's ask, made from a worker's cached copy of the endpoint, never starts
     it with older ones; a lane with nothing to do ends by itself)."""
-    await client.start_workflow(
-        LANE_WORKFLOW,
-        LaneInput(app_id=endpoint.app_id, endpoint_id=endpoint.id, settings=settings),
-        id=lane_workflow_id(endpoint.app_id, endpoint.id),
-        task_queue=task_queue,
-        start_signal=LANE_CONFIGURE_SIGNAL,
-        start_signal_args=[settings],
-        static_summary=f"lane of {endpoint.id}",
-    )
+    lane = _lane_of(endpoint, settings)
+    await signal_lane(client, task_queue, lane, LANE_CONFIGURE_SIGNAL, settings)
 
 
 async def enqueue_in_order(
@@ -90,18 +108,18 @@ async def enqueue_in_order(
         key: The event's ordering key.
     """
 
-    async def enqueue(endpoint: Endpoint, settings: LaneSettings, workflow_id: str) -> None:
-        await client.start_workflow(
-            LANE_WORKFLOW,
-            LaneInput(app_id=endpoint.app_id, endpoint_id=endpoint.id, settings=settings),
-            id=lane_workflow_id(endpoint.app_id, endpoint.id),
-            task_queue=task_queue,
-            start_signal=LANE_ENQUEUE_SIGNAL,
-            start_signal_args=[LaneEnqueue(deliveries=[workflow_id], key=key)],
-            static_summary=f"lane of {endpoint.id}",
+    await asyncio.gather(
+        *(
+            signal_lane(
+                client,
+                task_queue,
+                _lane_of(endpoint, settings),
+                LANE_ENQUEUE_SIGNAL,
+                LaneEnqueue(deliveries=[workflow_id], key=key),
+            )
+            for endpoint, settings, workflow_id in queued
         )
-
-    await asyncio.gather(*(enqueue(*one) for one in queued))
+    )
 
 
 async def trip_lane(
@@ -114,15 +132,8 @@ async def trip_lane(
     """Tell ``endpoint``'s lane that a worker tripped its breaker (starting the lane with
     ``settings`` if it is not running): it opens the circuit, or with ``hold_until`` (a
     ``Retry-After``) holds every delivery until then."""
-    await client.start_workflow(
-        LANE_WORKFLOW,
-        LaneInput(app_id=endpoint.app_id, endpoint_id=endpoint.id, settings=settings),
-        id=lane_workflow_id(endpoint.app_id, endpoint.id),
-        task_queue=task_queue,
-        start_signal=LANE_TRIPPED_SIGNAL,
-        start_signal_args=[LaneTripped(hold_until=hold_until)],
-        static_summary=f"lane of {endpoint.id}",
-    )
+    trip = LaneTripped(hold_until=hold_until)
+    await signal_lane(client, task_queue, _lane_of(endpoint, settings), LANE_TRIPPED_SIGNAL, trip)
 
 
 async def wind_down_lane(
