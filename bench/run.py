@@ -20,7 +20,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -289,7 +289,14 @@ class HooklineProcs:
 
 
 @contextmanager
-def hookline(address: str, data_dir: Path) -> Iterator[tuple[str, dict[str, int]]]:
+def hookline(
+    address: str, data_dir: Path, worker_env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, dict[str, int]]]:
+    """Hookline's worker and API processes: the API's URL, and their pids.
+
+    Args:
+        worker_env: More environment for the worker process only (its settings).
+    """
     port = free_port()
     env = {
         "HOOKLINE_TEMPORAL_ADDRESS": address,
@@ -302,7 +309,7 @@ def hookline(address: str, data_dir: Path) -> Iterator[tuple[str, dict[str, int]
     }
     hookline_cli = str(Path(sys.executable).parent / "hookline")
     with (
-        process([hookline_cli, "worker"], env) as worker,
+        process([hookline_cli, "worker"], {**env, **(worker_env or {})}) as worker,
         process([hookline_cli, "api"], env) as api,
     ):
         yield f"http://127.0.0.1:{port}", {"worker": worker.pid, "api": api.pid}
@@ -441,11 +448,15 @@ async def dev_server(db: Path | None) -> AsyncIterator[tuple[str, int]]:
 
 @asynccontextmanager
 async def running_hookline(
-    db: Path | None, data_dir: Path, receiver: Receiver
+    db: Path | None,
+    data_dir: Path,
+    receiver: Receiver,
+    worker_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[tuple[HooklineProcs, int]]:
-    """Hookline's worker and API on a fresh dev server, warmed up: them, and the server's pid."""
+    """Hookline's worker and API on a fresh dev server, warmed up: them, and the server's pid
+    (``worker_env``: more environment for the worker, as ``hookline()`` takes it)."""
     async with dev_server(db) as (address, server_pid):
-        with hookline(address, data_dir) as (api, pids):
+        with hookline(address, data_dir, worker_env) as (api, pids):
             async with aiohttp.ClientSession(
                 headers={"authorization": f"Bearer {API_KEY}"}
             ) as http:
@@ -622,15 +633,13 @@ async def main() -> None:
     lines = [
         "## Hookline benchmark",
         "",
-        f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, "
-        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
-        f"{platform.platform()}",
+        machine_line(),
         f"Command: python -m bench.run {' '.join(sys.argv[1:])}".rstrip(),
     ]
     with process([sys.executable, "-m", "bench.receiver", str(port)]):
         async with aiohttp.ClientSession() as http:
             receiver = Receiver(http, port)
-            await wait_until(lambda: _receiver_up(receiver), "the receiver", 30)
+            await wait_until(lambda: receiver_up(receiver), "the receiver", 30)
             raw = await raw_limit(receiver, args.raw)
             lines.append(f"\nRaw limit: {raw.rate:.0f} signed POSTs/s (aiohttp, 64 in flight)")
             print(lines[-1], flush=True)
@@ -639,7 +648,17 @@ async def main() -> None:
     print("\n".join(lines))
 
 
-async def _receiver_up(receiver: Receiver) -> bool:
+def machine_line() -> str:
+    """The machine the benchmark runs on, as its reports open."""
+    return (
+        f"Machine: {platform.machine()}, {psutil.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}, "
+        f"{platform.platform()}"
+    )
+
+
+async def receiver_up(receiver: Receiver) -> bool:
+    """Whether the receiver process answers yet."""
     try:
         await receiver.stats()
         return True
