@@ -33,12 +33,14 @@ from hookline.activities.retry_timing import (
 from hookline.contracts.delivery import (
     ENDPOINT_BUSY,
     LANE_REQUIRED,
+    PERMIT_EXPIRED,
     AttemptInput,
     AttemptRecord,
     without_query,
 )
 from hookline.contracts.header_rules import HEADER_NAME_RE, check_header
 from hookline.contracts.ids import OPERATOR_APP_ID
+from hookline.contracts.lane_permits import PERMIT_TOLERANCE
 from hookline.contracts.metric_labels import EVENT_TYPES
 from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS
 from hookline.contracts.signing import InvalidSecretError, signature_headers
@@ -48,6 +50,9 @@ from hookline.storage.registry import Registry
 USER_AGENT = "Hookline-Webhooks/0.1 (+https://github.com/hookline)"
 HEARTBEAT_EVERY_S = 2.0
 NON_RETRYABLE = frozenset(NON_RETRYABLE_ERRORS)
+MAX_START_WAIT_S = 5.0
+"""The longest an attempt waits for its permit's planned start (a lane plans 2 s ahead; more
+means clocks disagree)."""
 LOG_TIMEOUT_S = 3.0
 """How long an attempt waits for its attempt-log row to commit before going on without."""
 
@@ -117,6 +122,20 @@ class DeliveryActivities:
             raise ApplicationError(
                 "endpoint busy in this worker", type=ENDPOINT_BUSY, non_retryable=True
             )
+        if attempt.permitted and attempt.start_at is not None:
+            # The lane planned this attempt's start: keep to it (the rate is counted so).
+            wait = (attempt.start_at - datetime.now(UTC)).total_seconds()
+            if wait > 0:
+                await asyncio.sleep(min(wait, MAX_START_WAIT_S))
+            elif -wait > PERMIT_TOLERANCE.total_seconds():
+                # Too late for its slot (this worker is behind): nothing is sent, and the
+                # delivery asks for another permit.
+                raise ApplicationError(
+                    "permit expired before the attempt could start",
+                    type=PERMIT_EXPIRED,
+                    non_retryable=True,
+                    category=ApplicationErrorCategory.BENIGN,
+                )
         number = attempt.attempts_before + info.attempt
         started = time.time()
         target = await self._destination(attempt)

@@ -34,8 +34,9 @@ class LaneProbe:
         self._granted: list[datetime] = []
 
     @workflow.signal(name=LANE_GRANTED_SIGNAL)
-    def granted(self, _grant: LaneGrant) -> None:
-        self._granted.append(workflow.now())
+    def granted(self, grant: LaneGrant) -> None:
+        # When the attempt may start: a rate-limited lane plans its permits ahead.
+        self._granted.append(max(grant.start_at or workflow.now(), workflow.now()))
 
     @workflow.query
     def grants(self) -> list[datetime]:

@@ -46,7 +46,9 @@ def test_the_rate_holds_in_every_second_with_permits_spread_out() -> None:
     now = 0.0
     while lane.waiting and now < 120:
         for lease in lane.grant(_at(now)):
-            starts.append(now)
+            planned = lease.start_at or _at(now)
+            assert _at(now) <= planned <= _at(now + 2)  # planned at most 2 s ahead
+            starts.append((planned - T0).total_seconds())
             lane.attempted(lease.delivery, "succeeded", _at(now))
         if not lane.waiting:
             break
@@ -63,14 +65,19 @@ def test_the_rate_holds_in_every_second_with_permits_spread_out() -> None:
     assert 4.9 <= rate <= 5.0
 
 
-def test_a_fast_rate_grants_a_fifth_of_a_seconds_worth_at_once() -> None:
+def test_a_rate_limited_lane_plans_its_permits_up_to_two_seconds_ahead() -> None:
     lane = _lane(rate_limit_per_s=100, max_in_flight=1000)
     for n in range(300):
         lane.ask(f"d{n}")
 
-    assert len(_granted(lane, T0)) == 20
-    assert _granted(lane, _at(0.2)) == []
-    assert len(_granted(lane, _at(0.201))) == 20
+    planned = [lease.start_at for lease in lane.grant(T0)]
+    # Half a second ahead at the soonest, two seconds at the latest; 20 every 0.201 s.
+    assert Counter(planned)[_at(0.5)] == 20
+    assert all(start is not None and _at(0.5) <= start <= _at(2) for start in planned)
+    assert len(planned) == 8 * 20
+    assert lane.grant(_at(0.1)) == []  # the next would start over two seconds from now
+    assert lane.wake_at(_at(0.1)) == _at(0.108)
+    assert len(lane.grant(_at(0.108))) == 20
 
 
 def test_a_slow_rate_bursts_one_at_a_time() -> None:
@@ -78,9 +85,11 @@ def test_a_slow_rate_bursts_one_at_a_time() -> None:
     lane.ask("a")
     lane.ask("b")
 
-    assert _granted(lane, T0) == ["a"]
-    assert _granted(lane, _at(2.0)) == []  # not on the window's very edge
-    assert _granted(lane, _at(2.001)) == ["b"]
+    assert [(g.delivery, g.start_at) for g in lane.grant(T0)] == [("a", _at(0.5))]
+    assert lane.grant(_at(0.5)) == []
+    # Not on the window's very edge: b's start is planned a millisecond past it.
+    [b] = lane.grant(_at(0.501))
+    assert (b.delivery, b.start_at) == ("b", _at(2.501))
 
 
 def test_fifo_lets_only_the_oldest_of_each_key_attempt() -> None:

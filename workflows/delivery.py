@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from hookline.contracts.delivery import (
         ENDPOINT_BUSY,
         LANE_REQUIRED,
+        PERMIT_EXPIRED,
         AttemptInput,
         AttemptRecord,
         DeliveryInput,
@@ -104,6 +105,8 @@ class DeliveryWorkflow:
         self._lane_asks = 0
         """Asks for a permit this run has made; each grant names the ask it answers."""
         self._lane_granted_ask = 0
+        self._lane_start_at: datetime | None = None
+        """When the attempt under the latest grant may start."""
         self._lane_paused = False
         self._paused_shown = False
         """What the status says of the pause (``paused``, or not)."""
@@ -116,6 +119,8 @@ class DeliveryWorkflow:
     @workflow.signal(name=LANE_GRANTED_SIGNAL)
     def lane_granted(self, grant: LaneGrant) -> None:
         """The endpoint's lane granted a permit for one attempt."""
+        if grant.ask >= self._lane_granted_ask:
+            self._lane_start_at = grant.start_at
         self._lane_granted_ask = max(self._lane_granted_ask, grant.ask)
         self._lane_paused = False
 
@@ -364,7 +369,9 @@ class DeliveryWorkflow:
             try:
                 record = await workflow.execute_activity_method(
                     DeliveryActivities.post_signed,
-                    _attempt_input(delivery, made, None).model_copy(update={"permitted": True}),
+                    _attempt_input(delivery, made, None).model_copy(
+                        update={"permitted": True, "start_at": self._lane_start_at}
+                    ),
                     start_to_close_timeout=start_to_close,
                     heartbeat_timeout=HEARTBEAT_TIMEOUT,
                     retry_policy=RetryPolicy(maximum_attempts=1),
@@ -375,6 +382,9 @@ class DeliveryWorkflow:
                 if is_cancelled_exception(err):
                     await _tell_lane(lane_id, LaneEnded(delivery=me))
                     raise
+                if _failure_type(err) == PERMIT_EXPIRED:  # nothing sent: its slot passed
+                    await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="refused"))
+                    continue
                 failed = attempt_record_in(err)
                 last = failed or last
                 made, in_series = (failed.attempt if failed else made + 1), in_series + 1

@@ -262,7 +262,7 @@ class LaneWorkflow:
     async def _send(self, lease: Lease) -> None:
         """Signal ``lease``'s grant to its delivery; one that has ended gets none."""
         delivery = workflow.get_external_workflow_handle(lease.delivery)
-        grant = LaneGrant(until=lease.until, ask=lease.ask)
+        grant = LaneGrant(until=lease.until, ask=lease.ask, start_at=lease.start_at)
         try:
             await delivery.signal(LANE_GRANTED_SIGNAL, grant)
         except FailureError:

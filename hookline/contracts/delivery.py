@@ -25,6 +25,10 @@ LANE_REQUIRED = "LaneRequired"
 """Error type: the endpoint has a lane (a rate limit, an in-flight limit, an order, or a
 pause), and the attempt had no permit from it: nothing was sent."""
 
+PERMIT_EXPIRED = "PermitExpired"
+"""Error type: the attempt's worker could not start it within ``PERMIT_TOLERANCE`` of its
+permit's planned start: nothing was sent, and the delivery asks its lane again."""
+
 ENDPOINT_BUSY = "EndpointBusy"
 """Error type: a local first attempt found every slot of its endpoint taken, and sent
 nothing (the workflow makes the attempt as an activity instead)."""
@@ -49,6 +53,8 @@ class AttemptInput(BaseModel):
     """For metrics only."""
     permitted: bool = False
     """Made under a permit of the endpoint's lane."""
+    start_at: datetime | None = None
+    """Under a permit planned ahead: the POST waits until then (on the worker's clock)."""
     in_lane: bool = False
     """Its delivery takes permits from the endpoint's lane whatever the worker's copy of the
     endpoint says (it was queued in a ``fifo`` lane when accepted)."""

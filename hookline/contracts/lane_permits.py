@@ -12,7 +12,8 @@ lane in one place:
   ``max(1, floor(rate_limit_per_s))``, in any ``burst / rate_limit_per_s`` seconds (and a
   millisecond). So bursts hold at most ``burst`` attempts (a token bucket would allow a burst
   plus a second's refill in the same second). Within that, permits are spread out: at most
-  ``PACE_S`` seconds' worth at once.
+  ``PACE_S`` seconds' worth at once. A permit carries its planned start, up to ``LOOKAHEAD``
+  ahead, and the window counts planned starts.
 - **Order.** For a ``fifo`` endpoint each ordering key is a queue in acceptance order (the
   order the lane heard of its deliveries: the API queues each before it answers 202), and
   only its oldest delivery that has not ended may attempt; without a key, the endpoint is
@@ -50,6 +51,17 @@ Seen = Literal["running", "ended", "not_found"]
 """What a look at a silent queue head's delivery found: its workflow runs, has ended (or
 is failed and held for a manual retry: its queue moved on), or does not exist."""
 
+LOOKAHEAD = timedelta(seconds=2)
+"""How far ahead a rate-limited lane grants permits, each with its planned start: the worker
+waits for the start on its own clock, so the rate does not hang on the lane's sub-second
+timers (Temporal fires them late, by up to a second under load)."""
+LEAD = timedelta(milliseconds=500)
+"""A rate-limited lane's permit starts at least this long after its grant: time for the
+delivery to hear of it and its worker to be ready, so that the attempt starts on time."""
+PERMIT_TOLERANCE = timedelta(milliseconds=190)
+"""An attempt that cannot start within this long of its permit's planned start (its worker is
+late) is not made: the permit is given back and the delivery asks again. So no attempt
+starts more than this long after its slot, and no 1.2 s holds more than 6 slots at 5/s."""
 PACE_S = 0.2
 """A rate-limited lane spreads its permits: at most a fifth of a second's worth at once."""
 PROBE_FIRST = timedelta(seconds=5)
@@ -92,6 +104,8 @@ class Lease(BaseModel):
     """Its ordering key."""
     ask: int = 0
     """The delivery's ask it answers (the grant echoes it)."""
+    start_at: datetime | None = None
+    """A rate-limited lane's planned start of the attempt (the worker waits for it)."""
     probe: bool = False
     """Granted while the circuit was open."""
 
@@ -316,19 +330,23 @@ class LanePermits(BaseModel):
                 break
             if at_most is not None and len(granted) >= at_most:
                 break
-            if self._rate_allows_at(now) > now:
+            start = self._rate_allows_at(now)
+            if start > now + self._lookahead():
                 break
+            if self._lookahead():
+                start = max(start, now + LEAD)
             if heads is not None and waiting.delivery not in heads:
                 continue  # one accepted before it, of its key, has not ended
             lease = Lease(
                 delivery=waiting.delivery,
-                until=now + timedelta(seconds=self.settings.lease_s),
+                until=start + timedelta(seconds=self.settings.lease_s),
                 key=waiting.key,
                 ask=waiting.ask,
+                start_at=start if self._lookahead() else None,
                 probe=self.circuit_open,
             )
             if self.settings.rate_limit_per_s is not None:
-                self.recent = [*self.recent, now][-self._burst() :]
+                self.recent = [*self.recent, start][-self._burst() :]
             self.waiting.remove(waiting)
             self.leases.append(lease)
             granted.append(lease)
@@ -373,8 +391,8 @@ class LanePermits(BaseModel):
                 times.append(self.hold_until)
             elif self._probe_waits(now) and self.probe_after is not None:
                 times.append(self.probe_after)
-            elif self._rate_allows_at(now) > now:
-                times.append(self._rate_allows_at(now))
+            elif self._rate_allows_at(now) > now + self._lookahead():
+                times.append(self._rate_allows_at(now) - self._lookahead())
         return min(times) if times else None
 
     def state(self, now: datetime) -> State:
@@ -422,6 +440,11 @@ class LanePermits(BaseModel):
     def _burst(self) -> int:
         rate = self.settings.rate_limit_per_s
         return max(1, math.floor(rate)) if rate is not None else 0
+
+    def _lookahead(self) -> timedelta:
+        """How far ahead a rate-limited lane plans its permits' starts (none for lanes that
+        ran before permits were spaced out)."""
+        return LOOKAHEAD if self.spaced and self.settings.rate_limit_per_s else timedelta(0)
 
     def _rate_allows_at(self, now: datetime) -> datetime:
         """When the rate lets the next permit go (``now`` if it does already).

@@ -82,6 +82,8 @@ class LaneGrant(BaseModel):
     until: datetime
     ask: int = 0
     """The ask it answers."""
+    start_at: datetime | None = None
+    """When the attempt may start (a rate-limited lane plans its permits ahead)."""
 
 
 class LanePaused(BaseModel):
