@@ -65,7 +65,7 @@ starts more than this long after its slot, and no 1.2 s holds more than 6 slots 
 PACE_S = 0.2
 """A rate-limited lane spreads its permits: at most a fifth of a second's worth at once."""
 PROBE_FIRST = timedelta(seconds=5)
-PROBE_MAX = timedelta(minutes=1)
+PROBE_MAX = timedelta(seconds=30)
 CHECK_FIRST = timedelta(seconds=30)
 CHECK_MAX = timedelta(hours=1)
 NEVER_STARTED_GRACE = timedelta(minutes=10)
