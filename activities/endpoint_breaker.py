@@ -21,6 +21,8 @@ from hookline.storage.registry import Registry
 log = logging.getLogger(__name__)
 
 
+MAX_COUNTED = 10_000
+"""Endpoints whose failures one worker counts at once (bounded memory)."""
 TRIP_TIMEOUT_S = 5.0
 """How long a failing attempt waits for its trip (the registry and Temporal) before going on
 without it."""
@@ -61,6 +63,8 @@ class EndpointBreaker:
         if not threshold:
             return  # off, and with it the endpoint-wide Retry-After
         count = self._failures.get(endpoint_id, 0) + 1
+        if len(self._failures) >= MAX_COUNTED and endpoint_id not in self._failures:
+            self._failures.clear()  # endpoints that failed and went quiet: start afresh
         self._failures[endpoint_id] = count
         hold_until = None
         if retry_after_s is not None:

@@ -15,11 +15,11 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.config.settings import Settings
-from hookline.contracts.lane_permits import LaneSettings, Seen
+from hookline.contracts.lane_permits import Seen
 from hookline.contracts.lanes import LaneAsk, LaneBreakerReset, LaneInput
 from hookline.contracts.names import LANE_ASK_SIGNAL
 from hookline.contracts.search_attributes import STATUS
-from hookline.delivery.lanes import UNLIMITED, lane_settings, signal_lane
+from hookline.delivery.lanes import lane_settings, signal_lane, winding_down_settings
 from hookline.storage.registry import Registry
 
 
@@ -75,7 +75,7 @@ class LaneActivities:
         change)."""
         endpoint = await self._endpoints.get(request.app_id, request.endpoint_id)
         if endpoint is None:  # deleted: let the attempt go, and meet the deletion
-            lane = LaneSettings(max_in_flight=UNLIMITED)
+            lane = winding_down_settings(request.timeout_s)
         else:
             lane = lane_settings(endpoint, self._settings, request.timeout_s)
         ask = LaneAsk(

@@ -409,3 +409,16 @@ def test_a_full_fifo_lane_queues_no_more() -> None:
     for n in range(3):
         lane.enqueue(f"d{n}", "k")
     assert lane.queues == {"k": ["d0", "d1"]}
+
+
+def test_winding_down_lets_every_waiting_delivery_go_past_an_open_circuit_and_a_hold() -> None:
+    lane = _lane(max_in_flight=5, breaker_failures=1)
+    lane.ask("failed")
+    lane.grant(T0)
+    lane.attempted("failed", "receiver_failed", T0, hold_until=_at(3600))
+    for n in range(3):
+        lane.ask(f"d{n}")
+    assert _granted(lane, _at(1)) == []
+
+    lane.configure(LaneSettings(max_in_flight=10_000, winding_down=True), _at(1))
+    assert _granted(lane, _at(1)) == ["d0", "d1", "d2"]

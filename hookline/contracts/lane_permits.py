@@ -86,6 +86,9 @@ class LaneSettings(BaseModel):
     """Failed attempts in a row that open the circuit; 0: never."""
     tripped: bool = False
     """A worker tripped the endpoint's breaker (its deliveries come here until it recovers)."""
+    winding_down: bool = False
+    """Its endpoint was deleted or disabled: every delivery goes (and meets that end), the
+    breaker and any hold aside."""
     max_waiting: int = Field(default=5_000, ge=1)
     """Deliveries a lane keeps waiting (and, ``fifo``, queued) at most: its state rides in
     continue-as-new, whose payload Temporal caps. One that asks beyond is not kept, and asks
@@ -178,6 +181,9 @@ class LanePermits(BaseModel):
                 self.enqueue(waiting.delivery, waiting.key)
         elif settings.ordering != "fifo":
             self.queues, self.silent = {}, {}
+        if settings.winding_down:
+            self.circuit_open, self.slow_start = False, None
+            self.hold_until, self.probe_after = None, None
         if self.settings.tripped and not settings.tripped:
             # Only the lane clears a trip (``untripped``): the API's read may predate it.
             settings = settings.model_copy(update={"tripped": True})

@@ -45,7 +45,7 @@ def lane_settings(endpoint: Endpoint, settings: Settings, timeout_s: float) -> L
         timeout_s: The attempt timeout of its deliveries (a permit's lease is longer).
     """
     if endpoint.disabled:  # its waiting deliveries go, and meet the endpoint's end
-        return LaneSettings(max_in_flight=UNLIMITED, lease_s=timeout_s + LEASE_MARGIN_S)
+        return winding_down_settings(timeout_s)
     return LaneSettings(
         rate_limit_per_s=endpoint.rate_limit_per_s,
         max_in_flight=endpoint.max_in_flight or settings.endpoint_max_concurrent_attempts,
@@ -141,8 +141,14 @@ async def wind_down_lane(
 ) -> None:
     """Let every delivery waiting in a deleted or disabled endpoint's lane go, so that each
     ends as any delivery to such an endpoint does (at its next attempt)."""
-    wide_open = LaneSettings(max_in_flight=UNLIMITED, lease_s=timeout_s + LEASE_MARGIN_S)
-    await configure_lane(client, task_queue, endpoint, wide_open)
+    await configure_lane(client, task_queue, endpoint, winding_down_settings(timeout_s))
+
+
+def winding_down_settings(timeout_s: float) -> LaneSettings:
+    """Settings that let every waiting delivery go at once (breaker and holds aside)."""
+    return LaneSettings(
+        max_in_flight=UNLIMITED, winding_down=True, lease_s=timeout_s + LEASE_MARGIN_S
+    )
 
 
 async def lane_health(client: Client, endpoint: Endpoint) -> LaneHealth:
