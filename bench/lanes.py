@@ -1,4 +1,4 @@
-"""Lane scenarios: ``python -m bench.lanes --scenario throttle|outage|isolation|all``.
+"""Lane scenarios: ``python -m bench.lanes --scenario throttle|outage|isolation|order|all``.
 
 - **throttle**: events at once to an endpoint with ``rate_limit_per_s``: its busiest second,
   its rate from first to last receipt, and nothing lost.
@@ -10,6 +10,11 @@
 - **isolation**: a healthy endpoint alone, then beside endpoints whose receivers hang until
   the attempt timeout, each sent the same events per second: the healthy one's p99
   ingest-to-receipt latency in both, interleaved.
+- **order**: events on a few ordering keys to a ``fifo`` endpoint whose receiver answers 503
+  to a share of requests at random, each key's events submitted one after the other, worked
+  by two worker processes, one SIGKILLed (the one holding an attempt open) after a third of
+  the receipts: events lost, out of their key's order, or received twice; with the breaker
+  off (30% of 503s would trip it), or as configured (``--order-breaker``).
 
 Each run has a fresh in-memory dev server and Hookline's worker and API processes
 (``bench.run``'s helpers); one receiver process (``bench.receiver``) serves every endpoint
@@ -20,11 +25,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
+import os
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -32,6 +41,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiohttp
+import psutil
 
 from bench.run import (
     HooklineProcs,
@@ -60,18 +70,31 @@ class Request:
     start: float
     end: float | None
     status: int | None
+    peer_port: int | None = None
+    """The sender's TCP port (which process holds the connection)."""
 
 
 class LaneReceiver(Receiver):
     """The receiver, with per-path behaviour and its request log."""
 
-    async def behave(self, prefix: str, mode: str, delay_s: float = 0.0) -> float:
-        """Make paths under ``prefix`` answer ``ok`` (after ``delay_s``), ``fail`` or ``hang``.
+    async def behave(
+        self,
+        prefix: str,
+        mode: str,
+        delay_s: float = 0.0,
+        fail_ratio: float = 0.0,
+        seed: int | None = None,
+    ) -> float:
+        """Make paths under ``prefix`` answer ``ok`` (after ``delay_s``), ``fail``, ``hang``
+        or ``flaky`` (503 to ``fail_ratio`` of requests at random from ``seed``, after
+        ``delay_s``).
 
         Returns:
             The receiver's time when the change took effect.
         """
-        body = {"prefix": prefix, "mode": mode, "delay_s": delay_s}
+        body: dict[str, Any] = {"prefix": prefix, "mode": mode, "delay_s": delay_s}
+        if mode == "flaky":
+            body |= {"fail_ratio": fail_ratio, "seed": seed}
         async with self.http.post(f"{self.base}/behave", json=body) as r:
             r.raise_for_status()
             return float((await r.json())["at"])
@@ -576,6 +599,392 @@ async def isolation(receiver: LaneReceiver, tmp: Path, args: argparse.Namespace)
     return figures
 
 
+@dataclass
+class Kill:
+    """The worker process the order scenario SIGKILLed."""
+
+    name: str
+    at: float
+    receipts_before: int
+    """Events received 2xx before it."""
+    held_attempt: bool
+    """Whether it held an attempt open at the receiver when killed (else none was found)."""
+    attempts: dict[str, int]
+    """Attempts each worker was seen sending over the run (``Spotter``)."""
+
+
+@dataclass
+class OrderRun:
+    """What one order run measured."""
+
+    name: str
+    events: int
+    keys: int
+    accepted_in: float
+    wall_s: float
+    """From the first submission to the last first 2xx."""
+    key_s: list[float]
+    """Each key's time from its first submission to its last first 2xx, shortest first."""
+    lost: list[str]
+    lost_states: dict[str, int]
+    """The lost deliveries' statuses, as the API reads them, counted."""
+    violations: int
+    inversions: int
+    early: int
+    duplicates: int
+    extra_2xx: int
+    requests: int
+    failures: int
+    cut_off: int
+    """Attempts whose connection closed before the receiver answered (the kill's)."""
+    kill: Kill | None
+    cpu_s: dict[str, float]
+    lane: str
+
+
+def socket_owner(local_port: int, remote_port: int, pids: Iterable[int]) -> int | None:
+    """Which of ``pids`` holds the TCP socket from 127.0.0.1:``local_port`` to ``remote_port``
+    (Linux's ``/proc``; None if none does, or elsewhere)."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            local, remote, inode = (line.split()[i] for i in (1, 2, 9))
+            if int(local.split(":")[1], 16) == local_port and (
+                int(remote.split(":")[1], 16) == remote_port
+            ):
+                inodes.add(f"socket:[{inode}]")
+    for pid in pids:
+        with contextlib.suppress(OSError), os.scandir(f"/proc/{pid}/fd") as fds:
+            for fd in fds:
+                with contextlib.suppress(OSError):  # the descriptor was closed meanwhile
+                    if os.readlink(fd.path) in inodes:
+                        return pid
+    return None
+
+
+def cpu_s(pid: int) -> float:
+    """A process's CPU time so far (user + system), 0 once it is gone."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+class Spotter:
+    """Which worker process sends which attempt: every 0.1 s, the owners of the connections
+    of the requests open at the receiver under ``prefix`` (requests shorter than that may be
+    missed)."""
+
+    def __init__(self, receiver: LaneReceiver, prefix: str, workers: dict[str, int]) -> None:
+        self.receiver, self.prefix, self.workers = receiver, prefix, workers
+        self.port = int(receiver.base.rsplit(":", 1)[1])
+        self.seen: dict[tuple[int, float], str] = {}
+        """Each attempt spotted, by its peer port and arrival: the worker sending it."""
+        self._task = asyncio.ensure_future(self._watch())
+
+    async def spot(self) -> list[str]:
+        """The workers holding a request open now (spotting them)."""
+        holding = []
+        for r in await self.receiver.requests(self.prefix):
+            if r.end is None and r.peer_port:
+                pid = socket_owner(r.peer_port, self.port, self.workers.values())
+                name = next((k for k, v in self.workers.items() if v == pid), None)
+                if name is not None:
+                    self.seen[r.peer_port, r.start] = name
+                    holding.append(name)
+        return holding
+
+    async def _watch(self) -> None:
+        while True:
+            await self.spot()
+            await asyncio.sleep(0.1)
+
+    def stop(self) -> dict[str, int]:
+        """Attempts spotted, per worker."""
+        self._task.cancel()
+        counts = dict.fromkeys(self.workers, 0)
+        for name in self.seen.values():
+            counts[name] += 1
+        return counts
+
+
+async def kill_a_worker(
+    receiver: LaneReceiver,
+    spotter: Spotter,
+    after: int,
+    timeout: float,
+    cpu: dict[str, float],
+) -> Kill | None:
+    """Once ``after`` events were received 2xx, SIGKILL a worker process holding an attempt
+    open at the receiver (the last one if none is found within 30 s); ``cpu`` gets its CPU
+    time up to then. None if ``after`` receipts never came within ``timeout`` seconds."""
+
+    async def enough() -> bool:
+        return int((await receiver.stats())["count"]) >= after
+
+    try:
+        await wait_until(enough, f"{after} receipts", timeout)
+    except TimeoutError:
+        return None
+    workers = spotter.workers
+    victim, held = list(workers)[-1], False
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        holding = await spotter.spot()
+        if holding:
+            victim, held = holding[0], True
+            break
+        await asyncio.sleep(0.02)
+    # No await from the spotting to the kill: the attempt stays open meanwhile.
+    cpu[victim] = cpu_s(workers[victim])
+    os.kill(workers[victim], signal.SIGKILL)
+    receipts = int((await receiver.stats())["count"])
+    return Kill(victim, time.time(), receipts, held, dict.fromkeys(workers, 0))
+
+
+def order_figures_of(
+    sent: dict[str, list[str]], requests: list[Request]
+) -> tuple[int, int, int, dict[str, list[str]]]:
+    """Per key, the events in the order of their first 2xx: the violations (an event first
+    received after a later one of its key), the inversions (pairs out of order), the early
+    attempts (any attempt of an event that started before the one before it of its key had
+    been answered 2xx), and the orders."""
+    firsts: dict[str, Request] = {}
+    for r in requests:
+        if r.webhook_id and r.status is not None and 200 <= r.status < 300:
+            firsts.setdefault(r.webhook_id, r)
+    position = {event: i for events in sent.values() for i, event in enumerate(events)}
+    key_of = {event: key for key, events in sent.items() for event in events}
+    orders: dict[str, list[str]] = {key: [] for key in sent}
+    for event in sorted(firsts, key=lambda e: firsts[e].start):
+        if event in key_of:
+            orders[key_of[event]].append(event)
+    violations = inversions = 0
+    for order in orders.values():
+        at = [position[event] for event in order]
+        violations += sum(1 for i, p in enumerate(at) if p < max(at[: i + 1]))
+        inversions += sum(1 for i, p in enumerate(at) for q in at[i + 1 :] if q < p)
+    early = 0
+    for r in requests:
+        key = key_of.get(r.webhook_id or "")
+        if key is None or position[r.webhook_id or ""] == 0:
+            continue
+        before = firsts.get(sent[key][position[r.webhook_id or ""] - 1])
+        if before is not None and before.end is not None and r.start < before.end:
+            early += 1  # (one lost before it: counted as lost)
+    return violations, inversions, early, orders
+
+
+async def order_run(
+    receiver: LaneReceiver, tmp: Path, args: argparse.Namespace, breaker_off: bool
+) -> OrderRun:
+    """``--order-events`` events on ``--order-keys`` ordering keys to a ``fifo`` endpoint whose
+    receiver answers 503 to ``--order-fail-ratio`` of requests, worked by two worker
+    processes, one SIGKILLed after a third of the receipts."""
+    n, keys = args.order_events, args.order_keys
+    env = {BREAKER_SETTING: "0"} if breaker_off else None
+    name = "breaker off" if breaker_off else "breaker as configured"
+    prefix = "/order"
+    async with running_hookline(
+        None, tmp / f"order-{time.time_ns()}", receiver, env, workers=2
+    ) as (procs, server_pid):
+        await receiver.reset()
+        await receiver.behave(
+            prefix,
+            "flaky",
+            args.order_hold_ms / 1e3,
+            fail_ratio=args.order_fail_ratio,
+            seed=args.order_seed,
+        )
+        app = await create_app(procs, "order")
+        endpoint = await create_endpoint(
+            procs,
+            app,
+            {
+                "url": f"{receiver.base}{prefix}",
+                "ordering": "fifo",
+                "retry": {
+                    "initial_interval_s": 1,
+                    "max_interval_s": 2,
+                    "window_s": args.order_window_s,
+                },
+            },
+        )
+        workers = {k: pid for k, pid in procs.pids.items() if k.startswith("worker")}
+        pids = {"server": server_pid, **procs.pids}
+        cpu_start = {k: cpu_s(pid) for k, pid in pids.items()}
+        cpu: dict[str, float] = {}
+        sent: dict[str, list[str]] = {f"k{k}": [] for k in range(keys)}
+        deliveries: dict[str, str] = {}
+        began: dict[str, float] = {}
+
+        async def submit_key(k: int) -> None:
+            """The key's events one after the other, each answered 202 before the next."""
+            key = f"k{k}"
+            began[key] = time.time()
+            for i in range(k, n, keys):
+                event_id = f"ord_{i}"
+                body = {
+                    "id": event_id,
+                    "type": "o.x",
+                    "payload": {"key": key, "n": i},
+                    "ordering_key": key,
+                }
+                answer = await procs.call("POST", f"/v1/apps/{app}/events", body)
+                sent[key].append(event_id)
+                deliveries[event_id] = str(answer["deliveries"][0]["id"])
+
+        start = time.time()
+        sending = asyncio.ensure_future(asyncio.gather(*(submit_key(k) for k in range(keys))))
+        spotter = Spotter(receiver, prefix, workers)
+        kill = await kill_a_worker(receiver, spotter, max(1, n // 3), args.order_window_s, cpu)
+        await asyncio.wait_for(sending, timeout=600)
+        accepted_in = time.time() - start
+        # Every delivery's window closes within window_s of its acceptance: by then each has
+        # arrived or failed, past a laned delivery's 5 minutes before it asks again.
+        await receiver.wait_receipts(n, prefix, timeout=args.order_window_s + args.grace_s)
+        for k, pid in pids.items():
+            cpu.setdefault(k, cpu_s(pid))
+        if kill is not None:
+            kill.attempts = spotter.stop()
+        else:
+            spotter.stop()
+        await asyncio.sleep(2)  # the last deliveries' ends reach the lane
+        health = await lane_health(procs, app, endpoint)
+        requests = await receiver.requests(prefix)
+        lost = [e for e in deliveries if not any(_ok(r) and r.webhook_id == e for r in requests)]
+        states: dict[str, int] = {}
+        for event in lost:
+            delivery = await procs.call(
+                "GET", f"/v1/apps/{app}/deliveries/{deliveries[event]}", None
+            )
+            states[str(delivery.get("status"))] = states.get(str(delivery.get("status")), 0) + 1
+    violations, inversions, early, orders = order_figures_of(sent, requests)
+    firsts = first_receipts(requests)
+    ok = Counter(r.webhook_id for r in requests if _ok(r))
+    result = OrderRun(
+        name=name,
+        events=n,
+        keys=keys,
+        accepted_in=accepted_in,
+        wall_s=max(firsts.values(), default=start) - start,
+        key_s=sorted(firsts[order[-1]] - began[key] for key, order in orders.items() if order),
+        lost=lost,
+        lost_states=states,
+        violations=violations,
+        inversions=inversions,
+        early=early,
+        duplicates=sum(1 for count in ok.values() if count > 1),
+        extra_2xx=sum(count - 1 for count in ok.values()),
+        requests=len(requests),
+        failures=sum(1 for r in requests if r.status == 503),
+        cut_off=sum(1 for r in requests if r.end is not None and r.status is None),
+        kill=kill,
+        cpu_s={k: cpu[k] - cpu_start[k] for k in pids},
+        lane=f"{health['state']}, {health['waiting']} waiting, {health['in_flight']} in flight",
+    )
+    print(
+        f"order, {name}: {n} events on {keys} keys in {result.wall_s:.1f} s (each key's in "
+        f"{' '.join(f'{t:.0f}' for t in result.key_s)} s); {len(lost)} lost "
+        f"{states or ''}, {violations} order violations ({inversions} inversions), "
+        f"{early} early attempts, {result.duplicates} duplicates; {result.requests} requests, "
+        f"{result.failures} 503s, {result.cut_off} cut off; killed: {_kill_line(kill)}",
+        flush=True,
+    )
+    return result
+
+
+def _ok(request: Request) -> bool:
+    return request.status is not None and 200 <= request.status < 300
+
+
+def _kill_line(kill: Kill | None) -> str:
+    if kill is None:
+        return "none (too few receipts)"
+    held = "holding an attempt" if kill.held_attempt else "no attempt in flight found"
+    attempts = ", ".join(f"{name} {count}" for name, count in kill.attempts.items())
+    return (
+        f"{kill.name} after {kill.receipts_before} receipts, {held} (attempts seen sent over "
+        f"the run: {attempts})"
+    )
+
+
+def order_figures(runs: list[OrderRun], args: argparse.Namespace) -> list[Figure]:
+    figures: list[Figure] = []
+    for run in runs:
+        label = f"{run.name}, {run.events} events on {run.keys} keys"
+        n = run.events
+        worker_cpu = sum(s for k, s in run.cpu_s.items() if k.startswith("worker"))
+        lost = f"{len(run.lost)}" + (
+            " (" + ", ".join(f"{c} {s}" for s, c in run.lost_states.items()) + ")"
+            if run.lost
+            else ""
+        )
+        figures += [
+            Figure(
+                "order",
+                label,
+                "wall time, first submission → last first 2xx",
+                f"{run.wall_s:.1f} s (all accepted in {run.accepted_in:.1f} s; a key's last "
+                f"in {run.key_s[0]:.0f}-{run.key_s[-1]:.0f} s)"
+                if run.key_s
+                else f"{run.wall_s:.1f} s",
+            ),
+            Figure("order", label, "SIGKILLed worker", _kill_line(run.kill)),
+            Figure("order", label, "lost", lost, "0", not run.lost),
+            Figure(
+                "order",
+                label,
+                "order violations (first 2xx after a later one of its key)",
+                f"{run.violations} ({run.inversions} inversions)",
+                "0",
+                run.violations == 0,
+            ),
+            Figure(
+                "order",
+                label,
+                "attempts before the key's previous event was answered 2xx",
+                f"{run.early}",
+                "0",
+                run.early == 0,
+            ),
+            Figure(
+                "order",
+                label,
+                "events received 2xx more than once",
+                f"{run.duplicates} ({run.extra_2xx} extra 2xx)",
+            ),
+            Figure(
+                "order",
+                label,
+                "requests: in all, 503, cut off by the kill",
+                f"{run.requests}, {run.failures} ({run.failures / max(1, run.requests):.0%}), "
+                f"{run.cut_off}",
+            ),
+            Figure(
+                "order",
+                label,
+                "CPU per delivery: workers (both), server, API",
+                f"{worker_cpu / n * 1e3:.1f} ms, {run.cpu_s['server'] / n * 1e3:.1f} ms, "
+                f"{run.cpu_s['api'] / n * 1e3:.1f} ms",
+            ),
+            Figure("order", label, "lane at the end", run.lane),
+        ]
+    return figures
+
+
+async def order(receiver: LaneReceiver, tmp: Path, args: argparse.Namespace) -> list[Figure]:
+    """``--rounds`` rounds of the order run, with the breaker off (``--order-breaker``: or
+    as configured, or both)."""
+    modes = {"off": [True], "on": [False], "both": [True, False]}[args.order_breaker]
+    runs: list[OrderRun] = []
+    for _ in range(args.rounds):
+        for breaker_off in modes:
+            runs.append(await order_run(receiver, tmp, args, breaker_off))
+    return order_figures(runs, args)
+
+
 def code_line() -> str:
     """The code the run measures: the commit, and the files changed since, outside bench/."""
     git = ["git", "-C", str(Path(__file__).resolve().parent.parent)]
@@ -600,7 +1009,7 @@ def breaker_setting_exists() -> bool:
     return out.stdout.strip() == "True"
 
 
-SCENARIOS = {"throttle": throttle, "outage": outage, "isolation": isolation}
+SCENARIOS = {"throttle": throttle, "outage": outage, "isolation": isolation, "order": order}
 
 
 def parse_args() -> argparse.Namespace:
@@ -663,6 +1072,36 @@ def parse_args() -> argparse.Namespace:
     add("--isolation-hanging", type=int, default=5, help="endpoints whose receivers hang")
     add("--isolation-timeout-s", type=float, default=2.0, help="the hanging endpoints' timeout_s")
     add("--isolation-in-flight", type=int, default=5, help="every endpoint's max_in_flight")
+    add("--order-events", type=int, default=600, help="events to the fifo endpoint")
+    add("--order-keys", type=int, default=6, help="their ordering keys (event i: key i %% K)")
+    add(
+        "--order-fail-ratio",
+        type=float,
+        default=0.3,
+        help="the share of requests its receiver answers 503, at random",
+    )
+    add("--order-seed", type=int, default=15, help="the seed of those random answers")
+    add(
+        "--order-hold-ms",
+        type=float,
+        default=100.0,
+        help="how long the receiver holds each request before it answers (so that the kill "
+        "finds one in flight)",
+    )
+    add(
+        "--order-window-s",
+        type=float,
+        default=600.0,
+        help="the endpoint's retry window_s (retries from 1 s, at most 2 s apart); a delivery "
+        "still waiting behind its key when it closes fails",
+    )
+    add(
+        "--order-breaker",
+        choices=["off", "on", "both"],
+        default="off",
+        help=f"the circuit breaker: off ({BREAKER_SETTING}=0 for the workers), as configured, "
+        "or both runs, interleaved",
+    )
     return parser.parse_args()
 
 
@@ -676,7 +1115,7 @@ async def main() -> None:
         code_line(),
         f"Command: python -m bench.lanes {' '.join(sys.argv[1:])}".rstrip(),
     ]
-    if "outage" in scenarios:
+    if "outage" in scenarios or "order" in scenarios:
         exists = "exists" if breaker_setting_exists() else "does NOT exist yet (ignored)"
         lines.append(f"{BREAKER_SETTING} (breaker off runs): the setting {exists}")
     figures: list[Figure] = []

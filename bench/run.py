@@ -21,7 +21,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -290,12 +290,13 @@ class HooklineProcs:
 
 @contextmanager
 def hookline(
-    address: str, data_dir: Path, worker_env: Mapping[str, str] | None = None
+    address: str, data_dir: Path, worker_env: Mapping[str, str] | None = None, workers: int = 1
 ) -> Iterator[tuple[str, dict[str, int]]]:
-    """Hookline's worker and API processes: the API's URL, and their pids.
+    """Hookline's worker and API processes: the API's URL, and their pids (``worker``, then
+    ``worker2``... for more than one worker process, all on the same task queue).
 
     Args:
-        worker_env: More environment for the worker process only (its settings).
+        worker_env: More environment for the worker processes only (their settings).
     """
     port = free_port()
     env = {
@@ -308,11 +309,15 @@ def hookline(
         "HOOKLINE_API_RATE_LIMIT_PER_S": "none",
     }
     hookline_cli = str(Path(sys.executable).parent / "hookline")
-    with (
-        process([hookline_cli, "worker"], {**env, **(worker_env or {})}) as worker,
-        process([hookline_cli, "api"], env) as api,
-    ):
-        yield f"http://127.0.0.1:{port}", {"worker": worker.pid, "api": api.pid}
+    with ExitStack() as stack:
+        pids = {
+            f"worker{n + 1 if n else ''}": stack.enter_context(
+                process([hookline_cli, "worker"], {**env, **(worker_env or {})})
+            ).pid
+            for n in range(workers)
+        }
+        api = stack.enter_context(process([hookline_cli, "api"], env))
+        yield f"http://127.0.0.1:{port}", {**pids, "api": api.pid}
 
 
 async def hookline_run(
@@ -452,11 +457,13 @@ async def running_hookline(
     data_dir: Path,
     receiver: Receiver,
     worker_env: Mapping[str, str] | None = None,
+    workers: int = 1,
 ) -> AsyncIterator[tuple[HooklineProcs, int]]:
     """Hookline's worker and API on a fresh dev server, warmed up: them, and the server's pid
-    (``worker_env``: more environment for the worker, as ``hookline()`` takes it)."""
+    (``worker_env``, ``workers``: more environment for the workers, and how many worker
+    processes, as ``hookline()`` takes them)."""
     async with dev_server(db) as (address, server_pid):
-        with hookline(address, data_dir, worker_env) as (api, pids):
+        with hookline(address, data_dir, worker_env, workers) as (api, pids):
             async with aiohttp.ClientSession(
                 headers={"authorization": f"Bearer {API_KEY}"}
             ) as http:
