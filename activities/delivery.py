@@ -123,11 +123,12 @@ class DeliveryActivities:
                 "endpoint busy in this worker", type=ENDPOINT_BUSY, non_retryable=True
             )
         if attempt.permitted and attempt.start_at is not None:
-            # The lane planned this attempt's start: keep to it (the rate is counted so).
-            wait = (attempt.start_at - datetime.now(UTC)).total_seconds()
+            # The lane planned this attempt's start: keep to it (the rate is counted so). Both
+            # times are the Temporal server's, whatever this worker's clock says.
+            wait = (attempt.start_at - info.started_time).total_seconds()
             if wait > 0:
                 await asyncio.sleep(min(wait, MAX_START_WAIT_S))
-            elif -wait > PERMIT_TOLERANCE.total_seconds():
+            elif -wait > PERMIT_TOLERANCE.total_seconds() and attempt.strict_start:
                 # Too late for its slot (this worker is behind): nothing is sent, and the
                 # delivery asks for another permit.
                 raise ApplicationError(

@@ -422,3 +422,17 @@ def test_winding_down_lets_every_waiting_delivery_go_past_an_open_circuit_and_a_
 
     lane.configure(LaneSettings(max_in_flight=10_000, winding_down=True), _at(1))
     assert _granted(lane, _at(1)) == ["d0", "d1", "d2"]
+
+
+def test_a_winding_down_lane_opens_no_circuit_and_holds_for_nothing() -> None:
+    lane = _lane(breaker_failures=1)
+    lane.configure(LaneSettings(max_in_flight=10_000, winding_down=True, breaker_failures=0), T0)
+    for n in range(3):
+        lane.ask(f"d{n}")
+    granted = lane.grant(T0)
+    lane.attempted("d0", "receiver_failed", T0, hold_until=_at(3600))
+    lane.trip(T0, hold_until=_at(3600))
+    lane.ask("d3")
+
+    assert len(granted) == 3
+    assert _granted(lane, _at(1)) == ["d3"]

@@ -357,6 +357,7 @@ class DeliveryWorkflow:
         lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
         made, in_series, last = attempts_before, made_in_series, self._first_attempt
         window_closes = workflow.patched(LANE_WINDOW_CLOSES)
+        expired = False
         while True:
             self._lane_asks += 1
             # A retry by hand waits for its one attempt, however late (made, none since).
@@ -370,7 +371,11 @@ class DeliveryWorkflow:
                 record = await workflow.execute_activity_method(
                     DeliveryActivities.post_signed,
                     _attempt_input(delivery, made, None).model_copy(
-                        update={"permitted": True, "start_at": self._lane_start_at}
+                        update={
+                            "permitted": True,
+                            "start_at": self._lane_start_at,
+                            "strict_start": not expired,
+                        }
                     ),
                     start_to_close_timeout=start_to_close,
                     heartbeat_timeout=HEARTBEAT_TIMEOUT,
@@ -384,7 +389,9 @@ class DeliveryWorkflow:
                     raise
                 if _failure_type(err) == PERMIT_EXPIRED:  # nothing sent: its slot passed
                     await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="refused"))
+                    expired = True  # the next permit is used however late
                     continue
+                expired = False
                 failed = attempt_record_in(err)
                 last = failed or last
                 made, in_series = (failed.attempt if failed else made + 1), in_series + 1

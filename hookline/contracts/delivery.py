@@ -54,7 +54,11 @@ class AttemptInput(BaseModel):
     permitted: bool = False
     """Made under a permit of the endpoint's lane."""
     start_at: datetime | None = None
-    """Under a permit planned ahead: the POST waits until then (on the worker's clock)."""
+    """Under a permit planned ahead: the POST waits until then (on the server's clock)."""
+    strict_start: bool = False
+    """An attempt that starts too late for ``start_at`` sends nothing (``PermitExpired``);
+    off once a permit of this attempt expired, so that a worker that is always late still
+    makes it."""
     in_lane: bool = False
     """Its delivery takes permits from the endpoint's lane whatever the worker's copy of the
     endpoint says (it was queued in a ``fifo`` lane when accepted)."""

@@ -57,11 +57,12 @@ waits for the start on its own clock, so the rate does not hang on the lane's su
 timers (Temporal fires them late, by up to a second under load)."""
 LEAD = timedelta(milliseconds=500)
 """A rate-limited lane's permit starts at least this long after its grant: time for the
-delivery to hear of it and its worker to be ready, so that the attempt starts on time."""
+delivery to hear of it and its worker to be ready, so that the attempt starts on its slot.
+(So such a lane makes at most ``max_in_flight`` attempts per half second and response.)"""
 PERMIT_TOLERANCE = timedelta(milliseconds=190)
-"""An attempt that cannot start within this long of its permit's planned start (its worker is
-late) is not made: the permit is given back and the delivery asks again. So no attempt
-starts more than this long after its slot, and no 1.2 s holds more than 6 slots at 5/s."""
+"""A permit planned ahead whose attempt cannot start within this long of its planned start
+(its worker is late) is given back once, and the delivery asks again: late starts must not
+bunch up with the next slots at the receiver."""
 PACE_S = 0.2
 """A rate-limited lane spreads its permits: at most a fifth of a second's worth at once."""
 PROBE_FIRST = timedelta(seconds=5)
@@ -184,6 +185,7 @@ class LanePermits(BaseModel):
         if settings.winding_down:
             self.circuit_open, self.slow_start = False, None
             self.hold_until, self.probe_after = None, None
+            self.consecutive_failures, self.failed_probes = 0, 0
         if self.settings.tripped and not settings.tripped:
             # Only the lane clears a trip (``untripped``): the API's read may predate it.
             settings = settings.model_copy(update={"tripped": True})
@@ -303,6 +305,8 @@ class LanePermits(BaseModel):
         self.failed_probes, self.probe_after = 0, now + PROBE_FIRST
 
     def _hold(self, hold_until: datetime | None) -> None:
+        if self.settings.winding_down:
+            return  # every delivery goes, to meet its endpoint's end
         if hold_until is not None and (self.hold_until is None or hold_until > self.hold_until):
             self.hold_until = hold_until
 

@@ -147,7 +147,10 @@ async def wind_down_lane(
 def winding_down_settings(timeout_s: float) -> LaneSettings:
     """Settings that let every waiting delivery go at once (breaker and holds aside)."""
     return LaneSettings(
-        max_in_flight=UNLIMITED, winding_down=True, lease_s=timeout_s + LEASE_MARGIN_S
+        max_in_flight=UNLIMITED,
+        winding_down=True,
+        breaker_failures=0,
+        lease_s=timeout_s + LEASE_MARGIN_S,
     )
 
 
