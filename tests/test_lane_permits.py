@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from hookline.contracts.lane_permits import LanePermits, LaneSettings, Seen
+from hookline.contracts.lane_permits import LEAD, LanePermits, LaneSettings, Seen
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -71,13 +71,15 @@ def test_a_rate_limited_lane_plans_its_permits_up_to_two_seconds_ahead() -> None
         lane.ask(f"d{n}")
 
     planned = [lease.start_at for lease in lane.grant(T0)]
-    # Half a second ahead at the soonest, two seconds at the latest; 20 every 0.201 s.
-    assert Counter(planned)[_at(0.5)] == 20
-    assert all(start is not None and _at(0.5) <= start <= _at(2) for start in planned)
-    assert len(planned) == 8 * 20
-    assert lane.grant(_at(0.1)) == []  # the next would start over two seconds from now
-    assert lane.wake_at(_at(0.1)) == _at(0.108)
-    assert len(lane.grant(_at(0.108))) == 20
+    # LEAD ahead at the soonest, two seconds at the latest; 20 every 0.201 s.
+    assert Counter(planned)[T0 + LEAD] == 20
+    assert all(start is not None and T0 + LEAD <= start <= _at(2) for start in planned)
+    slots = sorted({start for start in planned if start is not None})
+    assert len(planned) == 20 * len(slots) >= 160
+    assert min(b - a for a, b in pairwise(slots)) >= timedelta(seconds=0.2)
+    assert lane.grant(T0) == []  # the next would start over two seconds from now
+    wake = lane.wake_at(T0)
+    assert wake is not None and len(lane.grant(wake)) == 20
 
 
 def test_a_slow_rate_bursts_one_at_a_time() -> None:
@@ -85,11 +87,11 @@ def test_a_slow_rate_bursts_one_at_a_time() -> None:
     lane.ask("a")
     lane.ask("b")
 
-    assert [(g.delivery, g.start_at) for g in lane.grant(T0)] == [("a", _at(0.5))]
-    assert lane.grant(_at(0.5)) == []
+    assert [(g.delivery, g.start_at) for g in lane.grant(T0)] == [("a", T0 + LEAD)]
+    assert lane.grant(T0 + LEAD) == []
     # Not on the window's very edge: b's start is planned a millisecond past it.
-    [b] = lane.grant(_at(0.501))
-    assert (b.delivery, b.start_at) == ("b", _at(2.501))
+    [b] = lane.grant(T0 + LEAD + timedelta(milliseconds=1))
+    assert (b.delivery, b.start_at) == ("b", T0 + LEAD + timedelta(seconds=2.001))
 
 
 def test_fifo_lets_only_the_oldest_of_each_key_attempt() -> None:

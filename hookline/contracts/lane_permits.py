@@ -55,10 +55,10 @@ LOOKAHEAD = timedelta(seconds=2)
 """How far ahead a rate-limited lane grants permits, each with its planned start: the worker
 waits for the start on its own clock, so the rate does not hang on the lane's sub-second
 timers (Temporal fires them late, by up to a second under load)."""
-LEAD = timedelta(milliseconds=500)
+LEAD = timedelta(milliseconds=250)
 """A rate-limited lane's permit starts at least this long after its grant: time for the
 delivery to hear of it and its worker to be ready, so that the attempt starts on its slot.
-(So such a lane makes at most ``max_in_flight`` attempts per half second and response.)"""
+(So such a lane makes at most ``max_in_flight`` attempts per lead and response time.)"""
 PERMIT_TOLERANCE = timedelta(milliseconds=190)
 """A permit planned ahead whose attempt cannot start within this long of its planned start
 (its worker is late) is given back once, and the delivery asks again: late starts must not
