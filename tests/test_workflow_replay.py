@@ -30,7 +30,7 @@ from hookline.workflows.recovery import RecoveryWorkflow
 from tests.harness import Hookline, Receiver
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDED = {"f8a8777": 3, "ffd58a7": 10, "5810cfe": 6, "0c799ee": 9, "7035449": 7}
+RECORDED = {"f8a8777": 3, "ffd58a7": 10, "5810cfe": 6, "0c799ee": 9, "7035449": 10}
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
 hookline.contracts) has every delivery path, a fan-out, a recovery that continued as new and
@@ -41,7 +41,9 @@ bulk recovery; 7035449 (the first release with lanes) has lanes that each ran un
 idle: one rate-limited at 5/s granting bursts of permits in one task to 12 deliveries, one whose
 circuit breaker opened on 503s and closed again, one paused with 3 deliveries waiting then
 resumed, the lane of a delivery cancelled while backing off, and three laned deliveries (one
-granted in a later burst, one that waited while the circuit was open, the cancelled one)."""
+granted in a later burst, one that waited while the circuit was open, the cancelled one), a
+delivery that failed twice on the usual path before its endpoint got a lane, one that waited
+for a permit past its window, and their lane (still running)."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
