@@ -241,7 +241,7 @@ class Settings(BaseSettings):
     endpoint_breaker_failures: int = Field(default=5, ge=0, le=1000)
     """The circuit breaker, on for every endpoint: after this many failed attempts in a row
     to one endpoint (no answer, a timeout, a 5xx or a 429), only one probe attempt at a time
-    is made to it, spaced out from 5 s up to 30 s while it fails; the other deliveries wait
+    is made to it, spaced out from 5 s up to 10 s while it fails; the other deliveries wait
     in the endpoint's lane without spending attempts. The first success closes the circuit
     and the backlog drains with a slow start. Each worker counts the attempts it made to an
     endpoint without a lane, so with several workers the circuit opens after at most this

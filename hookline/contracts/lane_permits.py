@@ -55,7 +55,7 @@ LOOKAHEAD = timedelta(seconds=2)
 """How far ahead a rate-limited lane grants permits, each with its planned start: the worker
 waits for the start on its own clock, so the rate does not hang on the lane's sub-second
 timers (Temporal fires them late, by up to a second under load)."""
-LEAD = timedelta(milliseconds=250)
+LEAD = timedelta(milliseconds=100)
 """A rate-limited lane's permit starts at least this long after its grant: time for the
 delivery to hear of it and its worker to be ready, so that the attempt starts on its slot.
 (So such a lane makes at most ``max_in_flight`` attempts per lead and response time.)"""
@@ -66,7 +66,7 @@ bunch up with the next slots at the receiver."""
 PACE_S = 0.2
 """A rate-limited lane spreads its permits: at most a fifth of a second's worth at once."""
 PROBE_FIRST = timedelta(seconds=5)
-PROBE_MAX = timedelta(seconds=30)
+PROBE_MAX = timedelta(seconds=10)
 CHECK_FIRST = timedelta(seconds=30)
 CHECK_MAX = timedelta(hours=1)
 NEVER_STARTED_GRACE = timedelta(minutes=10)
