@@ -59,6 +59,8 @@ from bench.run import (
 BREAKER_SETTING = "HOOKLINE_ENDPOINT_BREAKER_FAILURES"
 SENDS_IN_FLIGHT = 32
 """Event submissions the benchmark has open at once."""
+ENDPOINT_CONCURRENCY_DEFAULT = 10
+"""HOOKLINE_ENDPOINT_MAX_CONCURRENT_ATTEMPTS's default: an endpoint's limit per worker."""
 
 
 @dataclass(frozen=True)
@@ -461,21 +463,30 @@ class IsolationRun:
 
 
 async def isolation_run(
-    receiver: LaneReceiver, tmp: Path, args: argparse.Namespace, hanging: int
+    receiver: LaneReceiver,
+    tmp: Path,
+    args: argparse.Namespace,
+    hanging: int,
+    others_hang: bool = True,
 ) -> IsolationRun:
     """``--isolation-rate`` events a second to each of one healthy endpoint and ``hanging``
-    endpoints whose receivers hang, for ``--isolation-s`` seconds."""
+    other endpoints, for ``--isolation-s`` seconds: their receivers hang, or (the control,
+    ``others_hang`` false) answer at once like the healthy one's."""
     rate, seconds, in_flight = args.isolation_rate, args.isolation_s, args.isolation_in_flight
-    name = f"beside {hanging} hanging" if hanging else "alone"
+    kind = "hanging" if others_hang else "healthy (control)"
+    name = f"beside {hanging} {kind}" if hanging else "alone"
     async with running_hookline(None, tmp / f"isolation-{time.time_ns()}", receiver) as (
         procs,
         server_pid,
     ):
         await receiver.reset()
-        await receiver.behave("/iso/hang", "hang")
+        await receiver.behave("/iso/hang", "hang" if others_hang else "ok")
         app = await create_app(procs, "isolation")
+        # max_in_flight 0: not set, so that each endpoint takes the usual path until its
+        # breaker trips (the per-worker limit then is HOOKLINE_ENDPOINT_MAX_CONCURRENT_ATTEMPTS).
+        limit = {"max_in_flight": in_flight} if in_flight else {}
         fields = {"url": f"{receiver.base}/iso/healthy", "event_types": ["iso.healthy"]}
-        await create_endpoint(procs, app, {**fields, "max_in_flight": in_flight})
+        await create_endpoint(procs, app, {**fields, **limit})
         for i in range(hanging):
             await create_endpoint(
                 procs,
@@ -483,7 +494,7 @@ async def isolation_run(
                 {
                     "url": f"{receiver.base}/iso/hang{i}",
                     "event_types": [f"iso.hang{i}"],
-                    "max_in_flight": in_flight,
+                    **limit,
                     "timeout_s": args.isolation_timeout_s,
                     "retry": {"initial_interval_s": 1, "max_interval_s": 2, "window_s": 3600},
                 },
@@ -505,7 +516,12 @@ async def isolation_run(
             per_endpoint * len(types), rate * len(types), start + seconds * 2 + 60, send, 64
         )
         send_s = time.time() - start
-        await receiver.wait_receipts(len(sent), "/iso/healthy", timeout=args.grace_s)
+
+        async def all_healthy_received() -> bool:
+            return len(first_receipts(await receiver.requests("/iso/healthy"))) >= len(sent)
+
+        with contextlib.suppress(TimeoutError):  # what has not arrived is counted lost
+            await wait_until(all_healthy_received, "the healthy endpoint's", args.grace_s)
         cpu, _ = sampler.stop()
         cores = {name: seconds / (time.time() - start) for name, seconds in cpu.items()}
         requests = await receiver.requests("/iso/")
@@ -537,6 +553,15 @@ async def isolation_run(
     return result
 
 
+def _in_flight_limit(args: argparse.Namespace) -> int:
+    """The hanging endpoints' in-flight limit: theirs, or the per-worker default."""
+    return int(args.isolation_in_flight or ENDPOINT_CONCURRENCY_DEFAULT)
+
+
+def _p99_ratio(run: IsolationRun, alone: IsolationRun) -> float:
+    return percentile(run.latencies, 0.99) / percentile(alone.latencies, 0.99)
+
+
 def _cores(cores: dict[str, float]) -> str:
     return " ".join(f"{name} {used:.2f}" for name, used in cores.items())
 
@@ -547,9 +572,12 @@ async def isolation(receiver: LaneReceiver, tmp: Path, args: argparse.Namespace)
     for n in range(args.rounds):
         alone = await isolation_run(receiver, tmp, args, 0)
         mixed = await isolation_run(receiver, tmp, args, args.isolation_hanging)
+        runs = [alone, mixed]
+        if args.isolation_control:
+            runs.append(await isolation_run(receiver, tmp, args, args.isolation_hanging, False))
         label = f", round {n + 1}" if args.rounds > 1 else ""
-        ratio = percentile(mixed.latencies, 0.99) / percentile(alone.latencies, 0.99)
-        for run in (alone, mixed):
+        ratio = _p99_ratio(mixed, alone)
+        for run in runs:
             lat = run.latencies
             figures.append(
                 Figure(
@@ -587,13 +615,22 @@ async def isolation(receiver: LaneReceiver, tmp: Path, args: argparse.Namespace)
                 "≤ 1.5x",
                 ratio <= 1.5,
             ),
+            *(
+                Figure(
+                    "isolation",
+                    control.name + label,
+                    "healthy p99, beside the healthy / alone (the load alone)",
+                    f"{_p99_ratio(control, alone):.2f}x",
+                )
+                for control in runs[2:]
+            ),
             Figure(
                 "isolation",
                 mixed.name + label,
                 "hanging endpoints: attempts, most at once",
                 f"{mixed.hanging_attempts}, {mixed.hanging_most_at_once}",
-                f"≤ {args.isolation_in_flight} at once",
-                mixed.hanging_most_at_once <= args.isolation_in_flight,
+                f"≤ {_in_flight_limit(args)} at once",
+                mixed.hanging_most_at_once <= _in_flight_limit(args),
             ),
         ]
     return figures
@@ -1071,7 +1108,18 @@ def parse_args() -> argparse.Namespace:
     add("--isolation-s", type=float, default=30.0, help="how long events are sent")
     add("--isolation-hanging", type=int, default=5, help="endpoints whose receivers hang")
     add("--isolation-timeout-s", type=float, default=2.0, help="the hanging endpoints' timeout_s")
-    add("--isolation-in-flight", type=int, default=5, help="every endpoint's max_in_flight")
+    add(
+        "--isolation-in-flight",
+        type=int,
+        default=5,
+        help="every endpoint's max_in_flight (0: not set, so the usual path until a breaker trips)",
+    )
+    add(
+        "--isolation-control",
+        action="store_true",
+        help="a third run a round: the other endpoints answer at once instead of hanging "
+        "(the same load, nothing hanging)",
+    )
     add("--order-events", type=int, default=600, help="events to the fifo endpoint")
     add("--order-keys", type=int, default=6, help="their ordering keys (event i: key i %% K)")
     add(

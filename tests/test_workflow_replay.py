@@ -30,7 +30,14 @@ from hookline.workflows.recovery import RecoveryWorkflow
 from tests.harness import Hookline, Receiver
 
 HISTORIES = Path(__file__).parent / "histories"
-RECORDED = {"f8a8777": 3, "ffd58a7": 10, "5810cfe": 6, "0c799ee": 9, "7035449": 10}
+RECORDED = {
+    "f8a8777": 3,
+    "ffd58a7": 10,
+    "5810cfe": 6,
+    "0c799ee": 9,
+    "7035449": 10,
+    "0444a79": 5,
+}
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
 hookline.contracts) has every delivery path, a fan-out, a recovery that continued as new and
@@ -43,7 +50,10 @@ circuit breaker opened on 503s and closed again, one paused with 3 deliveries wa
 resumed, the lane of a delivery cancelled while backing off, and three laned deliveries (one
 granted in a later burst, one that waited while the circuit was open, the cancelled one), a
 delivery that failed twice on the usual path before its endpoint got a lane, one that waited
-for a permit past its window, and their lane (still running)."""
+for a permit past its window, and their lane (still running); 0444a79 (the release before a
+laned delivery's last outcome and its end went in one signal, patch ``lane-last-outcome``)
+has laned deliveries that succeeded under a rate's planned start, failed then succeeded, ran
+out of their schedule, and went through a fifo queue, and their lane (still running)."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 

@@ -81,6 +81,9 @@ LANE_WINDOW_CLOSED = "LaneWindowClosed"
 LANE_ENDED_ON_CANCEL = "lane-ended-on-cancel"
 """Patch id: a laned delivery cancelled while it waits tells its lane it ended; runs
 cancelled before replay without telling."""
+LANE_LAST_OUTCOME = "lane-last-outcome"
+"""Patch id: a laned delivery's last attempt tells its lane that it ended in the same signal
+(one workflow task less on each side); runs from before sent ``lane_ended`` after it."""
 HOLD_FAILED = "hold-failed"
 """Patch id: runs that failed before failed deliveries were held open for a manual retry
 replay closing at once. It matters only to replays of such runs (a query on a closed run in
@@ -399,18 +402,17 @@ class DeliveryWorkflow:
                 outcome = LaneAttempted(
                     delivery=me, outcome=_lane_outcome(err, failed), hold_until=hold_until
                 )
-                await _tell_lane(lane_id, outcome)
                 if delay is None or workflow.now() + delay >= deadline:
-                    await _tell_lane(lane_id, LaneEnded(delivery=me))
+                    await _tell_lane_last(lane_id, outcome)
                     raise
+                await _tell_lane(lane_id, outcome)
                 next_at = workflow.now() + delay
                 workflow.upsert_memo({PROGRESS_MEMO: _progress("retrying", made, failed, next_at)})
                 workflow.upsert_search_attributes([STATUS.value_set("retrying")])
                 with contextlib.suppress(asyncio.TimeoutError):
                     await workflow.wait_condition(lambda: self._retry_requested, timeout=delay)
                 continue
-            await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="succeeded"))
-            await _tell_lane(lane_id, LaneEnded(delivery=me))
+            await _tell_lane_last(lane_id, LaneAttempted(delivery=me, outcome="succeeded"))
             return record
 
     def _lane_granted(self) -> bool:
@@ -630,6 +632,15 @@ async def _tell_lane(lane_id: str, message: LaneAttempted | LaneEnded) -> None:
     signal = LANE_ATTEMPTED_SIGNAL if isinstance(message, LaneAttempted) else LANE_ENDED_SIGNAL
     with contextlib.suppress(FailureError):
         await workflow.get_external_workflow_handle(lane_id).signal(signal, message)
+
+
+async def _tell_lane_last(lane_id: str, outcome: LaneAttempted) -> None:
+    """Tell the lane how the delivery's last attempt ended, and that the delivery ended."""
+    if workflow.patched(LANE_LAST_OUTCOME):
+        await _tell_lane(lane_id, outcome.model_copy(update={"ended": True}))
+    else:
+        await _tell_lane(lane_id, outcome)
+        await _tell_lane(lane_id, LaneEnded(delivery=outcome.delivery))
 
 
 def _lane_outcome(err: ActivityError, record: AttemptRecord | None) -> LaneOutcome:

@@ -103,11 +103,13 @@ class LaneWorkflow:
 
     @workflow.signal(name=LANE_ATTEMPTED_SIGNAL)
     def attempted(self, attempt: LaneAttempted) -> None:
-        """An attempt under a permit ended."""
+        """An attempt under a permit ended (and with it, if it says so, its delivery)."""
         was_open = self._permits.circuit_open
         self._permits.attempted(
             attempt.delivery, attempt.outcome, workflow.now(), attempt.hold_until
         )
+        if attempt.ended:
+            self._permits.ended(attempt.delivery)
         self._count_opening(was_open)
         self._changed = True
 

@@ -53,6 +53,8 @@ class LaneAttempted(BaseModel):
     outcome: Outcome
     hold_until: datetime | None = None
     """A ``Retry-After`` on a 429 or 503: the whole lane waits until then."""
+    ended: bool = False
+    """The delivery ended with this attempt, as ``lane_ended`` says (one signal for both)."""
 
 
 class LaneEnded(BaseModel):
