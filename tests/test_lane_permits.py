@@ -246,7 +246,7 @@ def test_the_breaker_opens_probes_one_at_a_time_and_closes_with_a_slow_start() -
     assert lane.slow_start is None
 
 
-def test_probes_are_at_most_half_a_minute_apart_while_the_receiver_is_down() -> None:
+def test_probes_are_at_most_ten_seconds_apart_while_the_receiver_is_down() -> None:
     lane = _lane(breaker_failures=3, max_in_flight=5)
     for n in range(100):
         lane.ask(f"d{n}")
@@ -262,6 +262,28 @@ def test_probes_are_at_most_half_a_minute_apart_while_the_receiver_is_down() -> 
     # Five in flight fail (the third opens the circuit), then probes 5, 10, 10, ... s apart.
     assert probes[:9] == [0, 0, 0, 0, 0, 5, 15, 25, 35]
     assert len(probes) == 5 + 60  # ten minutes down, 100 deliveries: 65 attempts
+
+
+def test_a_lane_that_ran_before_keeps_its_lead_and_probe_spacing() -> None:
+    """Lanes of the release before (patch lane-short-waits off) replay as they ran: permits
+    planned a quarter second ahead, probes up to 30 s apart."""
+    lane = _lane(breaker_failures=1, max_in_flight=1)
+    lane.short_waits = False
+    lane.ask("a")
+    probes = []
+    now = T0
+    while now < _at(120):
+        for lease in lane.grant(now):
+            probes.append((now - T0).total_seconds())
+            lane.attempted(lease.delivery, "receiver_failed", now)
+            lane.ask(lease.delivery)
+        now = lane.wake_at(now) or now + timedelta(seconds=1)
+    rated = _lane(rate_limit_per_s=1)
+    rated.short_waits = False
+    rated.ask("b")
+
+    assert probes == [0, 5, 15, 35, 65, 95]
+    assert [lease.start_at for lease in rated.grant(T0)] == [T0 + timedelta(milliseconds=250)]
 
 
 def test_a_worker_trips_the_breaker_and_the_lane_says_when_the_endpoint_recovered() -> None:

@@ -2,18 +2,20 @@
 
 To a ``fifo`` endpoint the API queues each accepted delivery with ``lane_enqueue`` before it
 starts. Deliveries signal ``lane_ask`` (started with signal-with-start, so the first ask starts the
-lane), wait for ``lane_granted``, make one attempt, and signal ``lane_attempted``; when they
-end, ``lane_ended``. Every rule of who may go, and when, is ``LanePermits``: this workflow
-only feeds it signals and the time, sends its grants, sleeps until it can grant again, and
-carries it over continue-as-new. It ends once it has been idle (nothing waiting, in flight or
-queued, not paused, circuit closed) for ``IDLE_END``; the next ask starts it again.
+lane), wait for ``lane_granted``, make one attempt, and signal ``lane_attempted`` (with
+``ended`` after their last); a delivery that ends otherwise (cancelled, its window closed
+while it waited) signals ``lane_ended``. Every rule of who may go, and when, is
+``LanePermits``: this workflow only feeds it signals and the time, sends its grants, sleeps
+until it can grant again, and carries it over continue-as-new. It ends once it has been idle
+(nothing waiting, in flight or queued, not paused, circuit closed) for ``IDLE_END``; the next
+ask starts it again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, FailureError
@@ -57,6 +59,16 @@ external signals pending."""
 SPACED_PERMITS = "lane-spaced-permits"
 """Patch id: lanes that ran before permits were spaced out (a rate spread within its window,
 probes after a failed one) replay granting as they did, until they continue as new."""
+SHORT_WAITS = "lane-short-waits"
+"""Patch id: planned starts 0.1 s after their grant, probes at most 10 s apart; lanes that ran
+before replay with 0.25 s and 30 s, until they continue as new."""
+ATTEMPTED_ENDS = "lane-attempted-ends"
+"""Patch id: ``lane_attempted`` with ``ended`` ends its delivery in the lane. A lane that ran
+before ignored the field (the delivery left its queue at the next look at silent heads)."""
+KEEPS_TIMER = "lane-keeps-timer"
+"""Patch id: a lane keeps its timer while the time to wake does not come sooner (it started,
+and cancelled, one a workflow task before); lanes that ran before replay as they did, until
+they continue as new."""
 HEADS_PER_LOOK = 100
 """Silent ``fifo`` queue heads looked at in one activity."""
 LOOK_TIMEOUT = timedelta(seconds=30)
@@ -74,6 +86,9 @@ class LaneWorkflow:
         self._changed = False
         self._resend: set[str] = set()
         """Deliveries that asked while holding a permit: their grant goes again."""
+        self._timer: asyncio.Task[None] | None = None
+        self._timer_at: datetime | None = None
+        self._idle_since: datetime | None = None
 
     @workflow.signal(name=LANE_ASK_SIGNAL)
     def ask(self, request: LaneAsk) -> None:
@@ -108,7 +123,7 @@ class LaneWorkflow:
         self._permits.attempted(
             attempt.delivery, attempt.outcome, workflow.now(), attempt.hold_until
         )
-        if attempt.ended:
+        if attempt.ended and workflow.patched(ATTEMPTED_ENDS):
             self._permits.ended(attempt.delivery)
         self._count_opening(was_open)
         self._changed = True
@@ -144,6 +159,8 @@ class LaneWorkflow:
     async def run(self, lane: LaneInput) -> None:
         """Grant permits as the rules allow, until idle for ``IDLE_END``."""
         self._permits.spaced = workflow.patched(SPACED_PERMITS)
+        self._permits.short_waits = workflow.patched(SHORT_WAITS)
+        keeps_timer = workflow.patched(KEEPS_TIMER)
         while True:
             self._changed = False
             resend = [lease for lease in self._permits.leases if lease.delivery in self._resend]
@@ -168,6 +185,10 @@ class LaneWorkflow:
             workflow.set_current_details(self._details())
             wake = self._permits.wake_at(workflow.now())
             idle = wake is None and self._is_idle()
+            if keeps_timer:
+                if await self._wait_for_change(wake, idle):
+                    return
+                continue
             timeout = IDLE_END if idle else (wake - workflow.now() if wake else None)
             try:
                 await workflow.wait_condition(lambda: self._changed, timeout=timeout)
@@ -175,6 +196,39 @@ class LaneWorkflow:
                 # An ask may have come with the timer, in the same activation.
                 if idle and not self._changed and self._is_idle():
                     return
+
+    async def _wait_for_change(self, wake: datetime | None, idle: bool) -> bool:
+        """Wait for a signal, or until ``wake`` (``idle``: ``IDLE_END`` without any signal);
+        whether the lane has been idle that long and may end.
+
+        One timer at a time, kept while the time to wake comes no sooner: a timer that fires
+        before anything is due only makes the lane look again.
+        """
+        now = workflow.now()
+        if not idle:
+            self._idle_since = None
+        elif self._idle_since is None:
+            self._idle_since = now
+        if self._idle_since is not None:
+            wake = self._idle_since + IDLE_END
+        timer = self._timer
+        if wake is not None and (
+            timer is None or timer.done() or self._timer_at is None or wake < self._timer_at
+        ):
+            if timer is not None and not timer.done():
+                timer.cancel()
+            seconds = max((wake - now).total_seconds(), 0.001)
+            timer = self._timer = asyncio.create_task(asyncio.sleep(seconds))
+            self._timer_at = wake
+        await workflow.wait_condition(lambda: self._changed or (timer is not None and timer.done()))
+        if self._changed:  # a signal (perhaps with the timer, in the same activation)
+            self._idle_since = None
+            return False
+        return (
+            self._idle_since is not None
+            and self._is_idle()
+            and workflow.now() >= self._idle_since + IDLE_END
+        )
 
     def _details(self) -> str:
         permits, health = self._permits, self.health()

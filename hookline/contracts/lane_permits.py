@@ -59,6 +59,8 @@ LEAD = timedelta(milliseconds=100)
 """A rate-limited lane's permit starts at least this long after its grant: time for the
 delivery to hear of it and its worker to be ready, so that the attempt starts on its slot.
 (So such a lane makes at most ``max_in_flight`` attempts per lead and response time.)"""
+LEAD_BEFORE = timedelta(milliseconds=250)
+"""``LEAD`` of lanes that ran before it was shortened (``short_waits`` off)."""
 PERMIT_TOLERANCE = timedelta(milliseconds=190)
 """A permit planned ahead whose attempt cannot start within this long of its planned start
 (its worker is late) is given back once, and the delivery asks again: late starts must not
@@ -67,6 +69,8 @@ PACE_S = 0.2
 """A rate-limited lane spreads its permits: at most a fifth of a second's worth at once."""
 PROBE_FIRST = timedelta(seconds=5)
 PROBE_MAX = timedelta(seconds=10)
+PROBE_MAX_BEFORE = timedelta(seconds=30)
+"""``PROBE_MAX`` of lanes that ran before it was shortened (``short_waits`` off)."""
 CHECK_FIRST = timedelta(seconds=30)
 CHECK_MAX = timedelta(hours=1)
 NEVER_STARTED_GRACE = timedelta(minutes=10)
@@ -160,6 +164,10 @@ class LanePermits(BaseModel):
     failed_probes: int = 0
     tripped_at: datetime | None = None
     """When a worker last tripped the breaker."""
+    short_waits: bool = True
+    """A planned start ``LEAD`` after its grant, probes at most ``PROBE_MAX`` apart. (``False``
+    only for lanes that ran before, with ``LEAD_BEFORE`` and ``PROBE_MAX_BEFORE``, which must
+    replay as they ran.)"""
     spaced: bool = True
     """Permits spaced out: a rate's spread within its window, probes after a failed one.
     (``False`` only for lanes that ran before, which must replay as they ran.)"""
@@ -257,7 +265,8 @@ class LanePermits(BaseModel):
             self.consecutive_failures += 1
             if self.circuit_open and probe:
                 self.failed_probes += 1
-                wait = min(PROBE_FIRST * 2 ** min(self.failed_probes, 16), PROBE_MAX)
+                longest = PROBE_MAX if self.short_waits else PROBE_MAX_BEFORE
+                wait = min(PROBE_FIRST * 2 ** min(self.failed_probes, 16), longest)
                 self.probe_after = now + wait
             elif not self.circuit_open and 0 < self.settings.breaker_failures <= (
                 self.consecutive_failures
@@ -344,7 +353,7 @@ class LanePermits(BaseModel):
             if start > now + self._lookahead():
                 break
             if self._lookahead():
-                start = max(start, now + LEAD)
+                start = max(start, now + (LEAD if self.short_waits else LEAD_BEFORE))
             if heads is not None and waiting.delivery not in heads:
                 continue  # one accepted before it, of its key, has not ended
             lease = Lease(
