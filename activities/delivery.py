@@ -122,21 +122,16 @@ class DeliveryActivities:
             raise ApplicationError(
                 "endpoint busy in this worker", type=ENDPOINT_BUSY, non_retryable=True
             )
+        send_by: float | None = None
         if attempt.permitted and attempt.start_at is not None:
             # The lane planned this attempt's start: keep to it (the rate is counted so). Both
             # times are the Temporal server's, whatever this worker's clock says.
             wait = (attempt.start_at - info.started_time).total_seconds()
+            if attempt.strict_start:
+                send_by = time.monotonic() + wait + PERMIT_TOLERANCE.total_seconds()
             if wait > 0:
                 await asyncio.sleep(min(wait, MAX_START_WAIT_S))
-            elif -wait > PERMIT_TOLERANCE.total_seconds() and attempt.strict_start:
-                # Too late for its slot (this worker is behind): nothing is sent, and the
-                # delivery asks for another permit.
-                raise ApplicationError(
-                    "permit expired before the attempt could start",
-                    type=PERMIT_EXPIRED,
-                    non_retryable=True,
-                    category=ApplicationErrorCategory.BENIGN,
-                )
+            _keep_to_start(send_by)
         number = attempt.attempts_before + info.attempt
         started = time.time()
         target = await self._destination(attempt)
@@ -169,7 +164,9 @@ class DeliveryActivities:
             raise await self._failed(attempt, record, "InvalidRequest", non_retryable=True)
         response_body = ""
         try:
-            code, retry_after, response_body = await _heartbeating(self._post(target, attempt))
+            code, retry_after, response_body = await _heartbeating(
+                self._post(target, attempt, send_by)
+            )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = made(None, f"timed out after {attempt.timeout_s:g} s")
             await self._receiver_failed(attempt, target)
@@ -264,11 +261,12 @@ class DeliveryActivities:
         )
 
     async def _post(
-        self, target: _Destination, attempt: AttemptInput
+        self, target: _Destination, attempt: AttemptInput, send_by: float | None = None
     ) -> tuple[int, str | None, str]:
         # One of the endpoint's slots first: a slow receiver is not sent more than
         # endpoint_max_concurrent_attempts POSTs at once by this worker.
         async with self._slots.slot(attempt.endpoint_id or target.url):
+            _keep_to_start(send_by)  # the wait for the registry or a slot may have made it late
             return await self._post_now(target, attempt, int(time.time()))
 
     async def _post_now(
@@ -445,6 +443,23 @@ async def _heartbeating(work: Awaitable[T]) -> T:
             activity.heartbeat()
     finally:
         task.cancel()
+
+
+def _keep_to_start(send_by: float | None) -> None:
+    """Refuse to send past ``send_by`` (``time.monotonic()``), the planned start of a lane's
+    permit and the tolerance: this worker is behind, and a late start would bunch up with the
+    next slots at the receiver. Nothing is sent, and the delivery asks for another permit.
+
+    Raises:
+        ApplicationError: ``PermitExpired``.
+    """
+    if send_by is not None and time.monotonic() > send_by:
+        raise ApplicationError(
+            "permit expired before the attempt could start",
+            type=PERMIT_EXPIRED,
+            non_retryable=True,
+            category=ApplicationErrorCategory.BENIGN,
+        )
 
 
 def _record(

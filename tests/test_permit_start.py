@@ -1,0 +1,92 @@
+"""A lane's permit planned ahead is kept to by the worker: an attempt that cannot start within
+the tolerance of its planned start sends nothing (``PermitExpired``), whether it was late to
+start or held up waiting for one of the endpoint's slots in its worker."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment
+
+from hookline.activities.delivery import DeliveryActivities
+from hookline.config.settings import Settings
+from hookline.contracts.delivery import PERMIT_EXPIRED, AttemptInput
+from hookline.contracts.lane_permits import PERMIT_TOLERANCE
+from hookline.storage.registry import opened_registry
+from tests.harness import Hookline, Receiver, wait_for
+
+
+def _permitted(
+    app_id: str, endpoint_id: str, n: int, start_at: datetime, strict: bool = True
+) -> AttemptInput:
+    return AttemptInput(
+        delivery_id=f"permit-start-{n}",
+        app_id=app_id,
+        event_id=f"evt_permit_start_{n}",
+        endpoint_id=endpoint_id,
+        body=f'{{"n":{n}}}',
+        timeout_s=10,
+        permitted=True,
+        start_at=start_at,
+        strict_start=strict,
+    )
+
+
+def _started_at(now: datetime) -> ActivityEnvironment:
+    """An activity environment whose attempt the server handed out at ``now``."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, started_time=now)
+    return env
+
+
+async def test_a_permit_the_worker_is_too_late_for_sends_nothing(
+    hookline: Hookline, receiver: Receiver, settings: Settings
+) -> None:
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, max_in_flight=2)
+    now = datetime.now(UTC)
+    async with opened_registry(settings) as registry, aiohttp.ClientSession() as session:
+        activities = DeliveryActivities(session, registry, settings.max_response_bytes)
+        late = _permitted(app_id, endpoint["id"], 1, now - PERMIT_TOLERANCE * 2)
+        with pytest.raises(ApplicationError) as refused:
+            await _started_at(now).run(activities.post_signed, late)
+        # Not strict (as after one expiry): it waits for its planned start however busy the
+        # machine running the test is.
+        on_time = _permitted(app_id, endpoint["id"], 2, now + timedelta(milliseconds=300), False)
+        started = time.monotonic()
+        record = await _started_at(now).run(activities.post_signed, on_time)
+
+    assert refused.value.type == PERMIT_EXPIRED
+    assert record.status_code == 200
+    assert time.monotonic() - started >= 0.25  # it waited for its planned start
+    assert [r.body for r in receiver.requests] == [b'{"n":2}']  # the late one sent nothing
+
+
+async def test_a_permit_held_up_behind_the_endpoints_slot_in_its_worker_sends_nothing(
+    hookline: Hookline, receiver: Receiver, settings: Settings
+) -> None:
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, max_in_flight=2)
+    receiver.delays = [1.0]  # the first request holds the worker's one slot a second
+    now = datetime.now(UTC)
+    async with opened_registry(settings) as registry, aiohttp.ClientSession() as session:
+        activities = DeliveryActivities(
+            session, registry, settings.max_response_bytes, per_endpoint_concurrency=1
+        )
+        holder = _permitted(app_id, endpoint["id"], 1, now, strict=False)
+        slow = asyncio.create_task(_started_at(now).run(activities.post_signed, holder))
+        await wait_for(lambda: len(receiver.requests) == 1, what="the first request", timeout=10)
+        behind = _permitted(app_id, endpoint["id"], 2, datetime.now(UTC))
+        with pytest.raises(ApplicationError) as refused:
+            await _started_at(datetime.now(UTC)).run(activities.post_signed, behind)
+        first = await slow
+
+    assert refused.value.type == PERMIT_EXPIRED
+    assert first.status_code == 200
+    assert [r.body for r in receiver.requests] == [b'{"n":1}']
