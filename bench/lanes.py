@@ -438,10 +438,12 @@ def outage_figures(runs: list[OutageRun], args: argparse.Namespace) -> list[Figu
 
 
 async def outage(receiver: LaneReceiver, tmp: Path, args: argparse.Namespace) -> list[Figure]:
-    """``--rounds`` rounds of the outage, with the breaker as configured and then off."""
+    """``--rounds`` rounds of the outage, with the breaker as configured and then off (or
+    only one of them: ``--outage-breaker``)."""
     runs: list[OutageRun] = []
+    modes = {"on": [False], "off": [True], "both": [False, True]}[args.outage_breaker]
     for _ in range(args.rounds):
-        for breaker_off in (False, True):
+        for breaker_off in modes:
             runs.append(await outage_run(receiver, tmp, args, breaker_off))
     return outage_figures(runs, args)
 
@@ -1084,6 +1086,13 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=300,
         help="deliveries accepted while it does (the issue's figure: 2000)",
+    )
+    add(
+        "--outage-breaker",
+        choices=["on", "off", "both"],
+        default="both",
+        help=f"the circuit breaker: as configured, off ({BREAKER_SETTING}=0 for the worker), "
+        "or both runs, interleaved",
     )
     add("--outage-rate", type=float, default=10.0, help="the endpoint's rate_limit_per_s")
     add("--outage-in-flight", type=int, default=5, help="the endpoint's max_in_flight")

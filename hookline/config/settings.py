@@ -182,6 +182,11 @@ class Settings(BaseSettings):
 
     worker_max_concurrent_attempts: int = Field(default=200, ge=1)
     """How many POSTs one worker process has in flight at once. Read by the workers."""
+    worker_max_cached_workflows: int = Field(default=1000, ge=0, le=100_000)
+    """Workflows one worker process keeps in memory between their tasks (Temporal's sticky
+    cache). A delivery not in it replays its history at its next task: with more deliveries
+    waiting than this (a backlog behind an endpoint's lane), each grant costs a replay.
+    Read by the workers."""
     worker_pollers: int = Field(default=40, ge=2, le=200)
     """Long polls one worker process keeps open for each kind of task: workflow tasks (four
     in five on the task queue, the rest on the worker's sticky queue) and activity tasks

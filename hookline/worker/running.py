@@ -93,6 +93,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
                 lanes.look_at_queue_heads,
                 lanes.reset_endpoint_breaker,
             ],
+            max_cached_workflows=settings.worker_max_cached_workflows,
             max_concurrent_activities=settings.worker_max_concurrent_attempts,
             # A run's first attempt is a local activity (see DeliveryWorkflow), which holds its
             # workflow task: keep room for the workflow tasks of signals, timers and results.
