@@ -13,7 +13,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.api import response_models as out
 from hookline.api.route_table import JSON
-from hookline.delivery.errors import AlreadySucceeded, DeliveryError, DeliveryNotFound
+from hookline.delivery.errors import (
+    AlreadySucceeded,
+    DeliveryError,
+    DeliveryNotFound,
+    LaneUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +86,11 @@ _ANSWER_MODELS = frozenset(
 )
 """The response models' names: a validation error of one is the server's fault."""
 
-_DELIVERY_STATUSES: dict[type[DeliveryError], int] = {AlreadySucceeded: 409, DeliveryNotFound: 404}
+_DELIVERY_STATUSES: dict[type[DeliveryError], int] = {
+    AlreadySucceeded: 409,
+    DeliveryNotFound: 404,
+    LaneUnavailable: 503,
+}
 """The HTTP status of each refusal of the delivery core (its ``code`` is the error code)."""
 
 _HTTP_CODES = {

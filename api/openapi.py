@@ -60,8 +60,8 @@ _ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
     429: ("RateLimited", "Too many requests for this key, or too many failed authentications "
           "from this address; retry after `Retry-After` seconds.",
           ("rate_limited",)),
-    503: ("Unavailable", "The database or Temporal is not reachable; retry.",
-          ("database_unavailable", "temporal_unavailable")),
+    503: ("Unavailable", "The database, Temporal or an endpoint's lane is not reachable; retry.",
+          ("database_unavailable", "temporal_unavailable", "lane_unavailable")),
 }  # fmt: skip
 """Error statuses: the component's name, its description, and the codes it carries."""
 

@@ -18,6 +18,7 @@ from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
 from hookline.contracts.ids import delivery_workflow_id
 from hookline.contracts.lanes import lane_workflow_id
+from hookline.contracts.names import LANE_WORKFLOW
 from hookline.storage.registry import opened_registry
 from hookline.temporal.client import connect_temporal
 from hookline.worker.running import running_worker
@@ -262,3 +263,25 @@ async def test_cancelling_a_fifo_delivery_while_it_backs_off_lets_its_key_move_o
     await hookline.wait_status(app_id, second_id, "succeeded", timeout=20)
     assert time.monotonic() - cancelled_at < 20
     assert [r.body for r in receiver.requests] == [b'{"n":0}', b'{"n":1}']
+
+
+async def test_a_lane_that_cannot_answer_reads_as_unavailable_not_as_an_error(
+    hookline: Hookline, receiver: Receiver, settings: Settings
+) -> None:
+    # A lane's workflow whose every task fails (here: an input it cannot read) runs, but no
+    # worker can answer its health query: the read says so, and to retry.
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, max_in_flight=1)
+    await hookline.temporal.start_workflow(
+        LANE_WORKFLOW,
+        {"app_id": app_id},  # no endpoint_id: the lane's first task fails, again and again
+        id=lane_workflow_id(app_id, endpoint["id"]),
+        task_queue=settings.task_queue,
+    )
+
+    status, body = await hookline.call(
+        "GET", f"/v1/apps/{app_id}/endpoints/{endpoint['id']}/health"
+    )
+
+    assert status == 503, body
+    assert body["error"]["code"] == "lane_unavailable"

@@ -30,6 +30,13 @@ class DeliveryNotFound(DeliveryError):
     code = "not_found"
 
 
+class LaneUnavailable(DeliveryError):
+    """An endpoint's lane is running but did not answer (its worker is down or its workflow
+    task fails): its health is unknown for now."""
+
+    code = "lane_unavailable"
+
+
 class RecoveryFinished(DeliveryError):
     """A cancel of a bulk recovery that has already finished."""
 

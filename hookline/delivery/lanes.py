@@ -4,10 +4,17 @@ change, and reading its health (the lane itself is ``LaneWorkflow``)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from hookline.config.settings import Settings
@@ -26,6 +33,7 @@ from hookline.contracts.names import (
     LANE_TRIPPED_SIGNAL,
     LANE_WORKFLOW,
 )
+from hookline.delivery.errors import LaneUnavailable
 from hookline.storage.entities import Endpoint
 
 LEASE_MARGIN_S = 30.0
@@ -154,13 +162,41 @@ def winding_down_settings(timeout_s: float) -> LaneSettings:
     )
 
 
+HEALTH_QUERY_TIMEOUT = timedelta(seconds=5)
+"""How long a health read waits for the lane's answer (no worker may be there to give it)."""
+
+
+async def _asked(handle: WorkflowHandle[Any, Any]) -> LaneHealth:
+    """The running lane's answer to its health query.
+
+    Raises:
+        LaneUnavailable: no answer in ``HEALTH_QUERY_TIMEOUT`` (no worker, or a lane whose
+            workflow task fails), or the query failed.
+        RPCError: ``NOT_FOUND``: the lane ended meanwhile.
+    """
+    try:
+        health: LaneHealth = await handle.query(
+            LANE_HEALTH_QUERY, result_type=LaneHealth, rpc_timeout=HEALTH_QUERY_TIMEOUT
+        )
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
+        raise LaneUnavailable("the endpoint's lane did not answer; retry") from None
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise
+        raise LaneUnavailable("the endpoint's lane did not answer; retry") from None
+    return health
+
+
 async def lane_health(client: Client, endpoint: Endpoint) -> LaneHealth:
-    """What ``endpoint``'s lane says of itself; an endpoint with no running lane is idle."""
+    """What ``endpoint``'s lane says of itself; an endpoint with no running lane is idle.
+
+    Raises:
+        LaneUnavailable: the lane runs but could not answer.
+    """
     handle = client.get_workflow_handle(lane_workflow_id(endpoint.app_id, endpoint.id))
     try:
         if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
-            health: LaneHealth = await handle.query(LANE_HEALTH_QUERY, result_type=LaneHealth)
-            return health
+            return await _asked(handle)
     except RPCError as err:
         if err.status != RPCStatusCode.NOT_FOUND:
             raise
