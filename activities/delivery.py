@@ -125,8 +125,10 @@ class DeliveryActivities:
         send_by: float | None = None
         if attempt.permitted and attempt.start_at is not None:
             # The lane planned this attempt's start: keep to it (the rate is counted so). Both
-            # times are the Temporal server's, whatever this worker's clock says.
-            wait = (attempt.start_at - info.started_time).total_seconds()
+            # times are the Temporal server's, whatever this worker's clock says (a local
+            # attempt's start is the worker's: it counts from its workflow task's instead).
+            origin = attempt.planned_from if info.is_local else None
+            wait = (attempt.start_at - (origin or info.started_time)).total_seconds()
             if attempt.strict_start:
                 send_by = time.monotonic() + wait + PERMIT_TOLERANCE.total_seconds()
             if wait > 0:

@@ -84,6 +84,13 @@ cancelled before replay without telling."""
 LANE_LAST_OUTCOME = "lane-last-outcome"
 """Patch id: a laned delivery's last attempt tells its lane that it ended in the same signal
 (one workflow task less on each side); runs from before sent ``lane_ended`` after it."""
+LANE_LOCAL_ATTEMPT = "lane-local-attempt"
+"""Patch id: an attempt under a lane's permit is a local activity in the workflow task that
+got the grant; runs from before made it an activity (one activity task and one workflow task
+more a permit)."""
+CANCEL_NOT_ABSORBED = "cancel-not-absorbed"
+"""Patch id: a cancel that came while a laned delivery signalled its lane (or reported its
+failure) cancels the run; runs from before went on as if never cancelled."""
 HOLD_FAILED = "hold-failed"
 """Patch id: runs that failed before failed deliveries were held open for a manual retry
 replay closing at once. It matters only to replays of such runs (a query on a closed run in
@@ -370,28 +377,22 @@ class DeliveryWorkflow:
             )
             deadline += paused_for
             self._retry_requested = False  # the attempt asked for is this one
+            attempt = _attempt_input(delivery, made, None).model_copy(
+                update={
+                    "permitted": True,
+                    "start_at": self._lane_start_at,
+                    "strict_start": not expired,
+                }
+            )
             try:
-                record = await workflow.execute_activity_method(
-                    DeliveryActivities.post_signed,
-                    _attempt_input(delivery, made, None).model_copy(
-                        update={
-                            "permitted": True,
-                            "start_at": self._lane_start_at,
-                            "strict_start": not expired,
-                        }
-                    ),
-                    start_to_close_timeout=start_to_close,
-                    heartbeat_timeout=HEARTBEAT_TIMEOUT,
-                    retry_policy=RetryPolicy(maximum_attempts=1),
-                    cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                    summary=f"POST {without_query(delivery.url)}",
-                )
-            except ActivityError as err:
+                record = await _permitted_attempt(attempt, delivery.url, start_to_close)
+            except FailureError as err:
                 if is_cancelled_exception(err):
                     await _tell_lane(lane_id, LaneEnded(delivery=me))
                     raise
                 if _failure_type(err) == PERMIT_EXPIRED:  # nothing sent: its slot passed
                     await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="refused"))
+                    _cancel_if_requested()
                     expired = True  # the next permit is used however late
                     continue
                 expired = False
@@ -406,6 +407,7 @@ class DeliveryWorkflow:
                     await _tell_lane_last(lane_id, outcome)
                     raise
                 await _tell_lane(lane_id, outcome)
+                _cancel_if_requested()
                 next_at = workflow.now() + delay
                 workflow.upsert_memo({PROGRESS_MEMO: _progress("retrying", made, failed, next_at)})
                 workflow.upsert_search_attributes([STATUS.value_set("retrying")])
@@ -506,6 +508,7 @@ class DeliveryWorkflow:
         hold = delivery.retry.failed_hold_s
         if not hold or not workflow.patched(HOLD_FAILED):
             return False
+        _cancel_if_requested()  # while the failure was being reported
         until = workflow.now() + timedelta(seconds=hold)
         workflow.set_current_details(
             f"Failed: {error}. Open for a manual retry until {until:%Y-%m-%d %H:%M} UTC."
@@ -627,6 +630,18 @@ def _delay_after_first_attempt(err: FailureError, retry: RetrySettings) -> timed
     return retry.delay_after_first_attempt()
 
 
+def _cancel_if_requested() -> None:
+    """Raise the workflow's cancellation if it came while the workflow awaited something that
+    absorbs it (the SDK lets a signal already sent, or an activity that then ends cancelled
+    and is logged, take the cancel: the run would go on waiting as if never cancelled).
+
+    Raises:
+        asyncio.CancelledError: the workflow was asked to cancel.
+    """
+    if workflow.cancellation_reason() is not None and workflow.patched(CANCEL_NOT_ABSORBED):
+        raise asyncio.CancelledError
+
+
 async def _tell_lane(lane_id: str, message: LaneAttempted | LaneEnded) -> None:
     """Signal the endpoint's lane; one that has ended (idle) needs telling nothing."""
     signal = LANE_ATTEMPTED_SIGNAL if isinstance(message, LaneAttempted) else LANE_ENDED_SIGNAL
@@ -643,7 +658,43 @@ async def _tell_lane_last(lane_id: str, outcome: LaneAttempted) -> None:
         await _tell_lane(lane_id, LaneEnded(delivery=outcome.delivery))
 
 
-def _lane_outcome(err: ActivityError, record: AttemptRecord | None) -> LaneOutcome:
+async def _permitted_attempt(
+    attempt: AttemptInput, url: str, start_to_close: timedelta
+) -> AttemptRecord:
+    """One attempt under a lane's permit: a local activity, in the workflow task the grant
+    came in (one workflow task a permit, and the lane hears the outcome as soon as it is
+    known), or an activity if every slot of the endpoint in this worker is taken (or the
+    run granted permits before they were local).
+
+    Raises:
+        FailureError: the attempt failed (a local activity's failure may come unwrapped).
+    """
+    summary = f"POST {without_query(url)}"
+    if workflow.patched(LANE_LOCAL_ATTEMPT):
+        try:
+            return await workflow.execute_local_activity_method(
+                DeliveryActivities.post_signed,
+                attempt.model_copy(update={"planned_from": workflow.now()}),
+                start_to_close_timeout=start_to_close,
+                retry_policy=RetryPolicy(maximum_attempts=1),
+                summary=summary,
+            )
+        except FailureError as err:
+            if _failure_type(err) != ENDPOINT_BUSY:
+                raise
+            # Nothing was sent: it waits for one of the worker's slots as an activity.
+    return await workflow.execute_activity_method(
+        DeliveryActivities.post_signed,
+        attempt,
+        start_to_close_timeout=start_to_close,
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        retry_policy=RetryPolicy(maximum_attempts=1),
+        cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        summary=summary,
+    )
+
+
+def _lane_outcome(err: FailureError, record: AttemptRecord | None) -> LaneOutcome:
     """How the lane counts a failed attempt: no answer (a connection error, a timeout), a 5xx
     or a 429 count against the receiver (the circuit breaker); anything else (another answer,
     an endpoint deleted or disabled, a refused destination) does not."""
@@ -671,7 +722,7 @@ def _accepted_at() -> datetime:
 
 
 def _lane_retry(
-    err: ActivityError, record: AttemptRecord | None, retry: RetrySettings, in_series: int
+    err: FailureError, record: AttemptRecord | None, retry: RetrySettings, in_series: int
 ) -> tuple[timedelta | None, datetime | None]:
     """The wait before a laned delivery's next attempt (``None``: none is due), and until
     when the whole lane holds (a 429 or 503 with ``Retry-After``)."""

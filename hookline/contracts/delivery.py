@@ -55,6 +55,9 @@ class AttemptInput(BaseModel):
     """Made under a permit of the endpoint's lane."""
     start_at: datetime | None = None
     """Under a permit planned ahead: the POST waits until then (on the server's clock)."""
+    planned_from: datetime | None = None
+    """A local attempt's reading of the server's clock when its workflow task started: it
+    waits ``start_at`` minus this (its worker's own clock may differ from the server's)."""
     strict_start: bool = False
     """An attempt that starts too late for ``start_at`` sends nothing (``PermitExpired``);
     off once a permit of this attempt expired, so that a worker that is always late still
