@@ -419,12 +419,13 @@ def test_a_full_lane_keeps_no_more_waiting_and_takes_those_asking_again_once_the
     None
 ):
     lane = _lane(max_in_flight=1, max_waiting=3)
-    for n in range(5):
-        lane.ask(f"d{n}")
+    answers = [lane.ask(f"d{n}") for n in range(5)]
+    assert answers == ["waiting", "waiting", "waiting", "full", "full"]
     assert [w.delivery for w in lane.waiting] == ["d0", "d1", "d2"]
 
     assert _granted(lane, T0) == ["d0"]
-    lane.ask("d4")  # asks again: there is room now
+    assert lane.ask("d0") == "held"
+    assert lane.ask("d4") == "waiting"  # asks again: there is room now
     assert [w.delivery for w in lane.waiting] == ["d1", "d2", "d4"]
 
 
@@ -433,6 +434,8 @@ def test_a_full_fifo_lane_queues_no_more() -> None:
     for n in range(3):
         lane.enqueue(f"d{n}", "k")
     assert lane.queues == {"k": ["d0", "d1"]}
+    assert lane.ask("d2", "k") == "full"  # not queued: it could never be granted
+    assert lane.ask("d1", "k") == "waiting"
 
 
 def test_winding_down_lets_every_waiting_delivery_go_past_an_open_circuit_and_a_hold() -> None:

@@ -265,6 +265,52 @@ async def test_cancelling_a_fifo_delivery_while_it_backs_off_lets_its_key_move_o
     assert [r.body for r in receiver.requests] == [b'{"n":0}', b'{"n":1}']
 
 
+async def test_a_full_lane_tells_the_delivery_it_turned_away_which_asks_again_sooner(
+    settings: Settings, temporal_client: Client, receiver: Receiver
+) -> None:
+    # A lane keeping one waiting delivery, paused: the second delivery's ask is not kept. The
+    # lane tells it so, and it asks again after 5 minutes; the one kept asks again only after
+    # 30 (each ask wakes both workflows: a backlog must not ask every 5 minutes).
+    small = settings.model_copy(update={"endpoint_lane_max_waiting": 1})
+    async with Hookline.running(small, temporal_client, settings.api_keys[0]) as hookline:
+        app_id = await hookline.create_app()
+        long_window = {"window_s": 7200}  # no wait is cut short by the window's end
+        endpoint = await hookline.create_endpoint(
+            app_id, receiver.url, max_in_flight=1, retry=long_window
+        )
+        path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+        await hookline.ok("POST", f"{path}/pause")
+        kept = (await hookline.send_event(app_id, "job.done", {"n": 0}))["deliveries"][0]
+        await hookline.wait_status(app_id, kept["id"], "paused")
+        turned_away = (await hookline.send_event(app_id, "job.done", {"n": 1}))["deliveries"][0]
+
+        async def waits(delivery_id: str, signal: str | None) -> list[float] | None:
+            """The durations of the delivery's timers, once it has heard ``signal``."""
+            view = await hookline.delivery(app_id, delivery_id)
+            handle = hookline.temporal.get_workflow_handle(view["workflow_id"])
+            heard, timers = signal is None, []
+            async for event in handle.fetch_history_events():
+                if event.HasField("workflow_execution_signaled_event_attributes"):
+                    heard |= event.workflow_execution_signaled_event_attributes.signal_name == (
+                        signal
+                    )
+                if event.HasField("timer_started_event_attributes"):
+                    timeout = event.timer_started_event_attributes.start_to_fire_timeout
+                    timers.append(timeout.ToTimedelta().total_seconds())
+                    if heard:
+                        return timers
+            return None
+
+        told = await wait_for(
+            lambda: waits(turned_away["id"], "lane_full"), what="the full lane's notice"
+        )
+        assert 290 < told[-1] <= 300  # it asks again 5 minutes after it asked
+        kept_waits = await wait_for(lambda: waits(kept["id"], None), what="a wait for a grant")
+        assert kept_waits == [1800.0]  # 30 minutes
+        health = await hookline.ok("GET", f"{path}/health")
+        assert (health["state"], health["waiting"]) == ("paused", 1)
+
+
 async def test_a_lane_that_cannot_answer_reads_as_unavailable_not_as_an_error(
     hookline: Hookline, receiver: Receiver, settings: Settings
 ) -> None:

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from hookline.contracts.lanes import (
         LaneAttempted,
         LaneEnded,
+        LaneFull,
         LaneGrant,
         LanePaused,
         lane_workflow_id,
@@ -48,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         DELIVERY_WORKFLOW,
         LANE_ATTEMPTED_SIGNAL,
         LANE_ENDED_SIGNAL,
+        LANE_FULL_SIGNAL,
         LANE_GRANTED_SIGNAL,
         LANE_PAUSED_SIGNAL,
         PROGRESS_MEMO,
@@ -69,8 +71,15 @@ LANES = "lanes"
 never met a lane do not record it."""
 LANE_ASK_TIMEOUT = timedelta(seconds=10)
 LANE_REASK = timedelta(minutes=5)
-"""How long a delivery waits for its lane's grant before asking again (if the lane lost its
-ask, say it ended idle at the very moment the ask came)."""
+"""How long a delivery that its lane was too full to keep waits before asking again (and,
+in runs from before ``LANE_ASKS_KEPT``, any delivery waiting for its grant)."""
+LANE_REASK_KEPT = timedelta(minutes=30)
+"""How long a delivery waits for its grant before asking again, in case its lane lost the
+ask (a lane terminated by hand). Each ask wakes both workflows: a backlog asking every 5
+minutes doubled their work while an endpoint came back from an outage."""
+LANE_ASKS_KEPT = "lane-asks-kept"
+"""Patch id: a delivery asks again after ``LANE_REASK_KEPT`` unless its lane said it was
+full; runs from before asked every ``LANE_REASK``."""
 LANE_KEEPS_SCHEDULE = "lane-keeps-schedule"
 """Patch id: a delivery whose endpoint got a lane after some of its attempts goes on with its
 schedule where it was; runs from before restarted it in the lane."""
@@ -118,6 +127,8 @@ class DeliveryWorkflow:
         self._lane_start_at: datetime | None = None
         """When the attempt under the latest grant may start."""
         self._lane_paused = False
+        self._lane_full = False
+        """The lane was full and did not keep the latest ask."""
         self._paused_shown = False
         """What the status says of the pause (``paused``, or not)."""
         self._held = False
@@ -133,6 +144,12 @@ class DeliveryWorkflow:
             self._lane_start_at = grant.start_at
         self._lane_granted_ask = max(self._lane_granted_ask, grant.ask)
         self._lane_paused = False
+
+    @workflow.signal(name=LANE_FULL_SIGNAL)
+    def lane_full(self, notice: LaneFull) -> None:
+        """The endpoint's lane was full and did not keep this delivery's ask."""
+        if notice.ask == self._lane_asks and not self._lane_granted():
+            self._lane_full = True
 
     @workflow.signal(name=LANE_PAUSED_SIGNAL)
     def lane_paused(self, notice: LanePaused) -> None:
@@ -427,9 +444,10 @@ class DeliveryWorkflow:
         last: AttemptRecord | None,
         deadline: datetime | None,
     ) -> timedelta:
-        """Ask the lane for a permit and wait for it, asking again every ``LANE_REASK`` (an
-        ask is idempotent, and a lane that ended meanwhile starts again). The status reads
-        ``paused`` while the lane is.
+        """Ask the lane for a permit and wait for it, asking again every ``LANE_REASK_KEPT``,
+        or ``LANE_REASK`` if the lane was too full to keep the ask (an ask is idempotent, and
+        a lane that ended meanwhile starts again). The status reads ``paused`` while the lane
+        is.
 
         Args:
             deadline: When the delivery's window closes (paused time not counted): waiting
@@ -444,6 +462,7 @@ class DeliveryWorkflow:
         """
         lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
         paused_for, paused_since = timedelta(0), None
+        kept_reask = LANE_REASK_KEPT if workflow.patched(LANE_ASKS_KEPT) else LANE_REASK
         while not self._lane_granted():
             if deadline is not None and workflow.now() >= deadline + paused_for:
                 await _tell_lane(lane_id, LaneEnded(delivery=workflow.info().workflow_id))
@@ -453,6 +472,7 @@ class DeliveryWorkflow:
                     type=LANE_WINDOW_CLOSED,
                     non_retryable=True,
                 )
+            self._lane_full = False  # until the lane says so of this ask
             await workflow.execute_local_activity_method(
                 LaneActivities.ask_lane,
                 LaneRequest(
@@ -467,18 +487,28 @@ class DeliveryWorkflow:
                 start_to_close_timeout=LANE_ASK_TIMEOUT,
             )
             asked_at = workflow.now()
-            while not self._lane_granted() and workflow.now() - asked_at < LANE_REASK:
-                timeout = LANE_REASK - (workflow.now() - asked_at)
+            while not self._lane_granted():
+                full = self._lane_full
+                reask = LANE_REASK if full else kept_reask
+                if workflow.now() - asked_at >= reask:
+                    break
+                timeout = reask - (workflow.now() - asked_at)
                 if deadline is not None and not self._paused_shown:
                     closes = deadline + paused_for - workflow.now()
                     if closes <= timedelta(0):
                         break  # the window closed: ask once more, then end
                     timeout = min(timeout, closes)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await workflow.wait_condition(
-                        lambda: self._lane_granted() or self._lane_paused != self._paused_shown,
-                        timeout=timeout,
+
+                def heard(full: bool = full) -> bool:
+                    """A grant, a pause or resume, or the lane saying it is full."""
+                    return (
+                        self._lane_granted()
+                        or self._lane_paused != self._paused_shown
+                        or self._lane_full != full
                     )
+
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await workflow.wait_condition(heard, timeout=timeout)
                 if self._lane_paused != self._paused_shown and not self._lane_granted():
                     status = PAUSED if self._lane_paused else _waiting_status(made)
                     self._show_status(status, made, last)

@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
         LaneBreakerReset,
         LaneEnded,
         LaneEnqueue,
+        LaneFull,
         LaneGrant,
         LaneHealth,
         LaneInput,
@@ -41,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         LANE_CONFIGURE_SIGNAL,
         LANE_ENDED_SIGNAL,
         LANE_ENQUEUE_SIGNAL,
+        LANE_FULL_SIGNAL,
         LANE_GRANTED_SIGNAL,
         LANE_HEALTH_QUERY,
         LANE_PAUSED_SIGNAL,
@@ -69,6 +71,10 @@ KEEPS_TIMER = "lane-keeps-timer"
 """Patch id: a lane keeps its timer while the time to wake does not come sooner (it started,
 and cancelled, one a workflow task before); lanes that ran before replay as they did, until
 they continue as new."""
+TELLS_FULL = "lane-tells-full"
+"""Patch id: a full lane tells a delivery it did not keep its ask (which then asks again
+after 5 minutes, not 30); lanes that ran before replay without telling, until they continue
+as new."""
 HEADS_PER_LOOK = 100
 """Silent ``fifo`` queue heads looked at in one activity."""
 LOOK_TIMEOUT = timedelta(seconds=30)
@@ -86,6 +92,9 @@ class LaneWorkflow:
         self._changed = False
         self._resend: set[str] = set()
         """Deliveries that asked while holding a permit: their grant goes again."""
+        self._full: dict[str, int] = {}
+        """Deliveries whose ask a full lane did not keep, and that ask's number."""
+        self._tells_full = False
         self._timer: asyncio.Task[None] | None = None
         self._timer_at: datetime | None = None
         self._idle_since: datetime | None = None
@@ -94,9 +103,12 @@ class LaneWorkflow:
     def ask(self, request: LaneAsk) -> None:
         """A delivery wants a permit for its next attempt."""
         permits = self._permits
-        if permits.ask(request.delivery, request.key, request.accepted_at, request.ask):
+        answer = permits.ask(request.delivery, request.key, request.accepted_at, request.ask)
+        if answer == "held":
             # It holds a permit already: its grant was lost with a retried workflow task.
             self._resend.add(request.delivery)
+        elif answer == "full":
+            self._full[request.delivery] = request.ask
         self._changed = True
 
     @workflow.signal(name=LANE_ENQUEUE_SIGNAL)
@@ -161,6 +173,7 @@ class LaneWorkflow:
         self._permits.spaced = workflow.patched(SPACED_PERMITS)
         self._permits.short_waits = workflow.patched(SHORT_WAITS)
         keeps_timer = workflow.patched(KEEPS_TIMER)
+        self._tells_full = workflow.patched(TELLS_FULL)
         while True:
             self._changed = False
             resend = [lease for lease in self._permits.leases if lease.delivery in self._resend]
@@ -174,6 +187,8 @@ class LaneWorkflow:
             if grants:
                 await asyncio.gather(*(self._send(lease) for lease in grants))
                 continue  # more may be due, and a grant to one that is gone frees a permit
+            if await self._tell_full():
+                continue
             if await self._tell_paused() or await self._look_at_silent_heads():
                 continue
             if self._permits.recovered(workflow.now()):
@@ -276,6 +291,20 @@ class LaneWorkflow:
         )
         return bool(to_tell)
 
+    async def _tell_full(self) -> bool:
+        """Tell deliveries whose asks the full lane did not keep, a batch at a time; whether
+        any was told (more may be left)."""
+        if not self._tells_full:
+            self._full.clear()  # a lane from before tells nothing: they ask again anyway
+            return False
+        to_tell = sorted(self._full.items())[:SIGNALS_PER_TASK]
+        for delivery, _ in to_tell:
+            del self._full[delivery]
+        await asyncio.gather(
+            *(self._signal(d, LANE_FULL_SIGNAL, LaneFull(ask=ask)) for d, ask in to_tell)
+        )
+        return bool(to_tell)
+
     async def _reset_breaker(self, lane: LaneInput) -> None:
         """The endpoint a worker tripped has recovered: clear its breaker in the registry, so
         that its deliveries take the usual path again (those here finish here)."""
@@ -311,7 +340,7 @@ class LaneWorkflow:
             return False
         return bool(self._permits.checked(found.seen, workflow.now()))
 
-    async def _signal(self, delivery: str, signal: str, message: LanePaused) -> None:
+    async def _signal(self, delivery: str, signal: str, message: LanePaused | LaneFull) -> None:
         with contextlib.suppress(FailureError):  # a delivery that is gone needs telling nothing
             await workflow.get_external_workflow_handle(delivery).signal(signal, message)
 

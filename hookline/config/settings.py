@@ -256,9 +256,9 @@ class Settings(BaseSettings):
     endpoint_lane_max_waiting: int = Field(default=5_000, ge=1, le=20_000)
     """Deliveries one endpoint's lane keeps waiting for a permit (and, for a ``fifo``
     endpoint, queued) at most. The lane carries them over continue-as-new, whose payload
-    Temporal caps (2 MB by default). Beyond, a delivery is not kept: it asks again every 5
-    minutes until there is room, and a ``fifo`` endpoint's order holds only among those
-    kept. Read by the workers and the API."""
+    Temporal caps (2 MB by default). Beyond, a delivery is not kept: the lane tells it so,
+    and it asks again every 5 minutes until there is room, and a ``fifo`` endpoint's order
+    holds only among those kept. Read by the workers and the API."""
     fan_out_inline_max: int = Field(default=20, ge=0)
     """An event for at most this many endpoints has its deliveries started by the API before
     it answers. One for more is answered after a single start, of a fan-out workflow

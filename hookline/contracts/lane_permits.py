@@ -47,6 +47,9 @@ a timeout, a 5xx or a 429 (what the breaker counts); ``refused`` any other failu
 the receiver is up and answering)."""
 
 State = Literal["healthy", "open", "half_open", "paused"]
+Answer = Literal["held", "waiting", "full"]
+"""What the lane made of an ask: the delivery holds a permit already, waits for one, or was
+not kept (the lane is full: it asks again later)."""
 Seen = Literal["running", "ended", "not_found"]
 """What a look at a silent queue head's delivery found: its workflow runs, has ended (or
 is failed and held for a manual retry: its queue moved on), or does not exist."""
@@ -96,8 +99,8 @@ class LaneSettings(BaseModel):
     breaker and any hold aside."""
     max_waiting: int = Field(default=5_000, ge=1)
     """Deliveries a lane keeps waiting (and, ``fifo``, queued) at most: its state rides in
-    continue-as-new, whose payload Temporal caps. One that asks beyond is not kept, and asks
-    again (every 5 minutes) until there is room."""
+    continue-as-new, whose payload Temporal caps. One that asks beyond is not kept (the lane
+    tells it so), and asks again every 5 minutes until there is room."""
     lease_s: float = Field(default=60.0, gt=0)
     """How long a permit holds without its attempt's outcome: the attempt timeout and a
     margin."""
@@ -203,45 +206,50 @@ class LanePermits(BaseModel):
         else:
             self.recent = self.recent[-self._burst() :]
 
-    def enqueue(self, delivery: str, key: str = "") -> None:
+    def enqueue(self, delivery: str, key: str = "") -> bool:
         """Place a delivery of a ``fifo`` lane at the end of its key's queue, unless it is in
         it already (in the order the lane hears of them: a delivery is queued when accepted,
-        and one retried by hand after it failed goes to the end again)."""
+        and one retried by hand after it failed goes to the end again); whether it is in a
+        queue now."""
         if any(delivery in queue for queue in self.queues.values()):
-            return
+            return True
         if sum(len(queue) for queue in self.queues.values()) >= self.settings.max_waiting:
-            return  # full: it is queued when it asks and there is room
+            return False  # full: it is queued when it asks and there is room
         self.queues.setdefault(key, []).append(delivery)
+        return True
 
     def ask(
         self, delivery: str, key: str = "", accepted_at: datetime | None = None, number: int = 0
-    ) -> bool:
+    ) -> Answer:
         """``delivery`` wants a permit for its next attempt (asking twice is asking once);
         ``number`` counts its asks, and its grant echoes the latest.
 
         Returns:
-            Whether it holds a permit already (its grant may need sending again).
+            ``held`` if it holds a permit already (its grant may need sending again),
+            ``full`` if the lane is full and did not keep it (or, ``fifo``, could not queue
+            it), else ``waiting``.
         """
+        queued = True
         if self.settings.ordering == "fifo":
-            self.enqueue(delivery, key)  # if the lane had not heard of it
+            queued = self.enqueue(delivery, key)  # if the lane had not heard of it
         self.silent.pop(delivery, None)
         for lease in self.leases:
             if lease.delivery == delivery:
                 lease.ask = number  # the latest: a new run of the delivery counts from 1
-                return True
+                return "held"
         for waiting in self.waiting:
             if waiting.delivery == delivery:
                 waiting.ask = number
-                return False
+                return "waiting" if queued else "full"
         if len(self.waiting) >= self.settings.max_waiting:
-            return False  # full: not kept, it asks again
+            return "full"  # not kept: it asks again
         at = len(self.waiting)
         if accepted_at is not None:
             while at > 0 and _older(accepted_at, self.waiting[at - 1].accepted_at):
                 at -= 1
         waiting = Waiting(delivery=delivery, key=key, accepted_at=accepted_at, ask=number)
         self.waiting.insert(at, waiting)
-        return False
+        return "waiting" if queued else "full"
 
     def attempted(
         self, delivery: str, outcome: Outcome, now: datetime, hold_until: datetime | None = None

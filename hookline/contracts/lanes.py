@@ -88,6 +88,12 @@ class LaneGrant(BaseModel):
     """When the attempt may start (a rate-limited lane plans its permits ahead)."""
 
 
+class LaneFull(BaseModel):
+    """The lane was full and did not keep the ask it names (the delivery asks again)."""
+
+    ask: int = 0
+
+
 class LanePaused(BaseModel):
     """Whether the lane a delivery waits in is paused (its status says so)."""
 

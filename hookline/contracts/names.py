@@ -33,6 +33,8 @@ LANE_GRANTED_SIGNAL = "lane_granted"
 """Delivery: the lane granted a permit for one attempt."""
 LANE_PAUSED_SIGNAL = "lane_paused"
 """Delivery: the lane it waits in is paused (its status reads ``paused`` until a grant)."""
+LANE_FULL_SIGNAL = "lane_full"
+"""Delivery: its lane was full and did not keep its ask (it asks again sooner)."""
 LANE_HEALTH_QUERY = "lane_health"
 """Lane: its state, in flight, waiting, failures (the endpoint's health read)."""
 
