@@ -331,3 +331,34 @@ async def test_a_lane_that_cannot_answer_reads_as_unavailable_not_as_an_error(
 
     assert status == 503, body
     assert body["error"]["code"] == "lane_unavailable"
+
+
+async def test_an_attempt_under_a_permit_runs_in_the_grants_workflow_task_unless_slots_are_taken(
+    settings: Settings, temporal_client: Client, receiver: Receiver
+) -> None:
+    # One slot per endpoint in the worker, two permits in the lane: the first attempt is a
+    # local activity and holds the slot; the second, granted meanwhile, finds it taken and
+    # waits for it as an activity (nothing is sent twice, and nothing is lost).
+    narrow = settings.model_copy(update={"endpoint_max_concurrent_attempts": 1})
+    async with Hookline.running(narrow, temporal_client, settings.api_keys[0]) as hookline:
+        app_id = await hookline.create_app()
+        await hookline.create_endpoint(app_id, receiver.url, max_in_flight=2)
+        receiver.delays = [3.0]  # the first attempt holds the endpoint's only slot
+        first = (await hookline.send_event(app_id, "job.done", {"n": 1}))["deliveries"][0]
+        await wait_for(lambda: len(receiver.requests) == 1, what="the first attempt")
+        second = (await hookline.send_event(app_id, "job.done", {"n": 2}))["deliveries"][0]
+        views = [await hookline.wait_status(app_id, d["id"], "succeeded") for d in (first, second)]
+
+        async def scheduled(view: dict[str, str]) -> list[str]:
+            handle = hookline.temporal.get_workflow_handle(view["workflow_id"])
+            return [
+                e.activity_task_scheduled_event_attributes.activity_type.name
+                for e in (await handle.fetch_history()).events
+                if e.HasField("activity_task_scheduled_event_attributes")
+            ]
+
+        # The second's first try went as an activity too (the slot was taken), and sent
+        # nothing: its endpoint has a lane. Then its permitted attempt waited as an activity.
+        assert [await scheduled(view) for view in views] == [[], ["post_signed"] * 2]
+    assert [r.body for r in receiver.requests] == [b'{"n":1}', b'{"n":2}']
+    assert [view["attempts"] for view in views] == [1, 1]

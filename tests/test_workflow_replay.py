@@ -37,6 +37,7 @@ RECORDED = {
     "0c799ee": 9,
     "7035449": 10,
     "0444a79": 5,
+    "7a5172f": 8,
 }
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
@@ -53,7 +54,12 @@ delivery that failed twice on the usual path before its endpoint got a lane, one
 for a permit past its window, and their lane (still running); 0444a79 (the release before a
 laned delivery's last outcome and its end went in one signal, patch ``lane-last-outcome``)
 has laned deliveries that succeeded under a rate's planned start, failed then succeeded, ran
-out of their schedule, and went through a fifo queue, and their lane (still running)."""
+out of their schedule, and went through a fifo queue, and their lane (still running);
+7a5172f (the release before attempts under a permit were local activities, full lanes told
+deliveries so, and kept asks were asked again after 30 minutes, not 5) has a delivery under a
+rate's planned start and its lane, one that failed once under a permit then succeeded, one
+paused then resumed and one its full paused lane did not keep (still waiting) with their lane,
+and one cancelled mid-attempt with its lane."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
