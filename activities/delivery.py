@@ -89,7 +89,10 @@ class DeliveryActivities:
         per_endpoint_concurrency: int = 10,
         endpoints: EndpointCache | None = None,
         breaker: EndpointBreaker | None = None,
+        slots: EndpointSlots | None = None,
     ) -> None:
+        """``slots``: the worker's, shared out with the others (see ``WorkerCount``); else
+        ``per_endpoint_concurrency`` each, as for one worker alone."""
         self._session = session
         self._breaker = breaker
         self._registry = registry
@@ -97,7 +100,7 @@ class DeliveryActivities:
         self._max_response_bytes = max_response_bytes
         self._operator_secret = operator_secret
         self._require_https = require_https
-        self._slots = EndpointSlots(per_endpoint_concurrency)
+        self._slots = slots or EndpointSlots(per_endpoint_concurrency)
 
     @activity.defn(name="post_signed")
     async def post_signed(self, attempt: AttemptInput) -> AttemptRecord:
@@ -116,7 +119,9 @@ class DeliveryActivities:
 
     async def _attempt(self, attempt: AttemptInput) -> AttemptRecord:
         info = activity.info()
-        if info.is_local and self._slots.all_taken(attempt.endpoint_id):
+        if info.is_local and self._slots.all_taken(
+            attempt.endpoint_id, permitted=attempt.permitted
+        ):
             # A local attempt holds its workflow's task: it must not queue behind a slow
             # endpoint. Nothing is sent; the workflow makes the attempt as an activity.
             raise ApplicationError(
@@ -266,8 +271,9 @@ class DeliveryActivities:
         self, target: _Destination, attempt: AttemptInput, send_by: float | None = None
     ) -> tuple[int, str | None, str]:
         # One of the endpoint's slots first: a slow receiver is not sent more than
-        # endpoint_max_concurrent_attempts POSTs at once by this worker.
-        async with self._slots.slot(attempt.endpoint_id or target.url):
+        # endpoint_max_concurrent_attempts POSTs at once by the workers together.
+        slots = self._slots.slot(attempt.endpoint_id or target.url, permitted=attempt.permitted)
+        async with slots:
             _keep_to_start(send_by)  # the wait for the registry or a slot may have made it late
             return await self._post_now(target, attempt, int(time.time()))
 

@@ -110,7 +110,8 @@ class Endpoint(_Shape):
     rate_limit_per_s: float | None
     """Attempts started per second at most, across every worker; ``null``: no limit."""
     max_in_flight: int | None
-    """POSTs open at once at most, across every worker; ``null``: the per-worker default."""
+    """POSTs open at once at most, across every worker, through the endpoint's lane;
+    ``null``: the default, shared out among the workers, with no lane."""
     paused: bool
     """Nothing is sent while paused; its deliveries wait, reading ``paused``."""
     ordering: Literal["none", "fifo"]
@@ -176,7 +177,7 @@ class EndpointHealth(_Shape):
     last_failure_at: Time | None
     rate_limit_per_s: float | None
     max_in_flight: int
-    """The endpoint's, or the per-worker default where it sets none."""
+    """The endpoint's, or the default where it sets none."""
 
     @classmethod
     def of(

@@ -142,8 +142,9 @@ class EndpointCreate(_EndpointFields):
     rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000)
     """Attempts started per second at most, across every worker; ``null``: no limit."""
     max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
-    """POSTs open at once at most, across every worker; ``null``: the per-worker default
-    (``HOOKLINE_ENDPOINT_MAX_CONCURRENT_ATTEMPTS``)."""
+    """POSTs open at once at most, across every worker, through the endpoint's lane;
+    ``null``: ``HOOKLINE_ENDPOINT_MAX_CONCURRENT_ATTEMPTS``, shared out among the workers,
+    with no lane."""
     ordering: Literal["none", "fifo"] = "none"
     """``fifo``: events with the same ``ordering_key`` are delivered in acceptance order."""
 
@@ -170,7 +171,7 @@ class EndpointPatch(_EndpointFields):
     rate_limit_per_s: float | None = Field(default=None, gt=0, le=10_000)
     """``null`` removes the limit."""
     max_in_flight: int | None = Field(default=None, ge=1, le=10_000)
-    """``null``: back to the per-worker default."""
+    """``null``: back to the default (no lane)."""
     ordering: Literal["none", "fifo"] | None = None
 
 

@@ -177,10 +177,11 @@ class Hookline:
 
         return await wait_for(probe, timeout=timeout, what=f"delivery {status}")
 
-    async def start_worker(self) -> None:
+    async def start_worker(self, **options: Any) -> None:
+        """Start the worker; ``options`` go to ``running_worker``."""
         assert self._worker_stack is None, "worker already running"
         stack = AsyncExitStack()
-        await stack.enter_async_context(running_worker(self.settings, self.temporal))
+        await stack.enter_async_context(running_worker(self.settings, self.temporal, **options))
         self._worker_stack = stack
 
     async def stop_worker(self) -> None:
@@ -191,8 +192,16 @@ class Hookline:
     @classmethod
     @asynccontextmanager
     async def running(
-        cls, settings: Settings, temporal: Client, api_key: str
+        cls,
+        settings: Settings,
+        temporal: Client,
+        api_key: str,
+        *,
+        worker: bool = True,
+        **worker_options: Any,
     ) -> AsyncIterator[Hookline]:
+        """The API on ``temporal`` and, if ``worker``, a worker on it (``worker_options`` go
+        to ``running_worker``)."""
         runner = api_runner(settings, temporal, access_log=False)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -200,7 +209,8 @@ class Hookline:
         port = runner.addresses[0][1]
         async with aiohttp.ClientSession(headers={"authorization": f"Bearer {api_key}"}) as http:
             hookline = cls(settings, temporal, f"http://127.0.0.1:{port}", http)
-            await hookline.start_worker()
+            if worker:
+                await hookline.start_worker(**worker_options)
             try:
                 yield hookline
             finally:

@@ -241,8 +241,13 @@ class Settings(BaseSettings):
     seen after that many are counted under ``other`` (clients choose event types, so the
     label must be bounded). Read by the workers."""
     endpoint_max_concurrent_attempts: int = Field(default=10, ge=1)
-    """POSTs to one endpoint in flight at once, per worker process; more wait their turn (an
-    attempt that waits past its timeout plus 10 s is retried). Read by the workers."""
+    """POSTs to one endpoint in flight at once, across the workers, for an endpoint that sets
+    no ``max_in_flight`` (and the default of one that does). Each worker takes an equal share
+    of it, counting the workers polling the task queue every 15 s: with 2 workers and 10,
+    each opens at most 5; with more workers than this, each opens 1 (for an exact limit
+    whatever the workers, set ``max_in_flight``: the endpoint's lane holds it). More attempts
+    wait their turn (one that waits past its timeout plus 10 s is retried). Read by the
+    workers."""
     endpoint_breaker_failures: int = Field(default=5, ge=0, le=1000)
     """The circuit breaker, on for every endpoint: after this many failed attempts in a row
     to one endpoint (no answer, a timeout, a 5xx or a 429), only one probe attempt at a time

@@ -41,7 +41,8 @@ class Endpoint:
     failing_since: datetime | None = None
     rate_limit_per_s: float | None = None
     max_in_flight: int | None = None
-    """``None``: the per-worker default (``endpoint_max_concurrent_attempts``), no lane."""
+    """``None``: the default (``endpoint_max_concurrent_attempts``, shared out among the
+    workers), no lane."""
     ordering: str = "none"
     paused: bool = False
     breaker_tripped_at: datetime | None = None

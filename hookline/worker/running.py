@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -16,6 +18,7 @@ from hookline.activities.delivery import USER_AGENT, DeliveryActivities
 from hookline.activities.endpoint_breaker import EndpointBreaker
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.activities.endpoint_health import EndpointHealthActivities
+from hookline.activities.endpoint_slots import EndpointSlots
 from hookline.activities.fan_out import FanOutActivities
 from hookline.activities.guarded_connector import GuardedConnector
 from hookline.activities.lanes import LaneActivities
@@ -27,6 +30,7 @@ from hookline.contracts.destination_policy import DestinationPolicy
 from hookline.contracts.metric_labels import EVENT_TYPES
 from hookline.storage.registry import opened_registry
 from hookline.worker.schedules import ensure_schedules
+from hookline.worker.worker_count import COUNT_EVERY, keep_counting_workers
 from hookline.workflows.attempt_log_purge import PurgeAttemptLogWorkflow
 from hookline.workflows.delivery import DeliveryWorkflow
 from hookline.workflows.fan_out import FanOutWorkflow
@@ -39,12 +43,26 @@ WORKFLOW_TASKS_BESIDE_ATTEMPTS = 100
 
 
 @asynccontextmanager
-async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Worker]:
+async def running_worker(
+    settings: Settings,
+    client: Client,
+    *,
+    slots: EndpointSlots | None = None,
+    count_workers_every: timedelta = COUNT_EVERY,
+) -> AsyncIterator[Worker]:
     """Run a worker on ``settings.task_queue`` for the duration of the ``async with`` block.
 
     Leaving the block shuts the worker down gracefully: in-flight attempts get
     ``worker_graceful_shutdown_s`` to finish, then are handed back to Temporal.
+
+    Args:
+        slots: The worker's slots per endpoint (tests pass theirs, to watch its share).
+        count_workers_every: How often it counts the workers on its task queue, to take its
+            share of ``endpoint_max_concurrent_attempts``.
     """
+    slots = slots or EndpointSlots(settings.endpoint_max_concurrent_attempts)
+    # Unique per worker, also for two in one process: the workers are counted by it.
+    identity = f"{client.identity}/{secrets.token_hex(4)}"
     EVENT_TYPES.set_limit(settings.metrics_max_event_types)
     policy = DestinationPolicy(settings.mode, settings.allowed_networks)
     connector = GuardedConnector(policy, limit=settings.worker_max_concurrent_attempts)
@@ -59,8 +77,8 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             settings.max_response_bytes,
             settings.operator_webhook_secret,
             require_https=policy.requires_https,
-            per_endpoint_concurrency=settings.endpoint_max_concurrent_attempts,
             endpoints=endpoints,
+            slots=slots,
             breaker=EndpointBreaker(client, settings, registry, endpoints),
         )
         health = EndpointHealthActivities(registry, client, settings, endpoints)
@@ -74,6 +92,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
         worker = Worker(
             client,
             task_queue=settings.task_queue,
+            identity=identity,
             workflows=[
                 DeliveryWorkflow,
                 FanOutWorkflow,
@@ -108,6 +127,9 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
             nonsticky_to_sticky_poll_ratio=TASK_QUEUE_POLL_SHARE,
             activity_task_poller_behavior=PollerBehaviorSimpleMaximum(settings.worker_pollers),
         )
+        counting = asyncio.ensure_future(
+            keep_counting_workers(client, settings.task_queue, identity, slots, count_workers_every)
+        )
         try:
             async with worker:
                 log.info(
@@ -117,4 +139,7 @@ async def running_worker(settings: Settings, client: Client) -> AsyncIterator[Wo
                 )
                 yield worker
         finally:
+            counting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await counting
             log.info("worker stopped on task queue %s", settings.task_queue)
