@@ -50,6 +50,10 @@ from hookline.storage.registry import Registry
 USER_AGENT = "Hookline-Webhooks/0.1 (+https://github.com/hookline)"
 HEARTBEAT_EVERY_S = 2.0
 NON_RETRYABLE = frozenset(NON_RETRYABLE_ERRORS)
+LOCAL_CLOCK_SLACK_S = 5.0
+"""How far past a permit's planned start this worker's clock must be for a local attempt to
+count as late whatever its workflow task's time says (one made again after its worker died
+replays that task's old time). Clocks a little apart do not matter."""
 MAX_START_WAIT_S = 5.0
 """The longest an attempt waits for its permit's planned start (a lane plans 2 s ahead; more
 means clocks disagree)."""
@@ -129,11 +133,8 @@ class DeliveryActivities:
             )
         send_by: float | None = None
         if attempt.permitted and attempt.start_at is not None:
-            # The lane planned this attempt's start: keep to it (the rate is counted so). Both
-            # times are the Temporal server's, whatever this worker's clock says (a local
-            # attempt's start is the worker's: it counts from its workflow task's instead).
-            origin = attempt.planned_from if info.is_local else None
-            wait = (attempt.start_at - (origin or info.started_time)).total_seconds()
+            # The lane planned this attempt's start: keep to it (the rate is counted so).
+            wait = _until_planned_start(attempt, attempt.start_at, info)
             if attempt.strict_start:
                 send_by = time.monotonic() + wait + PERMIT_TOLERANCE.total_seconds()
             if wait > 0:
@@ -451,6 +452,24 @@ async def _heartbeating(work: Awaitable[T]) -> T:
             activity.heartbeat()
     finally:
         task.cancel()
+
+
+def _until_planned_start(attempt: AttemptInput, start_at: datetime, info: activity.Info) -> float:
+    """Seconds until the permit's planned start (below 0: past it), on the Temporal server's
+    clock whatever this worker's says.
+
+    An activity's start is the server's. A local attempt's is the worker's: it counts from its
+    workflow task's time (``planned_from``, the server's) less the time it queued for a slot
+    in this worker. One made again after its worker died has its workflow task's old time:
+    if this worker's own clock says it is more than ``LOCAL_CLOCK_SLACK_S`` late, it is.
+    """
+    if not info.is_local or attempt.planned_from is None:
+        return (start_at - info.started_time).total_seconds()
+    queued = (info.started_time - info.current_attempt_scheduled_time).total_seconds()
+    wait = (start_at - attempt.planned_from).total_seconds() - max(0.0, queued)
+    if (datetime.now(UTC) - start_at).total_seconds() > LOCAL_CLOCK_SLACK_S:
+        return min(wait, -LOCAL_CLOCK_SLACK_S)  # late: sent at once, or expired if strict
+    return wait
 
 
 def _keep_to_start(send_by: float | None) -> None:

@@ -462,7 +462,10 @@ class DeliveryWorkflow:
         """
         lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
         paused_for, paused_since = timedelta(0), None
-        kept_reask = LANE_REASK_KEPT if workflow.patched(LANE_ASKS_KEPT) else LANE_REASK
+        # A run from before hears no lane_full: one an older worker buffered unhandled must
+        # change nothing when a newer one replays it.
+        asks_kept = workflow.patched(LANE_ASKS_KEPT)
+        kept_reask = LANE_REASK_KEPT if asks_kept else LANE_REASK
         while not self._lane_granted():
             if deadline is not None and workflow.now() >= deadline + paused_for:
                 await _tell_lane(lane_id, LaneEnded(delivery=workflow.info().workflow_id))
@@ -488,7 +491,7 @@ class DeliveryWorkflow:
             )
             asked_at = workflow.now()
             while not self._lane_granted():
-                full = self._lane_full
+                full = asks_kept and self._lane_full
                 reask = LANE_REASK if full else kept_reask
                 if workflow.now() - asked_at >= reask:
                     break
@@ -504,7 +507,7 @@ class DeliveryWorkflow:
                     return (
                         self._lane_granted()
                         or self._lane_paused != self._paused_shown
-                        or self._lane_full != full
+                        or (asks_kept and self._lane_full != full)
                     )
 
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -707,6 +710,8 @@ async def _permitted_attempt(
                 attempt.model_copy(update={"planned_from": workflow.now()}),
                 start_to_close_timeout=start_to_close,
                 retry_policy=RetryPolicy(maximum_attempts=1),
+                # A cancel waits for the POST to stop: the lane frees the permit only then.
+                cancellation_type=workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=summary,
             )
         except FailureError as err:
