@@ -67,6 +67,7 @@ class EndpointSlots:
                 else:
                     if entry in gate.waiting:  # (_wake drops a cancelled one it meets)
                         gate.waiting.remove(entry)
+                    self._wake(gate)  # the next one may go now (a permit's larger limit)
                     self._forget_if_unused(endpoint_id, gate)
                 raise
         else:
@@ -86,7 +87,8 @@ class EndpointSlots:
 
     def _wake(self, gate: _Gate) -> None:
         """Let the first waiting attempts go while their limits have room (in order: a later
-        one under a larger limit does not pass an earlier one)."""
+        one under a larger limit does not pass an earlier one; the two kinds meet only while
+        an endpoint moves to its lane)."""
         while gate.waiting and gate.in_flight < self._limit(gate.waiting[0][0]):
             _, turn = gate.waiting.popleft()
             if not turn.done():

@@ -5,15 +5,19 @@ takes its share. The slots' rules alone, then two real workers and a real receiv
 from __future__ import annotations
 
 import asyncio
+import uuid
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
+from temporalio import activity
 from temporalio.client import Client
+from temporalio.worker import PollerBehaviorSimpleMaximum, Worker
 
 from hookline.activities.endpoint_slots import EndpointSlots
 from hookline.config.settings import Settings
 from hookline.temporal.client import connect_temporal
 from hookline.worker.running import running_worker
+from hookline.worker.worker_count import count_workers
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
 
@@ -115,3 +119,37 @@ async def test_two_workers_open_no_more_than_the_limit_to_an_endpoint_together(
     # Each request is answered a second after it arrived: at most 4 arrive in any second.
     busiest = max(sum(1 for t in arrivals if start <= t < start + 1.0) for start in arrivals)
     assert 3 <= busiest <= 4  # more than one worker's share (2), never more than the limit
+
+
+async def test_workers_are_counted_across_the_task_queues_partitions(
+    temporal_client: Client,
+) -> None:
+    # Three workers with one poll each: each poll lands on one of the queue's partitions, and
+    # a look at one partition alone can miss some of them for a while (in a trial here, one
+    # of three for 12 s; polls forwarded between partitions show it there later).
+    queue = f"count-{uuid.uuid4()}"
+    async with AsyncExitStack() as stack:
+        for n in range(3):
+            client = await Client.connect(
+                temporal_client.service_client.config.target_host, namespace="default"
+            )
+            worker = Worker(
+                client,
+                task_queue=queue,
+                activities=[_noop],
+                identity=f"worker-{n}",
+                activity_task_poller_behavior=PollerBehaviorSimpleMaximum(1),
+                workflow_task_poller_behavior=PollerBehaviorSimpleMaximum(2),
+            )
+            await stack.enter_async_context(worker)
+
+        async def three() -> bool:
+            return await count_workers(temporal_client, queue, "worker-0") == 3
+
+        await wait_for(three, what="three workers counted", timeout=10)
+        assert await count_workers(temporal_client, queue, "not-polling-yet") == 4
+
+
+@activity.defn
+async def _noop() -> None:
+    """What the counted workers could run (a worker polls only for what it has)."""

@@ -6,8 +6,8 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.enums.v1 import DescribeTaskQueueMode, TaskQueueKind, TaskQueueType
+from temporalio.api.taskqueue.v1 import PollerInfo, TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -26,22 +26,36 @@ counts until then: the others' shares stay smaller meanwhile, never larger."""
 
 async def count_workers(client: Client, task_queue: str, identity: str) -> int:
     """The workers polling ``task_queue`` for activity tasks now, counting the one named
-    ``identity`` (this one: it may not have polled yet)."""
+    ``identity`` (this one: it may not have polled yet).
+
+    The enhanced description covers every partition of the queue (the plain one lists the
+    pollers of one partition only: a worker with few pollers can be missing from it). Poll
+    times are the server's, and so is "now": the latest of them.
+    """
+    activity = TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
     described = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
             task_queue=TaskQueue(name=task_queue, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+            api_mode=DescribeTaskQueueMode.DESCRIBE_TASK_QUEUE_MODE_ENHANCED,
+            task_queue_types=[activity],
+            report_pollers=True,
         )
     )
-    now = datetime.now(UTC)
-    polling = {
-        poller.identity
-        for poller in described.pollers
-        if not poller.HasField("last_access_time")
-        or now - poller.last_access_time.ToDatetime(tzinfo=UTC) <= POLLED_WITHIN
-    }
-    return len(polling | {identity})
+    pollers: list[PollerInfo] = [
+        poller
+        for version in described.versions_info.values()
+        for kind, info in version.types_info.items()
+        if kind == activity
+        for poller in info.pollers
+    ] or list(described.pollers)  # a server without the enhanced mode
+    polled: dict[str, datetime] = {}  # each worker's latest poll
+    for poller in pollers:
+        at = poller.last_access_time.ToDatetime(tzinfo=UTC)
+        polled[poller.identity] = max(at, polled.get(poller.identity, at))
+    latest = max(polled.values(), default=None)
+    recent = {name for name, at in polled.items() if latest is None or latest - at <= POLLED_WITHIN}
+    return len(recent | {identity})
 
 
 async def keep_counting_workers(
