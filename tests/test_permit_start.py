@@ -90,3 +90,45 @@ async def test_a_permit_held_up_behind_the_endpoints_slot_in_its_worker_sends_no
     assert refused.value.type == PERMIT_EXPIRED
     assert first.status_code == 200
     assert [r.body for r in receiver.requests] == [b'{"n":1}']
+
+
+def _local(started: datetime, scheduled: datetime) -> ActivityEnvironment:
+    """A local attempt's environment: its worker scheduled it at ``scheduled`` and started it
+    at ``started`` (both on the worker's clock)."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, is_local=True, started_time=started, current_attempt_scheduled_time=scheduled
+    )
+    return env
+
+
+async def test_a_local_attempt_late_for_its_permit_sends_nothing(
+    hookline: Hookline, receiver: Receiver, settings: Settings
+) -> None:
+    # A local attempt counts from its workflow task's time (the server's): it is late if it
+    # queued for a slot in its worker meanwhile, or if its worker died and another made it
+    # again with that task's old time, long after.
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, max_in_flight=2)
+    now = datetime.now(UTC)
+    ahead = timedelta(milliseconds=300)
+    queued = _permitted(app_id, endpoint["id"], 1, now + ahead).model_copy(
+        update={"planned_from": now}
+    )
+    crashed = _permitted(app_id, endpoint["id"], 2, now - timedelta(seconds=20) + ahead)
+    crashed = crashed.model_copy(update={"planned_from": now - timedelta(seconds=20)})
+    on_time = _permitted(app_id, endpoint["id"], 3, now + ahead).model_copy(
+        update={"planned_from": now}
+    )
+    async with opened_registry(settings) as registry, aiohttp.ClientSession() as session:
+        activities = DeliveryActivities(session, registry, settings.max_response_bytes)
+        refusals = []
+        for late, scheduled in ((queued, now - timedelta(seconds=1)), (crashed, now)):
+            with pytest.raises(ApplicationError) as refused:
+                await _local(now, scheduled).run(activities.post_signed, late)
+            refusals.append(refused.value.type)
+        record = await _local(now, now).run(activities.post_signed, on_time)
+
+    assert refusals == [PERMIT_EXPIRED, PERMIT_EXPIRED]
+    assert record.status_code == 200
+    assert [r.body for r in receiver.requests] == [b'{"n":3}']
