@@ -78,7 +78,6 @@ class _Destination:
     disabled: bool = False
     laned: bool = False
     """Its deliveries take permits from the endpoint's lane."""
-    paused: bool = False
 
 
 class DeliveryActivities:
@@ -143,10 +142,7 @@ class DeliveryActivities:
             _keep_to_start(send_by)
         number = attempt.attempts_before + info.attempt
         started = time.time()
-        # A permit planned ahead may have been granted before a pause it starts after: its
-        # endpoint is read afresh, so that nothing goes to a paused endpoint.
-        planned = attempt.permitted and attempt.start_at is not None
-        target = await self._destination(attempt, fresh=planned)
+        target = await self._destination(attempt)
         if target is None:
             record = _record(number, started, None, "endpoint was deleted")
             raise await self._failed(attempt, record, "EndpointDeleted")
@@ -156,15 +152,6 @@ class DeliveryActivities:
         if target.disabled:
             record = made(None, "endpoint is disabled")
             raise await self._failed(attempt, record, "EndpointDisabled")
-        if attempt.permitted and target.paused:
-            # Paused since the permit was granted: nothing is sent, and the delivery asks
-            # its lane again (which holds it while paused).
-            raise ApplicationError(
-                "endpoint paused after the permit was granted",
-                type=PERMIT_EXPIRED,
-                non_retryable=True,
-                category=ApplicationErrorCategory.BENIGN,
-            )
         if (target.laned or attempt.in_lane) and not attempt.permitted:
             # Nothing is sent: the workflow asks the endpoint's lane for a permit first.
             raise ApplicationError(
@@ -258,9 +245,7 @@ class DeliveryActivities:
             attempt.app_id, attempt.endpoint_id, attempt.timeout_s, retry_after_s
         )
 
-    async def _destination(
-        self, attempt: AttemptInput, *, fresh: bool = False
-    ) -> _Destination | None:
+    async def _destination(self, attempt: AttemptInput) -> _Destination | None:
         if attempt.callback_url is not None and attempt.app_id == OPERATOR_APP_ID:
             secret = self._operator_secret or ""
             return _Destination(attempt.callback_url, {}, "standard", None, [secret])
@@ -269,7 +254,7 @@ class DeliveryActivities:
             return _Destination(
                 attempt.callback_url, {}, "standard", None, secrets.signing_secrets(_now())
             )
-        endpoint = await self._endpoints.get(attempt.app_id, attempt.endpoint_id, fresh=fresh)
+        endpoint = await self._endpoints.get(attempt.app_id, attempt.endpoint_id)
         if endpoint is None:
             return None
         return _Destination(
@@ -281,7 +266,6 @@ class DeliveryActivities:
             was_failing=endpoint.failing_since is not None,
             disabled=endpoint.disabled,
             laned=endpoint.has_lane,
-            paused=endpoint.paused,
         )
 
     async def _post(

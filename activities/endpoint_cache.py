@@ -58,10 +58,8 @@ class EndpointCache:
         self._clock = clock
         self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
 
-    async def get(self, app_id: str, endpoint_id: str, *, fresh: bool = False) -> Endpoint | None:
-        """The endpoint, or ``None`` if it does not exist (or not in ``app_id``); ``fresh``:
-        read from the registry whatever the copy's age (the copy still answers if the registry
-        does not).
+    async def get(self, app_id: str, endpoint_id: str) -> Endpoint | None:
+        """The endpoint, or ``None`` if it does not exist (or not in ``app_id``).
 
         Raises:
             SQLAlchemyError: the registry is unreachable and the endpoint was never read.
@@ -69,7 +67,7 @@ class EndpointCache:
         key = (app_id, endpoint_id)
         entry = self._entries.get(key)
         now = self._clock()
-        if entry is not None and not fresh and now - entry.read_at < self._ttl_s:
+        if entry is not None and now - entry.read_at < self._ttl_s:
             self._entries.move_to_end(key)
             _count("hit")
             return entry.endpoint

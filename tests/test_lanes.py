@@ -362,27 +362,3 @@ async def test_an_attempt_under_a_permit_runs_in_the_grants_workflow_task_unless
         assert [await scheduled(view) for view in views] == [[], ["post_signed"] * 2]
     assert [r.body for r in receiver.requests] == [b'{"n":1}', b'{"n":2}']
     assert [view["attempts"] for view in views] == [1, 1]
-
-
-async def test_a_pause_stops_permits_planned_before_it(
-    hookline: Hookline, receiver: Receiver
-) -> None:
-    # A rate-limited lane plans its permits up to 2 s ahead: those granted before the pause
-    # and due after it send nothing (they wait in the paused lane), and go on resume.
-    app_id = await hookline.create_app()
-    endpoint = await hookline.create_endpoint(app_id, receiver.url, rate_limit_per_s=2)
-    path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
-    events = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(12)]
-    await wait_for(lambda: len(receiver.requests) >= 2, what="the first attempts", timeout=30)
-    await hookline.ok("POST", f"{path}/pause")
-    paused_at = time.monotonic()
-    await wait_for(
-        lambda: time.monotonic() - paused_at > 3, what="3 s paused (past any planned start)"
-    )
-    after = [r for r in receiver.requests if r.at > paused_at + 0.5]
-    assert after == []  # none of the permits planned before the pause went out
-
-    await hookline.ok("POST", f"{path}/resume")
-    for event in events:
-        await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded", timeout=60)
-    assert len({r.body for r in receiver.requests}) == 12
