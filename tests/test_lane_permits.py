@@ -286,6 +286,24 @@ def test_a_lane_that_ran_before_keeps_its_lead_and_probe_spacing() -> None:
     assert [lease.start_at for lease in rated.grant(T0)] == [T0 + timedelta(milliseconds=250)]
 
 
+def test_a_rate_switched_off_and_on_counts_the_permits_planned_before() -> None:
+    def starts_in_first_second(counts_planned: bool) -> int:
+        lane = _lane(rate_limit_per_s=5, max_in_flight=1000)
+        lane.counts_planned = counts_planned
+        for n in range(20):
+            lane.ask(f"d{n}")
+        planned = [lease.start_at for lease in lane.grant(T0)]  # up to 2 s ahead
+        lane.configure(LaneSettings(max_in_flight=1000), T0)  # the rate off...
+        lane.configure(LaneSettings(rate_limit_per_s=5, max_in_flight=1000), T0)  # ...and on
+        planned += [lease.start_at for lease in lane.grant(T0)]
+        return sum(1 for start in planned if start is not None and start < _at(1) + LEAD)
+
+    assert starts_in_first_second(counts_planned=True) == 5  # the rate's burst, as always
+    # A lane of the release before (patch lane-rate-counts-planned off) replays as it ran:
+    # its window started empty, and the same second got twice the burst.
+    assert starts_in_first_second(counts_planned=False) == 10
+
+
 def test_a_worker_trips_the_breaker_and_the_lane_says_when_the_endpoint_recovered() -> None:
     lane = _lane(max_in_flight=2, tripped=True)
     lane.ask("a")

@@ -75,6 +75,9 @@ TELLS_FULL = "lane-tells-full"
 """Patch id: a full lane tells a delivery it did not keep its ask (which then asks again
 after 5 minutes, not 30); lanes that ran before replay without telling, until they continue
 as new."""
+COUNTS_PLANNED = "lane-rate-counts-planned"
+"""Patch id: a rate switched back on counts the planned starts of permits still out; lanes
+that ran before replay with its window empty, until they continue as new."""
 HEADS_PER_LOOK = 100
 """Silent ``fifo`` queue heads looked at in one activity."""
 LOOK_TIMEOUT = timedelta(seconds=30)
@@ -174,6 +177,7 @@ class LaneWorkflow:
         self._permits.short_waits = workflow.patched(SHORT_WAITS)
         keeps_timer = workflow.patched(KEEPS_TIMER)
         self._tells_full = workflow.patched(TELLS_FULL)
+        self._permits.counts_planned = workflow.patched(COUNTS_PLANNED)
         while True:
             self._changed = False
             resend = [lease for lease in self._permits.leases if lease.delivery in self._resend]

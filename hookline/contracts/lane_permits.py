@@ -174,6 +174,10 @@ class LanePermits(BaseModel):
     spaced: bool = True
     """Permits spaced out: a rate's spread within its window, probes after a failed one.
     (``False`` only for lanes that ran before, which must replay as they ran.)"""
+    counts_planned: bool = True
+    """A rate switched back on counts the planned starts of the permits still out. (``False``
+    only for lanes that ran before, which must replay as they ran: they started its window
+    empty, and could plan up to twice its burst within it.)"""
     slow_start: int | None = None
     """After the circuit closed: the in-flight limit, until it reaches ``max_in_flight``."""
     hold_until: datetime | None = None
@@ -204,6 +208,10 @@ class LanePermits(BaseModel):
         if settings.rate_limit_per_s is None:
             self.recent = []
         else:
+            if not self.recent and self.counts_planned:
+                # A rate back on (or new): permits planned while it was on may not have
+                # started yet, and count in its window.
+                self.recent = sorted(lease.start_at for lease in self.leases if lease.start_at)
             self.recent = self.recent[-self._burst() :]
 
     def enqueue(self, delivery: str, key: str = "") -> bool:
