@@ -37,7 +37,7 @@ RECORDED = {
     "0c799ee": 9,
     "7035449": 10,
     "0444a79": 5,
-    "7a5172f": 9,
+    "7a5172f": 10,
 }
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
@@ -60,7 +60,8 @@ deliveries so, and kept asks were asked again after 30 minutes, not 5) has a del
 rate's planned start and its lane, one that failed once under a permit then succeeded, one
 paused then resumed and one its full paused lane did not keep (still waiting) with their lane,
 one cancelled mid-attempt with its lane, and one that got a ``lane_full`` signal it had no
-handler for (as from a newer lane during an upgrade), then was resumed and delivered."""
+handler for (as from a newer lane during an upgrade), then was resumed and delivered; and a
+lane whose rate went off and straight back on while permits planned ahead were out."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
