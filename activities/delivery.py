@@ -95,8 +95,9 @@ class DeliveryActivities:
         breaker: EndpointBreaker | None = None,
         slots: EndpointSlots | None = None,
     ) -> None:
-        """``slots``: the worker's, shared out with the others (see ``WorkerCount``); else
-        ``per_endpoint_concurrency`` each, as for one worker alone."""
+        """``slots``: the worker's, shared out with the other workers (counted by
+        ``hookline.worker.worker_count``); else ``per_endpoint_concurrency`` each, as for one
+        worker alone."""
         self._session = session
         self._breaker = breaker
         self._registry = registry

@@ -2,9 +2,9 @@
 
 ``HOOKLINE_ENDPOINT_MAX_CONCURRENT_ATTEMPTS`` bounds an endpoint without a lane across every
 worker on the task queue: each worker opens at most its share of it, the limit divided by
-the workers it counted (``WorkerCount``), and at least one. An attempt under a lane's permit
-(the lane holds the endpoint's own limit across the workers) is bounded by the whole limit in
-each worker, as a safeguard only.
+the workers it counted (``hookline.worker.worker_count``), and at least one. An attempt
+under a lane's permit (the lane holds the endpoint's own limit across the workers) is bounded
+by the whole limit in each worker, as a safeguard only.
 """
 
 from __future__ import annotations

@@ -38,10 +38,18 @@ def _permitted(
     )
 
 
-def _started_at(now: datetime) -> ActivityEnvironment:
-    """An activity environment whose attempt the server handed out at ``now``."""
+def _started_at(
+    now: datetime, *, local: bool = False, scheduled: datetime | None = None
+) -> ActivityEnvironment:
+    """An activity environment whose attempt started at ``now`` (the server's time; a
+    ``local`` one's is its worker's, which scheduled it at ``scheduled``)."""
     env = ActivityEnvironment()
-    env.info = dataclasses.replace(env.info, started_time=now)
+    env.info = dataclasses.replace(
+        env.info,
+        started_time=now,
+        is_local=local,
+        current_attempt_scheduled_time=scheduled or now,
+    )
     return env
 
 
@@ -92,16 +100,6 @@ async def test_a_permit_held_up_behind_the_endpoints_slot_in_its_worker_sends_no
     assert [r.body for r in receiver.requests] == [b'{"n":1}']
 
 
-def _local(started: datetime, scheduled: datetime) -> ActivityEnvironment:
-    """A local attempt's environment: its worker scheduled it at ``scheduled`` and started it
-    at ``started`` (both on the worker's clock)."""
-    env = ActivityEnvironment()
-    env.info = dataclasses.replace(
-        env.info, is_local=True, started_time=started, current_attempt_scheduled_time=scheduled
-    )
-    return env
-
-
 async def test_a_local_attempt_late_for_its_permit_sends_nothing(
     hookline: Hookline, receiver: Receiver, settings: Settings
 ) -> None:
@@ -125,9 +123,11 @@ async def test_a_local_attempt_late_for_its_permit_sends_nothing(
         refusals = []
         for late, scheduled in ((queued, now - timedelta(seconds=1)), (crashed, now)):
             with pytest.raises(ApplicationError) as refused:
-                await _local(now, scheduled).run(activities.post_signed, late)
+                await _started_at(now, local=True, scheduled=scheduled).run(
+                    activities.post_signed, late
+                )
             refusals.append(refused.value.type)
-        record = await _local(now, now).run(activities.post_signed, on_time)
+        record = await _started_at(now, local=True).run(activities.post_signed, on_time)
 
     assert refusals == [PERMIT_EXPIRED, PERMIT_EXPIRED]
     assert record.status_code == 200

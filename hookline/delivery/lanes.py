@@ -178,10 +178,8 @@ async def _asked(handle: WorkflowHandle[Any, Any]) -> LaneHealth:
         health: LaneHealth = await handle.query(
             LANE_HEALTH_QUERY, result_type=LaneHealth, rpc_timeout=HEALTH_QUERY_TIMEOUT
         )
-    except (WorkflowQueryFailedError, WorkflowQueryRejectedError):
-        raise LaneUnavailable("the endpoint's lane did not answer; retry") from None
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError, RPCError) as err:
+        if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
             raise
         raise LaneUnavailable("the endpoint's lane did not answer; retry") from None
     return health
