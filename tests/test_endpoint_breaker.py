@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from hookline.config.settings import Settings
@@ -117,3 +118,58 @@ async def test_deliveries_waiting_behind_an_open_circuit_fail_when_their_window_
     errors = {view["last_attempt"]["error"] for view in views if view["last_attempt"]}
     assert errors == {"HTTP 503"}
     assert len(receiver.requests) < 12 * 6  # each would have made about 6 on its own
+
+
+async def _first_task_started(hookline: Hookline, app_id: str, delivery_id: str) -> float:
+    """When the delivery's first workflow task started (seconds since the epoch), once it has."""
+    workflow_id = (await hookline.delivery(app_id, delivery_id))["workflow_id"]
+    handle = hookline.temporal.get_workflow_handle(workflow_id)
+
+    async def started() -> float | None:
+        async for event in handle.fetch_history_events():
+            if event.HasField("workflow_task_started_event_attributes"):
+                return event.event_time.ToDatetime().timestamp()
+        return None
+
+    return await wait_for(started, what=f"{delivery_id}'s first workflow task")
+
+
+async def test_a_backlog_behind_an_open_circuit_yields_to_healthy_endpoints(
+    settings: Settings, temporal_client: Client, receiver: Receiver
+) -> None:
+    # No worker yet: deliveries to an endpoint whose circuit is open are accepted first, then
+    # deliveries to a healthy one, and their workflow tasks queue up at Temporal. When a
+    # worker comes, the healthy endpoint's go first (the others only wait for their lane).
+    async with Hookline.running(
+        settings, temporal_client, settings.api_keys[0], worker=False
+    ) as hookline:
+        app_id = await hookline.create_app()
+        broken = await hookline.create_endpoint(
+            app_id, receiver.url_for("/down"), event_types=["job.stuck"]
+        )
+        await hookline.create_endpoint(app_id, receiver.url, event_types=["job.done"])
+        async with opened_registry(settings) as registry:
+            assert await registry.endpoints.trip_breaker(broken["id"])
+        stuck = [await hookline.send_event(app_id, "job.stuck", {"n": n}) for n in range(20)]
+        done = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(10)]
+        receiver.default = (503, {})  # the broken endpoint's probes fail
+        receiver.respond(*[200] * 10)  # the healthy endpoint's ten deliveries succeed
+
+        await hookline.start_worker()
+        for event in done:
+            await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
+        healthy = [
+            await _first_task_started(hookline, app_id, event["deliveries"][0]["id"])
+            for event in done
+        ]
+        waiting = [
+            await _first_task_started(hookline, app_id, event["deliveries"][0]["id"])
+            for event in stuck
+        ]
+    assert {r.body for r in receiver.requests if r.path == "/hook"} == {
+        f'{{"n":{n}}}'.encode() for n in range(10)
+    }
+    # Without priorities the queue is first come, first served: every waiting delivery
+    # would go before the healthy ones accepted after them.
+    assert sum(healthy) / len(healthy) < sum(waiting) / len(waiting)
+    assert sorted(healthy)[len(healthy) // 2] < sorted(waiting)[len(waiting) // 2]

@@ -333,6 +333,22 @@ async def test_a_lane_that_cannot_answer_reads_as_unavailable_not_as_an_error(
     assert body["error"]["code"] == "lane_unavailable"
 
 
+async def _activities(hookline: Hookline, workflow_id: str) -> tuple[list[str], list[str]]:
+    """The workflow's local activities, then its activities, by type, in order."""
+    events = (await hookline.temporal.get_workflow_handle(workflow_id).fetch_history()).events
+    local = [
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)
+        for e in events
+        if e.HasField("marker_recorded_event_attributes")
+        and e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    return [m["activity_type"] for m in local], [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
 async def test_an_attempt_under_a_permit_runs_in_the_grants_workflow_task_unless_slots_are_taken(
     settings: Settings, temporal_client: Client, receiver: Receiver
 ) -> None:
@@ -349,16 +365,33 @@ async def test_an_attempt_under_a_permit_runs_in_the_grants_workflow_task_unless
         second = (await hookline.send_event(app_id, "job.done", {"n": 2}))["deliveries"][0]
         views = [await hookline.wait_status(app_id, d["id"], "succeeded") for d in (first, second)]
 
-        async def scheduled(view: dict[str, str]) -> list[str]:
-            handle = hookline.temporal.get_workflow_handle(view["workflow_id"])
-            return [
-                e.activity_task_scheduled_event_attributes.activity_type.name
-                for e in (await handle.fetch_history()).events
-                if e.HasField("activity_task_scheduled_event_attributes")
-            ]
-
-        # The second's first try went as an activity too (the slot was taken), and sent
-        # nothing: its endpoint has a lane. Then its permitted attempt waited as an activity.
-        assert [await scheduled(view) for view in views] == [[], ["post_signed"] * 2]
+        # Accepted while the endpoint had a lane, each asked it first (no attempt sent nothing
+        # to find out). The second's permitted attempt found the slot taken and waited for it
+        # as an activity.
+        assert [await _activities(hookline, view["workflow_id"]) for view in views] == [
+            (["ask_lane", "post_signed"], []),
+            (["ask_lane", "post_signed"], ["post_signed"]),
+        ]
     assert [r.body for r in receiver.requests] == [b'{"n":1}', b'{"n":2}']
     assert [view["attempts"] for view in views] == [1, 1]
+
+
+async def test_a_delivery_accepted_while_its_endpoint_had_a_lane_is_sent_once_the_lane_is_gone(
+    settings: Settings, temporal_client: Client, receiver: Receiver
+) -> None:
+    # Accepted with a lane (so its first step asks the lane), started after the endpoint lost
+    # it: the lane, started with the endpoint's settings of now, grants at once.
+    async with Hookline.running(
+        settings, temporal_client, settings.api_keys[0], worker=False
+    ) as hookline:
+        app_id = await hookline.create_app()
+        endpoint = await hookline.create_endpoint(app_id, receiver.url, max_in_flight=1)
+        sent = (await hookline.send_event(app_id, "job.done", {"n": 1}))["deliveries"][0]
+        path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+        assert (await hookline.ok("PATCH", path, {"max_in_flight": None}))["max_in_flight"] is None
+        await hookline.start_worker()
+        view = await hookline.wait_status(app_id, sent["id"], "succeeded")
+        # It asked the lane first: no attempt that sent nothing.
+        assert await _activities(hookline, view["workflow_id"]) == (["ask_lane", "post_signed"], [])
+    assert [r.body for r in receiver.requests] == [b'{"n":1}']
+    assert view["attempts"] == 1

@@ -100,6 +100,11 @@ more a permit)."""
 CANCEL_NOT_ABSORBED = "cancel-not-absorbed"
 """Patch id: a cancel that came while a laned delivery signalled its lane (or reported its
 failure) cancels the run; runs from before went on as if never cancelled."""
+LANE_ASKS_FIRST = "lane-asks-first"
+"""Patch id: a delivery accepted while its endpoint had a lane (``DeliveryInput.laned``) asks
+the lane for its first permit at once; runs from before (and runs that an older worker began,
+which ignored the field) made a first attempt that sent nothing and said the endpoint had a
+lane."""
 HOLD_FAILED = "hold-failed"
 """Patch id: runs that failed before failed deliveries were held open for a manual retry
 replay closing at once. It matters only to replays of such runs (a query on a closed run in
@@ -199,6 +204,9 @@ class DeliveryWorkflow:
             if retried_by_hand:  # the window may be spent: still make the attempt asked for
                 window = max(window, start_to_close + timedelta(seconds=1))
                 series = self._series(delivery, attempts_before, 0, window, start_to_close)
+            elif delivery.laned and workflow.patched(LANE_ASKS_FIRST):
+                # Accepted while the endpoint had a lane: ask it straight away.
+                series = self._laned(delivery, attempts_before, 0, deadline, start_to_close)
             elif workflow.patched(LOCAL_FIRST_ATTEMPT):
                 series = self._first_series(delivery, attempts_before, deadline, start_to_close)
             else:  # a run started before first attempts were local replays as it ran

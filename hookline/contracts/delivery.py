@@ -121,6 +121,14 @@ class DeliveryInput(BaseModel):
     fifo: bool = False
     """Its endpoint was ``fifo`` when the event was accepted (and the delivery queued in its
     lane): every attempt takes a permit, whatever a worker's copy of the endpoint says."""
+    laned: bool = False
+    """Its endpoint had a lane when the event was accepted: the first attempt asks the lane
+    for a permit at once, instead of learning of the lane from an attempt that sends nothing
+    (an endpoint whose lane has gone since is granted at once)."""
+    circuit_open: bool = False
+    """Its endpoint's circuit breaker was tripped when the event was accepted: the delivery
+    starts at a lower Temporal priority (``hookline.delivery.starts.BEHIND_OPEN_CIRCUIT``), so
+    that when tasks queue up at Temporal those of healthy endpoints go first."""
 
 
 class RetryRequest(BaseModel):
@@ -158,6 +166,10 @@ class Target(BaseModel):
     callback_url: str | None = None
     fifo: bool = False
     """The endpoint delivers each ordering key's events in acceptance order."""
+    laned: bool = False
+    """The endpoint has a lane (limits, an order, a pause, or its circuit breaker tripped)."""
+    circuit_open: bool = False
+    """The endpoint's circuit breaker is tripped."""
 
 
 class EventDeliveries(BaseModel):
@@ -186,6 +198,8 @@ class EventDeliveries(BaseModel):
                 callback_url=target.callback_url,
                 ordering_key=self.ordering_key,
                 fifo=target.fifo,
+                laned=target.laned,
+                circuit_open=target.circuit_open,
             )
             for target in self.targets
         ]

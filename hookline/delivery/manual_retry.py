@@ -67,7 +67,11 @@ async def retry_delivery(
         )
         return retried
     previous = await _input_of(client, handle)
-    restarted = previous.model_copy(update={"attempts_before": attempts})
+    # What the endpoint was when the event was accepted may be long past: the new run finds
+    # out from its first attempt.
+    restarted = previous.model_copy(
+        update={"attempts_before": attempts, "laned": False, "circuit_open": False}
+    )
     await start_delivery(
         client,
         settings,

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from temporalio.client import Client
 from temporalio.common import (
+    Priority,
     SearchAttributePair,
     TypedSearchAttributes,
     WorkflowIDConflictPolicy,
@@ -37,6 +38,10 @@ from hookline.storage.entities import Endpoint
 MAX_CONCURRENT_STARTS = 50
 """Starts in flight at once for one event: enough to fan out to 1,000 endpoints quickly
 without flooding the Temporal frontend."""
+BEHIND_OPEN_CIRCUIT = Priority(priority_key=4)
+"""The Temporal priority of a delivery accepted while its endpoint's circuit was open (the
+default is 3, and 1 goes first): its tasks, which mostly wait for the lane, queue behind those
+of healthy endpoints' deliveries when the task queue has a backlog."""
 
 
 async def start_delivery(
@@ -87,6 +92,7 @@ async def start_delivery(
             ),
             memo=memo,
             static_summary=f"{delivery.event_type} → {without_query(delivery.url)}",
+            priority=BEHIND_OPEN_CIRCUIT if delivery.circuit_open else Priority.default,
         )
     except WorkflowAlreadyStartedError:
         pass
@@ -144,6 +150,8 @@ def endpoint_target(endpoint: Endpoint, settings: Settings) -> Target:
         retry=settings.retry.merged(endpoint.retry),
         timeout_s=endpoint.timeout_s or settings.attempt_timeout_s,
         fifo=endpoint.ordering == "fifo",
+        laned=endpoint.has_lane,
+        circuit_open=endpoint.breaker_tripped_at is not None,
     )
 
 
