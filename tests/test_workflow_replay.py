@@ -1,12 +1,12 @@
 """Delivery workflow histories replay, inside the workflow sandbox, on the current code.
 
-``DeliveryWorkflow`` runs unsandboxed in workers (for speed): this replay is what holds it to
-determinism. It records real runs through each path (first attempt succeeds; fails then
-succeeds; a manual retry cuts a backoff short; 410 Gone fails it; an explicit schedule runs
-out; a failed delivery held open is retried by hand; one through its endpoint's paused, then
-resumed, lane, with the lane's own run) and replays them with the sandbox on,
-which fails on non-deterministic code and on calls the sandbox forbids (I/O, clocks,
-randomness outside ``workflow.*``).
+``DeliveryWorkflow`` and ``LaneWorkflow`` run unsandboxed in workers (for speed): this replay
+is what holds them to determinism. It records real runs through each path (first attempt
+succeeds; fails then succeeds; a manual retry cuts a backoff short; 410 Gone fails it; an
+explicit schedule runs out; a failed delivery held open is retried by hand; one through its
+endpoint's paused, then resumed, lane, with the lane's own run) and replays them with the
+sandbox on, which fails on non-deterministic code and on calls the sandbox forbids (I/O,
+clocks, randomness outside ``workflow.*``).
 """
 
 from __future__ import annotations
@@ -66,8 +66,8 @@ LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 
 
 
 async def _replay_failures(histories: list[WorkflowHistory]) -> dict[str, str]:
-    """Replay ``histories`` on this code, ``DeliveryWorkflow`` in the sandbox (although it is
-    defined unsandboxed); the failures by run id."""
+    """Replay ``histories`` on this code, ``DeliveryWorkflow`` and ``LaneWorkflow`` in the
+    sandbox (although they are defined unsandboxed); the failures by run id."""
     replayer = Replayer(
         workflows=[
             DeliveryWorkflow,

@@ -83,7 +83,11 @@ HEADS_PER_LOOK = 100
 LOOK_TIMEOUT = timedelta(seconds=30)
 
 
-@workflow.defn(name=LANE_WORKFLOW)
+# Not sandboxed, like DeliveryWorkflow: the sandbox's import guards around every activation
+# cost more than the lane's own code, and a lane runs a workflow task for nearly every ask and
+# outcome of its deliveries. This module stays deterministic; tests/test_workflow_replay.py
+# replays recorded lane histories inside the sandbox.
+@workflow.defn(name=LANE_WORKFLOW, sandboxed=False)
 class LaneWorkflow:
     """Grants permits to an endpoint's deliveries by the rules of ``LanePermits``."""
 
