@@ -50,10 +50,6 @@ from hookline.storage.registry import Registry
 USER_AGENT = "Hookline-Webhooks/0.1 (+https://github.com/hookline)"
 HEARTBEAT_EVERY_S = 2.0
 NON_RETRYABLE = frozenset(NON_RETRYABLE_ERRORS)
-LOCAL_CLOCK_SLACK_S = 5.0
-"""How far past a permit's planned start this worker's clock must be for a local attempt to
-count as late whatever its workflow task's time says (one made again after its worker died
-replays that task's old time). Clocks a little apart do not matter."""
 MAX_START_WAIT_S = 5.0
 """The longest an attempt waits for its permit's planned start (a lane plans 2 s ahead; more
 means clocks disagree)."""
@@ -456,21 +452,22 @@ async def _heartbeating(work: Awaitable[T]) -> T:
 
 
 def _until_planned_start(attempt: AttemptInput, start_at: datetime, info: activity.Info) -> float:
-    """Seconds until the permit's planned start (below 0: past it), on the Temporal server's
-    clock whatever this worker's says.
+    """Seconds until the permit's planned start (below 0: past it), the sooner of what the
+    Temporal server's times and this worker's clock say.
 
-    An activity's start is the server's. A local attempt's is the worker's: it counts from its
-    workflow task's time (``planned_from``, the server's) less the time it queued for a slot
-    in this worker. One made again after its worker died has its workflow task's old time:
-    if this worker's own clock says it is more than ``LOCAL_CLOCK_SLACK_S`` late, it is.
+    The server's: an activity's start, or for a local attempt its workflow task's time
+    (``planned_from``) less the time it queued for a slot in this worker. Neither counts how
+    long the task took to reach this worker and run up to the attempt, which on a busy
+    machine is longer than the tolerance, and one made again after its worker died has its
+    workflow task's old time: the worker's own clock counts those. A worker whose clock runs
+    ahead of the server's starts attempts early by as much (keep clocks in sync).
     """
     if not info.is_local or attempt.planned_from is None:
-        return (start_at - info.started_time).total_seconds()
-    queued = (info.started_time - info.current_attempt_scheduled_time).total_seconds()
-    wait = (start_at - attempt.planned_from).total_seconds() - max(0.0, queued)
-    if (datetime.now(UTC) - start_at).total_seconds() > LOCAL_CLOCK_SLACK_S:
-        return min(wait, -LOCAL_CLOCK_SLACK_S)  # late: sent at once, or expired if strict
-    return wait
+        by_server = (start_at - info.started_time).total_seconds()
+    else:
+        queued = (info.started_time - info.current_attempt_scheduled_time).total_seconds()
+        by_server = (start_at - attempt.planned_from).total_seconds() - max(0.0, queued)
+    return min(by_server, (start_at - datetime.now(UTC)).total_seconds())
 
 
 def _keep_to_start(send_by: float | None) -> None:

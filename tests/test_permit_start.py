@@ -132,3 +132,24 @@ async def test_a_local_attempt_late_for_its_permit_sends_nothing(
     assert refusals == [PERMIT_EXPIRED, PERMIT_EXPIRED]
     assert record.status_code == 200
     assert [r.body for r in receiver.requests] == [b'{"n":3}']
+
+
+async def test_a_local_attempt_whose_workflow_task_reached_its_worker_late_sends_nothing(
+    hookline: Hookline, receiver: Receiver, settings: Settings
+) -> None:
+    # The grant's workflow task started 0.5 s ago on the server and its attempt did not queue
+    # for a slot: by the server's times it has 0.3 s to go, by the clock it is 0.2 s late.
+    # Sent, it would bunch up with the permits planned after it.
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, max_in_flight=2)
+    now = datetime.now(UTC)
+    task_started = now - timedelta(milliseconds=500)
+    late = _permitted(app_id, endpoint["id"], 1, task_started + timedelta(milliseconds=300))
+    late = late.model_copy(update={"planned_from": task_started})
+    async with opened_registry(settings) as registry, aiohttp.ClientSession() as session:
+        activities = DeliveryActivities(session, registry, settings.max_response_bytes)
+        with pytest.raises(ApplicationError) as refused:
+            await _started_at(now, local=True).run(activities.post_signed, late)
+
+    assert refused.value.type == PERMIT_EXPIRED
+    assert receiver.requests == []
