@@ -115,9 +115,6 @@ async def test_a_local_attempt_late_for_its_permit_sends_nothing(
     )
     crashed = _permitted(app_id, endpoint["id"], 2, now - timedelta(seconds=20) + ahead)
     crashed = crashed.model_copy(update={"planned_from": now - timedelta(seconds=20)})
-    on_time = _permitted(app_id, endpoint["id"], 3, now + ahead).model_copy(
-        update={"planned_from": now}
-    )
     async with opened_registry(settings) as registry, aiohttp.ClientSession() as session:
         activities = DeliveryActivities(session, registry, settings.max_response_bytes)
         refusals = []
@@ -127,6 +124,11 @@ async def test_a_local_attempt_late_for_its_permit_sends_nothing(
                     activities.post_signed, late
                 )
             refusals.append(refused.value.type)
+        # Planned from now: its workflow task's time is now, and its start 0.3 s ahead.
+        now = datetime.now(UTC)
+        on_time = _permitted(app_id, endpoint["id"], 3, now + ahead).model_copy(
+            update={"planned_from": now}
+        )
         record = await _started_at(now, local=True).run(activities.post_signed, on_time)
 
     assert refusals == [PERMIT_EXPIRED, PERMIT_EXPIRED]
