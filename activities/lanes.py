@@ -6,6 +6,7 @@ breaker in the registry."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -55,6 +56,10 @@ ENDED_STATUSES = ("succeeded", "failed")
 manual retry, which would queue it again)."""
 LOOKS_AT_ONCE = 20
 """Describe calls in flight at once for one lane."""
+ASKS_TOGETHER_EVERY_S = 1.0
+"""Asks to the lane of an endpoint whose breaker is tripped go out together, on the whole
+second of the worker's clock: such a delivery waits for a probe anyway, and asks that reach
+a lane at once take one of its workflow tasks, not one each."""
 
 
 class LaneActivities:
@@ -72,12 +77,14 @@ class LaneActivities:
     async def ask_lane(self, request: LaneRequest) -> None:
         """Signal the ask to the endpoint's lane, starting it, with the endpoint's settings as
         they are now, if it is not running (a running lane has them: the API tells it of every
-        change)."""
+        change). To an endpoint whose breaker is tripped, on the next whole second."""
         endpoint = await self._endpoints.get(request.app_id, request.endpoint_id)
         if endpoint is None:  # deleted: let the attempt go, and meet the deletion
             lane = winding_down_settings(request.timeout_s)
         else:
             lane = lane_settings(endpoint, self._settings, request.timeout_s)
+            if endpoint.breaker_tripped_at is not None:
+                await asyncio.sleep(_until_asks_go_together())
         ask = LaneAsk(
             delivery=request.delivery,
             key=request.key,
@@ -120,3 +127,9 @@ class LaneActivities:
         (in this worker at once, in the others within the endpoint cache's TTL)."""
         await self._registry.endpoints.reset_breaker(endpoint.endpoint_id)
         self._endpoints.forget(endpoint.app_id, endpoint.endpoint_id)
+
+
+def _until_asks_go_together() -> float:
+    """Seconds until the next whole ``ASKS_TOGETHER_EVERY_S`` of the wall clock, which the
+    workers share (clocks in sync)."""
+    return ASKS_TOGETHER_EVERY_S - time.time() % ASKS_TOGETHER_EVERY_S

@@ -5,16 +5,20 @@ path; a Retry-After on a 429 holds all of the endpoint's deliveries."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from hookline.config.settings import Settings
 from hookline.contracts.lanes import lane_workflow_id
+from hookline.contracts.names import LANE_ASK_SIGNAL
 from hookline.storage.registry import opened_registry
 from tests.conftest import settings_for_tests
 from tests.harness import Hookline, Receiver, wait_for
@@ -171,3 +175,53 @@ async def test_a_backlog_behind_an_open_circuit_yields_to_healthy_endpoints(
     # would go before the healthy ones accepted after them.
     assert sum(healthy) / len(healthy) < sum(waiting) / len(waiting)
     assert sorted(healthy)[len(healthy) // 2] < sorted(waiting)[len(waiting) // 2]
+
+
+LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
+
+
+async def _is_open(hookline: Hookline, path: str) -> bool:
+    return (await _health(hookline, path))["state"] in ("open", "half_open")
+
+
+def _asker(event: HistoryEvent) -> str | None:
+    """The delivery whose ask this lane history event is (``None``: not an ask)."""
+    signaled = event.workflow_execution_signaled_event_attributes
+    if not event.HasField("workflow_execution_signaled_event_attributes"):
+        return None
+    if signaled.signal_name != LANE_ASK_SIGNAL:
+        return None
+    return cast(str, json.loads(signaled.input.payloads[0].data)["delivery"])
+
+
+async def test_asks_behind_an_open_circuit_reach_the_lane_together(
+    hookline: Hookline, receiver: Receiver
+) -> None:
+    # Once the breaker tripped, deliveries ask the lane on the whole second: ten accepted in
+    # quick succession take the lane a workflow task or two a second, not one each.
+    receiver.default = (503, {})  # down
+    app_id = await hookline.create_app()
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, retry=LONG_BACKOFF)
+    path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+    for n in range(5):  # the threshold, in a row
+        await hookline.send_event(app_id, "job.done", {"n": n})
+    await wait_for(lambda: _is_open(hookline, path), what="the circuit to open")
+    later = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(5, 15)]
+    asking = {
+        (await hookline.delivery(app_id, event["deliveries"][0]["id"]))["workflow_id"]
+        for event in later
+    }
+    lane = hookline.temporal.get_workflow_handle(lane_workflow_id(app_id, endpoint["id"]))
+
+    async def asked() -> Sequence[HistoryEvent] | None:
+        events = (await lane.fetch_history()).events
+        asks = [i for i, e in enumerate(events) if _asker(e) in asking]
+        return events[asks[0] : asks[-1] + 1] if len(asks) == len(asking) else None
+
+    between = await wait_for(asked, what="the ten asks to reach the lane")
+    # Each reached the lane in the first half of a second (sent as accepted, one after the
+    # other, they would reach it spread over the half second or more the sends took).
+    arrived = [e.event_time.ToDatetime().timestamp() % 1 for e in between if _asker(e) in asking]
+    assert max(arrived) < 0.5, arrived
+    tasks = [e for e in between if e.HasField("workflow_task_started_event_attributes")]
+    assert len(tasks) <= 6, len(tasks)  # one each would be 9
