@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import cast
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
@@ -23,7 +24,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from hookline.contracts.lanes import lane_workflow_id
 from hookline.workflows.attempt_log_purge import PurgeAttemptLogWorkflow
-from hookline.workflows.delivery import DeliveryWorkflow
+from hookline.workflows.delivery import LANE_ASKS_FIRST, DeliveryWorkflow
 from hookline.workflows.fan_out import FanOutWorkflow
 from hookline.workflows.lane import LaneWorkflow
 from hookline.workflows.recovery import RecoveryWorkflow
@@ -164,3 +165,33 @@ async def test_runs_of_earlier_releases_replay_on_this_code(release: str) -> Non
 
     assert len(histories) == RECORDED[release]
     assert failed == {}
+
+
+async def test_a_laned_delivery_begun_by_a_worker_from_before_replays_on_this_code(
+    hookline: Hookline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An API of this release marks a delivery ``laned``; a worker from before ignores the
+    field and makes a first attempt, which finds the lane. A worker of this release that
+    replays the run must take the same path: ``lane-asks-first`` is what keeps it there."""
+    real = workflow.patched
+
+    def patched(patch_id: str, asks_first: bool) -> bool:
+        return asks_first if patch_id == LANE_ASKS_FIRST else real(patch_id)
+
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: patched(patch_id, False))
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(app_id, receiver.url, max_in_flight=1)
+    event = await hookline.send_event(app_id, "replay.path", {"n": 1})
+    delivery_id = event["deliveries"][0]["id"]
+    await hookline.wait_status(app_id, delivery_id, "succeeded")
+    history = await _history(hookline, app_id, delivery_id)
+    marked_laned = history.events[0].workflow_execution_started_event_attributes.input
+    assert b'"laned":true' in marked_laned.payloads[0].data
+    monkeypatch.undo()
+    replayed = await _replay_failures([history])
+
+    # Replayed as if the patch were not there, it fails: the run made a first attempt.
+    monkeypatch.setattr(workflow, "patched", lambda patch_id: patched(patch_id, True))
+    without_the_patch = await _replay_failures([history])
+    assert replayed == {}
+    assert list(without_the_patch) == [history.run_id]
