@@ -143,10 +143,14 @@ async def test_a_backlog_behind_an_open_circuit_yields_to_healthy_endpoints(
 ) -> None:
     # No worker yet: deliveries to an endpoint whose breaker is tripped are accepted first,
     # then deliveries to a healthy one, and their workflow tasks queue up at Temporal. When a
-    # worker comes, the healthy endpoint's go first.
+    # worker comes, polling two at a time (with its usual 40 pollers it takes the whole
+    # queue at once, in no order), the healthy endpoint's go first.
+    two_pollers = settings.model_copy(update={"worker_pollers": 2})
     async with (
         Receiver.running() as down,
-        Hookline.running(settings, temporal_client, settings.api_keys[0], worker=False) as hookline,
+        Hookline.running(two_pollers, temporal_client, settings.api_keys[0], worker=False) as (
+            hookline
+        ),
     ):
         down.default = (503, {})
         app_id = await hookline.create_app()
