@@ -40,7 +40,7 @@ from hookline.contracts.delivery import (
 )
 from hookline.contracts.header_rules import HEADER_NAME_RE, check_header
 from hookline.contracts.ids import OPERATOR_APP_ID
-from hookline.contracts.lane_permits import PERMIT_TOLERANCE
+from hookline.contracts.lane_permits import LATE_PERMIT_TOLERANCE, PERMIT_TOLERANCE
 from hookline.contracts.metric_labels import EVENT_TYPES
 from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS
 from hookline.contracts.signing import InvalidSecretError, signature_headers
@@ -128,15 +128,15 @@ class DeliveryActivities:
             raise ApplicationError(
                 "endpoint busy in this worker", type=ENDPOINT_BUSY, non_retryable=True
             )
-        send_by: float | None = None
+        slot: _PlannedStart | None = None
         if attempt.permitted and attempt.start_at is not None:
             # The lane planned this attempt's start: keep to it (the rate is counted so).
             wait = _until_planned_start(attempt, attempt.start_at, info)
-            if attempt.strict_start:
-                send_by = time.monotonic() + wait + PERMIT_TOLERANCE.total_seconds()
+            tolerance = PERMIT_TOLERANCE if attempt.strict_start else LATE_PERMIT_TOLERANCE
+            slot = _PlannedStart(time.monotonic() + wait, tolerance.total_seconds())
             if wait > 0:
                 await asyncio.sleep(min(wait, MAX_START_WAIT_S))
-            _keep_to_start(send_by)
+            slot.keep_to()
         number = attempt.attempts_before + info.attempt
         started = time.time()
         target = await self._destination(attempt)
@@ -170,7 +170,7 @@ class DeliveryActivities:
         response_body = ""
         try:
             code, retry_after, response_body = await _heartbeating(
-                self._post(target, attempt, send_by)
+                self._post(target, attempt, slot)
             )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = made(None, f"timed out after {attempt.timeout_s:g} s")
@@ -266,13 +266,14 @@ class DeliveryActivities:
         )
 
     async def _post(
-        self, target: _Destination, attempt: AttemptInput, send_by: float | None = None
+        self, target: _Destination, attempt: AttemptInput, slot: _PlannedStart | None = None
     ) -> tuple[int, str | None, str]:
         # One of the endpoint's slots first: a slow receiver is not sent more than
         # endpoint_max_concurrent_attempts POSTs at once by the workers together.
         slots = self._slots.slot(attempt.endpoint_id or target.url, permitted=attempt.permitted)
         async with slots:
-            _keep_to_start(send_by)  # the wait for the registry or a slot may have made it late
+            if slot is not None:
+                slot.keep_to()  # the wait for the registry or a slot may have made it late
             return await self._post_now(target, attempt, int(time.time()))
 
     async def _post_now(
@@ -470,21 +471,32 @@ def _until_planned_start(attempt: AttemptInput, start_at: datetime, info: activi
     return min(by_server, (start_at - datetime.now(UTC)).total_seconds())
 
 
-def _keep_to_start(send_by: float | None) -> None:
-    """Refuse to send past ``send_by`` (``time.monotonic()``), the planned start of a lane's
-    permit and the tolerance: this worker is behind, and a late start would bunch up with the
-    next slots at the receiver. Nothing is sent, and the delivery asks for another permit.
+@dataclass(frozen=True)
+class _PlannedStart:
+    """A lane's planned start of an attempt, on this worker's ``time.monotonic()``, and how
+    late the attempt may start."""
 
-    Raises:
-        ApplicationError: ``PermitExpired``.
-    """
-    if send_by is not None and time.monotonic() > send_by:
-        raise ApplicationError(
-            "permit expired before the attempt could start",
-            type=PERMIT_EXPIRED,
-            non_retryable=True,
-            category=ApplicationErrorCategory.BENIGN,
-        )
+    at: float
+    tolerance_s: float
+
+    def keep_to(self) -> None:
+        """Refuse to send later than the tolerance after the planned start: this worker is
+        behind, and a late start would bunch up with the next slots at the receiver. Nothing
+        is sent, and the delivery asks for another permit (the error's detail says how late
+        this one was, in seconds, so that it can ask for one planned further ahead).
+
+        Raises:
+            ApplicationError: ``PermitExpired``.
+        """
+        late_by = time.monotonic() - self.at
+        if late_by > self.tolerance_s:
+            raise ApplicationError(
+                f"permit expired before the attempt could start ({late_by:.3f} s late)",
+                round(late_by, 3),
+                type=PERMIT_EXPIRED,
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
+            )
 
 
 def _record(

@@ -37,6 +37,8 @@ class LaneRequest(BaseModel):
     ask: int = 0
     """The delivery's count of its asks, which the grant echoes."""
     accepted_at: datetime | None = None
+    lead_s: float = 0.0
+    """Plan the permit's start at least this long after its grant (the last one expired)."""
 
 
 class HeadsToCheck(BaseModel):
@@ -90,6 +92,7 @@ class LaneActivities:
             key=request.key,
             accepted_at=request.accepted_at,
             ask=request.ask,
+            lead_s=request.lead_s,
         )
         await signal_lane(
             self._client,

@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from hookline.contracts.lane_permits import LEAD, LanePermits, LaneSettings, Seen
+from hookline.contracts.lane_permits import LEAD, MAX_ASK_LEAD, LanePermits, LaneSettings, Seen
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -80,6 +80,41 @@ def test_a_rate_limited_lane_plans_its_permits_up_to_two_seconds_ahead() -> None
     assert lane.grant(T0) == []  # the next would start over two seconds from now
     wake = lane.wake_at(T0)
     assert wake is not None and len(lane.grant(wake)) == 20
+
+
+def test_a_delivery_whose_permit_expired_gets_one_planned_as_far_ahead_as_it_asks() -> None:
+    lane = _lane(rate_limit_per_s=5)
+    lane.ask("a", lead_s=0.5)  # its worker was late: it asks for more time to hear of it
+    lane.ask("b")
+    lane.ask("a", lead_s=0.7)  # asking again while waiting: the latest lead counts
+    lane.ask("c", lead_s=30)  # at most as far ahead as a lane plans
+
+    grants = [(g.delivery, g.start_at) for g in lane.grant(T0)]
+    # b's slot is after a's (planned starts stay in order: the rate counts back from the
+    # latest); c's is two seconds out, not thirty.
+    assert grants == [
+        ("a", _at(0.7)),
+        ("b", _at(0.901)),
+        ("c", T0 + MAX_ASK_LEAD),
+    ]
+
+
+def test_a_lead_keeps_a_fast_rate_in_every_window() -> None:
+    lane = _lane(rate_limit_per_s=100, max_in_flight=1000)
+    lane.ask("late", accepted_at=T0, lead_s=1.5)
+    for n in range(300):
+        lane.ask(f"d{n}", accepted_at=T0)
+    starts: list[datetime] = []
+    now = T0
+    while lane.waiting and now < _at(10):
+        starts += [g.start_at for g in lane.grant(now) if g.start_at is not None]
+        now = max(now + timedelta(milliseconds=1), lane.wake_at(now) or now)
+
+    # The late one first, 1.5 s out; the others after it, 20 a fifth of a second.
+    assert len(starts) == 301 and starts[0] == _at(1.5) and starts == sorted(starts)
+    second, step = timedelta(seconds=1), timedelta(seconds=0.2)
+    assert max(sum(1 for s in starts if t <= s < t + second) for t in starts) == 100
+    assert max(sum(1 for s in starts if t <= s < t + step) for t in starts) == 20
 
 
 def test_a_slow_rate_bursts_one_at_a_time() -> None:

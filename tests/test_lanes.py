@@ -7,6 +7,8 @@ import json
 import random
 import time
 from contextlib import AsyncExitStack
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
@@ -17,12 +19,14 @@ from hookline.activities.lanes import HeadsToCheck, LaneActivities
 from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
 from hookline.contracts.ids import delivery_workflow_id
+from hookline.contracts.lane_permits import MAX_ASK_LEAD
 from hookline.contracts.lanes import lane_workflow_id
-from hookline.contracts.names import LANE_WORKFLOW
+from hookline.contracts.names import LANE_ASK_SIGNAL, LANE_GRANTED_SIGNAL, LANE_WORKFLOW
 from hookline.storage.registry import opened_registry
 from hookline.temporal.client import connect_temporal
 from hookline.worker.running import running_worker
 from tests.harness import Hookline, Receiver, wait_for
+from tests.test_workflow_replay import replay_failures
 
 
 async def test_a_rate_limit_holds_across_two_workers(
@@ -397,3 +401,62 @@ async def test_a_delivery_accepted_while_its_endpoint_had_a_lane_is_sent_once_th
         assert await _activities(hookline, view["workflow_id"]) == (["ask_lane", "post_signed"], [])
     assert [r.body for r in receiver.requests] == [b'{"n":1}']
     assert view["attempts"] == 1
+
+
+async def test_a_delivery_late_for_its_permit_asks_for_one_further_ahead_and_keeps_to_it(
+    settings: Settings, temporal_client: Client, receiver: Receiver
+) -> None:
+    # One slot per endpoint in the worker: the second delivery's permit comes while the first
+    # attempt holds the slot for 1.5 s, and it passes while the second waits for the slot.
+    # It sends nothing then, and asks for a permit planned as late as it was further ahead,
+    # which it keeps to (strictly: not "however late", which bunched attempts up).
+    narrow = settings.model_copy(update={"endpoint_max_concurrent_attempts": 1})
+    async with Hookline.running(narrow, temporal_client, settings.api_keys[0]) as hookline:
+        app_id = await hookline.create_app()
+        endpoint = await hookline.create_endpoint(
+            app_id, receiver.url, max_in_flight=2, rate_limit_per_s=5
+        )
+        receiver.delays = [1.5]
+        first = (await hookline.send_event(app_id, "job.done", {"n": 1}))["deliveries"][0]
+        await wait_for(lambda: len(receiver.requests) == 1, what="the first attempt")
+        second = (await hookline.send_event(app_id, "job.done", {"n": 2}))["deliveries"][0]
+        views = [await hookline.wait_status(app_id, d["id"], "succeeded") for d in (first, second)]
+        lane = hookline.temporal.get_workflow_handle(lane_workflow_id(app_id, endpoint["id"]))
+        asks = [
+            ask
+            for ask in await _signals(hookline, lane.id, LANE_ASK_SIGNAL)
+            if ask["delivery"] == views[1]["workflow_id"]
+        ]
+        grants = await _signals(hookline, views[1]["workflow_id"], LANE_GRANTED_SIGNAL, at=True)
+        histories = [
+            await hookline.temporal.get_workflow_handle(workflow_id).fetch_history()
+            for workflow_id in (views[1]["workflow_id"], lane.id)
+        ]
+
+    assert [r.body for r in receiver.requests] == [b'{"n":1}', b'{"n":2}']
+    assert [view["attempts"] for view in views] == [1, 1]
+    # Asked twice: the second time for a start over a second after its grant (it was about
+    # that late), and the lane planned it so.
+    assert [ask["lead_s"] for ask in asks][:1] == [0.0] and len(asks) == 2
+    assert 1.0 <= asks[1]["lead_s"] <= MAX_ASK_LEAD.total_seconds()
+    granted_at, grant = grants[-1]
+    planned = datetime.fromisoformat(grant["start_at"]) - granted_at
+    assert planned >= timedelta(seconds=asks[1]["lead_s"]) - timedelta(milliseconds=100)
+    assert await replay_failures(histories) == {}  # deterministic, in the sandbox
+
+
+async def _signals(
+    hookline: Hookline, workflow_id: str, name: str, *, at: bool = False
+) -> list[Any]:
+    """The inputs of the signals ``name`` the workflow got (with ``at``: and when)."""
+    events = (await hookline.temporal.get_workflow_handle(workflow_id).fetch_history()).events
+    found: list[Any] = []
+    for e in events:
+        signal = e.workflow_execution_signaled_event_attributes
+        if (
+            e.HasField("workflow_execution_signaled_event_attributes")
+            and signal.signal_name == name
+        ):
+            payload = json.loads(signal.input.payloads[0].data)
+            found.append((e.event_time.ToDatetime(tzinfo=UTC), payload) if at else payload)
+    return found

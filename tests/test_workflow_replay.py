@@ -70,7 +70,7 @@ open circuit (still waiting), and their two lanes (still running)."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
-async def _replay_failures(histories: list[WorkflowHistory]) -> dict[str, str]:
+async def replay_failures(histories: list[WorkflowHistory]) -> dict[str, str]:
     """Replay ``histories`` on this code, ``DeliveryWorkflow`` and ``LaneWorkflow`` in the
     sandbox (although they are defined unsandboxed); the failures by run id."""
     replayer = Replayer(
@@ -147,7 +147,7 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     lane = lane_workflow_id(app_id, endpoint["id"])
     histories.append(await hookline.temporal.get_workflow_handle(lane).fetch_history())
 
-    failed = await _replay_failures(histories)
+    failed = await replay_failures(histories)
 
     names = [*paths, "lane"]
     run_ids = {history.run_id: path for path, history in zip(names, histories, strict=True)}
@@ -165,7 +165,7 @@ async def test_runs_of_earlier_releases_replay_on_this_code(release: str) -> Non
         WorkflowHistory.from_json(path.stem, path.read_text())
         for path in sorted((HISTORIES / release).glob("*.json"))
     ]
-    failed = await _replay_failures(histories)
+    failed = await replay_failures(histories)
 
     assert len(histories) == RECORDED[release]
     assert failed == {}
@@ -192,10 +192,10 @@ async def test_a_laned_delivery_begun_by_a_worker_from_before_replays_on_this_co
     marked_laned = history.events[0].workflow_execution_started_event_attributes.input
     assert b'"laned":true' in marked_laned.payloads[0].data
     monkeypatch.undo()
-    replayed = await _replay_failures([history])
+    replayed = await replay_failures([history])
 
     # Replayed as if the patch were not there, it fails: the run made a first attempt.
     monkeypatch.setattr(workflow, "patched", lambda patch_id: patched(patch_id, True))
-    without_the_patch = await _replay_failures([history])
+    without_the_patch = await replay_failures([history])
     assert replayed == {}
     assert list(without_the_patch) == [history.run_id]

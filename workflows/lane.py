@@ -110,7 +110,9 @@ class LaneWorkflow:
     def ask(self, request: LaneAsk) -> None:
         """A delivery wants a permit for its next attempt."""
         permits = self._permits
-        answer = permits.ask(request.delivery, request.key, request.accepted_at, request.ask)
+        answer = permits.ask(
+            request.delivery, request.key, request.accepted_at, request.ask, request.lead_s
+        )
         if answer == "held":
             # It holds a permit already: its grant was lost with a retried workflow task.
             self._resend.add(request.delivery)

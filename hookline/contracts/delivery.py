@@ -27,7 +27,8 @@ pause), and the attempt had no permit from it: nothing was sent."""
 
 PERMIT_EXPIRED = "PermitExpired"
 """Error type: the attempt's worker could not start it within ``PERMIT_TOLERANCE`` of its
-permit's planned start: nothing was sent, and the delivery asks its lane again."""
+permit's planned start: nothing was sent, and the delivery asks its lane again. Its detail is
+how late it was, in seconds."""
 
 ENDPOINT_BUSY = "EndpointBusy"
 """Error type: a local first attempt found every slot of its endpoint taken, and sent
@@ -59,9 +60,10 @@ class AttemptInput(BaseModel):
     """A local attempt's reading of the server's clock when its workflow task started: it
     waits ``start_at`` minus this (its worker's own clock may differ from the server's)."""
     strict_start: bool = False
-    """An attempt that starts too late for ``start_at`` sends nothing (``PermitExpired``);
-    off once a permit of this attempt expired, so that a worker that is always late still
-    makes it."""
+    """An attempt that starts more than ``PERMIT_TOLERANCE`` after ``start_at`` sends nothing
+    (``PermitExpired``). Off, it may start up to ``LATE_PERMIT_TOLERANCE`` late: its delivery's
+    permits expired even planned as far ahead as a lane plans, and a worker always that late
+    still makes it."""
     in_lane: bool = False
     """Its delivery takes permits from the endpoint's lane whatever the worker's copy of the
     endpoint says (it was queued in a ``fifo`` lane when accepted)."""

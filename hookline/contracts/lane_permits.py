@@ -66,8 +66,16 @@ LEAD_BEFORE = timedelta(milliseconds=250)
 """``LEAD`` of lanes that ran before it was shortened (``short_waits`` off)."""
 PERMIT_TOLERANCE = timedelta(milliseconds=190)
 """A permit planned ahead whose attempt cannot start within this long of its planned start
-(its worker is late) is given back once, and the delivery asks again: late starts must not
-bunch up with the next slots at the receiver."""
+(its worker is late) is given back, and the delivery asks again, for a permit planned as much
+further ahead (``lead_s``): late starts must not bunch up with the next slots at the
+receiver."""
+MAX_ASK_LEAD = LOOKAHEAD
+"""The furthest ahead a delivery whose permits expired asks the lane to plan its next one.
+One that expires even so is used ``LATE_PERMIT_TOLERANCE`` late at most."""
+LATE_PERMIT_TOLERANCE = timedelta(seconds=2)
+"""How late an attempt may start under a permit of a delivery that asked ``MAX_ASK_LEAD``
+ahead (so that a worker always that far behind still makes it), or under one granted before
+2026-12 after an expiry (which used it however late, even after its worker died)."""
 PACE_S = 0.2
 """A rate-limited lane spreads its permits: at most a fifth of a second's worth at once."""
 PROBE_FIRST = timedelta(seconds=5)
@@ -130,6 +138,9 @@ class Waiting(BaseModel):
     """When its event was accepted: the lane grants oldest first."""
     ask: int = 0
     """The delivery's count of its asks, which its grant echoes."""
+    lead_s: float = 0.0
+    """Its permit starts at least this long after its grant (its last one expired: its
+    worker was that late)."""
     told_paused: bool = False
     """Told the lane is paused (its status says so)."""
 
@@ -227,10 +238,16 @@ class LanePermits(BaseModel):
         return True
 
     def ask(
-        self, delivery: str, key: str = "", accepted_at: datetime | None = None, number: int = 0
+        self,
+        delivery: str,
+        key: str = "",
+        accepted_at: datetime | None = None,
+        number: int = 0,
+        lead_s: float = 0.0,
     ) -> Answer:
         """``delivery`` wants a permit for its next attempt (asking twice is asking once);
-        ``number`` counts its asks, and its grant echoes the latest.
+        ``number`` counts its asks, and its grant echoes the latest; a rate-limited lane
+        plans the permit's start at least ``lead_s`` after its grant.
 
         Returns:
             ``held`` if it holds a permit already (its grant may need sending again),
@@ -247,7 +264,7 @@ class LanePermits(BaseModel):
                 return "held"
         for waiting in self.waiting:
             if waiting.delivery == delivery:
-                waiting.ask = number
+                waiting.ask, waiting.lead_s = number, lead_s
                 return "waiting" if queued else "full"
         if len(self.waiting) >= self.settings.max_waiting:
             return "full"  # not kept: it asks again
@@ -255,7 +272,9 @@ class LanePermits(BaseModel):
         if accepted_at is not None:
             while at > 0 and _older(accepted_at, self.waiting[at - 1].accepted_at):
                 at -= 1
-        waiting = Waiting(delivery=delivery, key=key, accepted_at=accepted_at, ask=number)
+        waiting = Waiting(
+            delivery=delivery, key=key, accepted_at=accepted_at, ask=number, lead_s=lead_s
+        )
         self.waiting.insert(at, waiting)
         return "waiting" if queued else "full"
 
@@ -368,10 +387,13 @@ class LanePermits(BaseModel):
             start = self._rate_allows_at(now)
             if start > now + self._lookahead():
                 break
-            if self._lookahead():
-                start = max(start, now + (LEAD if self.short_waits else LEAD_BEFORE))
             if heads is not None and waiting.delivery not in heads:
                 continue  # one accepted before it, of its key, has not ended
+            if self._lookahead():
+                lead = max(LEAD if self.short_waits else LEAD_BEFORE, _seconds(waiting.lead_s))
+                # Planned starts stay in order (a lead may push one past the rate's slot):
+                # the windows count back from the latest.
+                start = max(start, now + lead, *self.recent[-1:])
             lease = Lease(
                 delivery=waiting.delivery,
                 until=start + timedelta(seconds=self.settings.lease_s),
@@ -503,6 +525,10 @@ class LanePermits(BaseModel):
                 window = timedelta(seconds=size / rate, milliseconds=1)
                 allowed = max(allowed, self.recent[-size] + window)
         return allowed
+
+
+def _seconds(lead_s: float) -> timedelta:
+    return min(timedelta(seconds=lead_s), MAX_ASK_LEAD)
 
 
 def _older(accepted_at: datetime, other: datetime | None) -> bool:

@@ -35,6 +35,9 @@ class LaneAsk(BaseModel):
     """When its event was accepted: the lane grants oldest first."""
     ask: int = 0
     """The delivery's count of its asks, which the grant echoes."""
+    lead_s: float = Field(default=0.0, ge=0)
+    """A rate-limited lane plans the permit's start at least this long after its grant (the
+    delivery's last permit expired: its worker was late by about as much)."""
 
 
 class LaneEnqueue(BaseModel):
