@@ -39,7 +39,7 @@ RECORDED = {
     "7035449": 10,
     "0444a79": 5,
     "7a5172f": 10,
-    "65e790b": 4,
+    "65e790b": 6,
 }
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
@@ -64,9 +64,12 @@ paused then resumed and one its full paused lane did not keep (still waiting) wi
 one cancelled mid-attempt with its lane, and one that got a ``lane_full`` signal it had no
 handler for (as from a newer lane during an upgrade), then was resumed and delivered; and a
 lane whose rate went off and straight back on while permits planned ahead were out; 65e790b
-(the release before a delivery accepted with a lane asked it first and lanes ran outside the
-sandbox) has a delivery to an endpoint with a lane that succeeded, one accepted behind an
-open circuit (still waiting), and their two lanes (still running)."""
+(the release before a delivery accepted with a lane asked it first, lanes ran outside the
+sandbox and a delivery whose permit expired asked for its next one further ahead) has a
+delivery to an endpoint with a lane that succeeded, one accepted behind an open circuit
+(still waiting), and their two lanes (still running); and a delivery whose permit expired
+while it waited for its worker's one slot for the endpoint, then went out under the next,
+and its lane."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
