@@ -40,7 +40,7 @@ from hookline.contracts.delivery import (
 )
 from hookline.contracts.header_rules import HEADER_NAME_RE, check_header
 from hookline.contracts.ids import OPERATOR_APP_ID
-from hookline.contracts.lane_permits import LATE_PERMIT_TOLERANCE, PERMIT_TOLERANCE
+from hookline.contracts.late_permits import LATE_PERMIT_TOLERANCE, PERMIT_TOLERANCE
 from hookline.contracts.metric_labels import EVENT_TYPES
 from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS
 from hookline.contracts.signing import InvalidSecretError, signature_headers
@@ -132,8 +132,7 @@ class DeliveryActivities:
         if attempt.permitted and attempt.start_at is not None:
             # The lane planned this attempt's start: keep to it (the rate is counted so).
             wait = _until_planned_start(attempt, attempt.start_at, info)
-            tolerance = PERMIT_TOLERANCE if attempt.strict_start else LATE_PERMIT_TOLERANCE
-            slot = _PlannedStart(time.monotonic() + wait, tolerance.total_seconds())
+            slot = _PlannedStart(time.monotonic() + wait, _start_tolerance_s(attempt))
             if wait > 0:
                 await asyncio.sleep(min(wait, MAX_START_WAIT_S))
             slot.keep_to()
@@ -469,6 +468,14 @@ def _until_planned_start(attempt: AttemptInput, start_at: datetime, info: activi
         queued = (info.started_time - info.current_attempt_scheduled_time).total_seconds()
         by_server = (start_at - attempt.planned_from).total_seconds() - max(0.0, queued)
     return min(by_server, (start_at - datetime.now(UTC)).total_seconds())
+
+
+def _start_tolerance_s(attempt: AttemptInput) -> float:
+    """How late after its permit's planned start the attempt may start."""
+    if attempt.start_tolerance_s is not None:
+        return attempt.start_tolerance_s
+    tolerance = PERMIT_TOLERANCE if attempt.strict_start else LATE_PERMIT_TOLERANCE
+    return tolerance.total_seconds()
 
 
 @dataclass(frozen=True)

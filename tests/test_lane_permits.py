@@ -8,7 +8,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from hookline.contracts.lane_permits import LEAD, MAX_ASK_LEAD, LanePermits, LaneSettings, Seen
+from hookline.contracts.lane_permits import LEAD, LOOKAHEAD, LanePermits, LaneSettings, Seen
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -88,15 +88,24 @@ def test_a_delivery_whose_permit_expired_gets_one_planned_as_far_ahead_as_it_ask
     lane.ask("b")
     lane.ask("a", lead_s=0.7)  # asking again while waiting: the latest lead counts
     lane.ask("c", lead_s=30)  # at most as far ahead as a lane plans
+    lane.ask("d", lead_s=float("nan"))  # not a number: none
 
     grants = [(g.delivery, g.start_at) for g in lane.grant(T0)]
-    # b's slot is after a's (planned starts stay in order: the rate counts back from the
-    # latest); c's is two seconds out, not thirty.
+    # b a fifth of a second after a (and a millisecond), and so on.
     assert grants == [
         ("a", _at(0.7)),
         ("b", _at(0.901)),
-        ("c", T0 + MAX_ASK_LEAD),
+        ("c", T0 + LOOKAHEAD),
     ]
+    assert [(g.delivery, g.start_at) for g in lane.grant(_at(0.3))] == [("d", _at(2.201))]
+
+
+def test_a_lane_that_ran_before_ignores_leads() -> None:
+    lane = _lane(rate_limit_per_s=5)
+    lane.honours_leads = False  # as a lane begun before leads replays
+    lane.ask("a", lead_s=1.5)
+
+    assert [(g.delivery, g.start_at) for g in lane.grant(T0)] == [("a", T0 + LEAD)]
 
 
 def test_a_lead_keeps_a_fast_rate_in_every_window() -> None:

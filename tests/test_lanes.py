@@ -11,16 +11,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.sdk.v1 import WorkflowMetadata
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import ActivityEnvironment
 
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.activities.lanes import HeadsToCheck, LaneActivities
 from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
+from hookline.contracts.delivery import PERMIT_EXPIRED
 from hookline.contracts.ids import delivery_workflow_id
-from hookline.contracts.lane_permits import MAX_ASK_LEAD
 from hookline.contracts.lanes import lane_workflow_id
+from hookline.contracts.late_permits import PERMIT_TOLERANCE, LateStarts
 from hookline.contracts.names import LANE_ASK_SIGNAL, LANE_GRANTED_SIGNAL, LANE_WORKFLOW
 from hookline.storage.registry import opened_registry
 from hookline.temporal.client import connect_temporal
@@ -407,56 +408,80 @@ async def test_a_delivery_late_for_its_permit_asks_for_one_further_ahead_and_kee
     settings: Settings, temporal_client: Client, receiver: Receiver
 ) -> None:
     # One slot per endpoint in the worker: the second delivery's permit comes while the first
-    # attempt holds the slot for 1.5 s, and it passes while the second waits for the slot.
-    # It sends nothing then, and asks for a permit planned as late as it was further ahead,
-    # which it keeps to (strictly: not "however late", which bunched attempts up).
+    # attempt holds the slot for 2 s, and it passes while the second waits for the slot. It
+    # sends nothing then, and asks for a permit planned as much further ahead as it was late.
     narrow = settings.model_copy(update={"endpoint_max_concurrent_attempts": 1})
     async with Hookline.running(narrow, temporal_client, settings.api_keys[0]) as hookline:
         app_id = await hookline.create_app()
         endpoint = await hookline.create_endpoint(
             app_id, receiver.url, max_in_flight=2, rate_limit_per_s=5
         )
-        receiver.delays = [1.5]
+        receiver.delays = [2.0]
         first = (await hookline.send_event(app_id, "job.done", {"n": 1}))["deliveries"][0]
         await wait_for(lambda: len(receiver.requests) == 1, what="the first attempt")
         second = (await hookline.send_event(app_id, "job.done", {"n": 2}))["deliveries"][0]
         views = [await hookline.wait_status(app_id, d["id"], "succeeded") for d in (first, second)]
-        lane = hookline.temporal.get_workflow_handle(lane_workflow_id(app_id, endpoint["id"]))
-        asks = [
-            ask
-            for ask in await _signals(hookline, lane.id, LANE_ASK_SIGNAL)
-            if ask["delivery"] == views[1]["workflow_id"]
-        ]
-        grants = await _signals(hookline, views[1]["workflow_id"], LANE_GRANTED_SIGNAL, at=True)
+        delivery = views[1]["workflow_id"]
+        lane = lane_workflow_id(app_id, endpoint["id"])
         histories = [
-            await hookline.temporal.get_workflow_handle(workflow_id).fetch_history()
-            for workflow_id in (views[1]["workflow_id"], lane.id)
+            await hookline.temporal.get_workflow_handle(w).fetch_history() for w in (delivery, lane)
         ]
+    wall_minus_monotonic = time.time() - time.monotonic()
 
     assert [r.body for r in receiver.requests] == [b'{"n":1}', b'{"n":2}']
     assert [view["attempts"] for view in views] == [1, 1]
-    # Asked twice: the second time for a start over a second after its grant (it was about
-    # that late), and the lane planned it so.
-    assert [ask["lead_s"] for ask in asks][:1] == [0.0] and len(asks) == 2
-    assert 1.0 <= asks[1]["lead_s"] <= MAX_ASK_LEAD.total_seconds()
-    granted_at, grant = grants[-1]
-    planned = datetime.fromisoformat(grant["start_at"]) - granted_at
-    assert planned >= timedelta(seconds=asks[1]["lead_s"]) - timedelta(milliseconds=100)
+    # Its permit expired once, and said how late it was.
+    [late_by] = _permit_expiries(histories[0])
+    assert late_by > PERMIT_TOLERANCE.total_seconds()
+    # It asked again for as much more lead, and the lane planned its next permit so.
+    asks = [ask for ask in _lane_asks(histories[1]) if ask["delivery"] == delivery]
+    assert [ask["lead_s"] for ask in asks] == [0.0, LateStarts().after_expiry(late_by).lead_s]
+    assert asks[1]["lead_s"] > 1.0
+    granted_at, grant = _grants(histories[1], delivery)[-1]
+    planned = datetime.fromisoformat(grant["start_at"])
+    assert planned - granted_at >= timedelta(seconds=asks[1]["lead_s"])
+    # Its worker waited for that start.
+    assert receiver.requests[1].at + wall_minus_monotonic >= planned.timestamp() - 0.01
     assert await replay_failures(histories) == {}  # deterministic, in the sandbox
 
 
-async def _signals(
-    hookline: Hookline, workflow_id: str, name: str, *, at: bool = False
-) -> list[Any]:
-    """The inputs of the signals ``name`` the workflow got (with ``at``: and when)."""
-    events = (await hookline.temporal.get_workflow_handle(workflow_id).fetch_history()).events
-    found: list[Any] = []
-    for e in events:
-        signal = e.workflow_execution_signaled_event_attributes
+def _permit_expiries(history: WorkflowHistory) -> list[float]:
+    """How late each attempt of the delivery that expired was (its failure's detail)."""
+    found = []
+    for e in history.events:
+        if e.HasField("activity_task_failed_event_attributes"):
+            failure = e.activity_task_failed_event_attributes.failure
+        elif e.HasField("marker_recorded_event_attributes"):
+            failure = e.marker_recorded_event_attributes.failure
+        else:
+            continue
+        info = failure.application_failure_info
+        if info.type == PERMIT_EXPIRED:
+            found.append(json.loads(info.details.payloads[0].data))
+    return found
+
+
+def _lane_asks(history: WorkflowHistory) -> list[dict[str, Any]]:
+    return [
+        json.loads(e.workflow_execution_signaled_event_attributes.input.payloads[0].data)
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+        and e.workflow_execution_signaled_event_attributes.signal_name == LANE_ASK_SIGNAL
+    ]
+
+
+def _grants(history: WorkflowHistory, delivery: str) -> list[tuple[datetime, dict[str, Any]]]:
+    """The lane's grants to ``delivery``, each with the time of the lane's workflow task that
+    made it (its ``workflow.now()``)."""
+    found, task_time = [], datetime.min.replace(tzinfo=UTC)
+    for e in history.events:
+        if e.HasField("workflow_task_started_event_attributes"):
+            task_time = e.event_time.ToDatetime(tzinfo=UTC)
+        signal = e.signal_external_workflow_execution_initiated_event_attributes
         if (
-            e.HasField("workflow_execution_signaled_event_attributes")
-            and signal.signal_name == name
+            e.HasField("signal_external_workflow_execution_initiated_event_attributes")
+            and signal.signal_name == LANE_GRANTED_SIGNAL
+            and signal.workflow_execution.workflow_id == delivery
         ):
-            payload = json.loads(signal.input.payloads[0].data)
-            found.append((e.event_time.ToDatetime(tzinfo=UTC), payload) if at else payload)
+            found.append((task_time, json.loads(signal.input.payloads[0].data)))
     return found

@@ -17,7 +17,7 @@ from temporalio.testing import ActivityEnvironment
 from hookline.activities.delivery import DeliveryActivities
 from hookline.config.settings import Settings
 from hookline.contracts.delivery import PERMIT_EXPIRED, AttemptInput
-from hookline.contracts.lane_permits import LATE_PERMIT_TOLERANCE, PERMIT_TOLERANCE
+from hookline.contracts.late_permits import LATE_PERMIT_TOLERANCE, PERMIT_TOLERANCE
 from hookline.storage.registry import opened_registry
 from tests.harness import Hookline, Receiver, wait_for
 
@@ -79,31 +79,37 @@ async def test_a_permit_the_worker_is_too_late_for_sends_nothing(
     assert [r.body for r in receiver.requests] == [b'{"n":2}']  # the late one sent nothing
 
 
-async def test_a_lenient_permit_goes_out_late_but_not_after_its_worker_died(
+async def test_a_permit_may_start_as_late_as_its_tolerance_says_and_no_later(
     hookline: Hookline, receiver: Receiver, settings: Settings
 ) -> None:
-    # Not strict: its delivery's permits expired even planned as far ahead as a lane plans.
-    # Half a second late it goes; twenty seconds late (made again after its worker died, with
-    # its workflow task's old time) it would land among other permits' slots: it does not.
+    # A delivery whose permits expired even planned 2 s ahead allows the next one 2 s, as
+    # does a permit a release before 2026-12 marked not strict: half a second late, it goes.
+    # Twenty seconds late (made again after its worker died, with its workflow task's old
+    # time), it would land among other permits' slots: it does not.
     app_id = await hookline.create_app()
     endpoint = await hookline.create_endpoint(app_id, receiver.url, max_in_flight=2)
-    now = datetime.now(UTC)
-    crashed_from = now - timedelta(seconds=20)
-    crashed = _permitted(app_id, endpoint["id"], 1, crashed_from, strict=False).model_copy(
-        update={"planned_from": crashed_from}
-    )
-    late = _permitted(app_id, endpoint["id"], 2, now - timedelta(milliseconds=500), False)
     async with opened_registry(settings) as registry, aiohttp.ClientSession() as session:
         activities = DeliveryActivities(session, registry, settings.max_response_bytes)
+        now = datetime.now(UTC)
+        lenient = {"start_tolerance_s": LATE_PERMIT_TOLERANCE.total_seconds()}
+        crashed_from = now - timedelta(seconds=20)
+        crashed = _permitted(app_id, endpoint["id"], 1, crashed_from).model_copy(
+            update={"planned_from": crashed_from, **lenient}
+        )
+        half_second = now - timedelta(milliseconds=500)
+        late = _permitted(app_id, endpoint["id"], 2, half_second).model_copy(update=lenient)
+        from_before = _permitted(app_id, endpoint["id"], 3, half_second, strict=False)
         with pytest.raises(ApplicationError) as refused:
             await _started_at(now, local=True).run(activities.post_signed, crashed)
-        record = await _started_at(now).run(activities.post_signed, late)
+        records = [
+            await _started_at(now).run(activities.post_signed, attempt)
+            for attempt in (late, from_before)
+        ]
 
     assert refused.value.type == PERMIT_EXPIRED
     assert refused.value.details[0] >= 20
-    assert LATE_PERMIT_TOLERANCE < timedelta(seconds=20)
-    assert record.status_code == 200
-    assert [r.body for r in receiver.requests] == [b'{"n":2}']
+    assert [record.status_code for record in records] == [200, 200]
+    assert [r.body for r in receiver.requests] == [b'{"n":2}', b'{"n":3}']
 
 
 async def test_a_permit_held_up_behind_the_endpoints_slot_in_its_worker_sends_nothing(

@@ -34,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
         attempt_record_in,
         without_query,
     )
-    from hookline.contracts.lane_permits import LEAD, MAX_ASK_LEAD
     from hookline.contracts.lane_permits import Outcome as LaneOutcome
     from hookline.contracts.lanes import (
         LaneAttempted,
@@ -44,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         LanePaused,
         lane_workflow_id,
     )
+    from hookline.contracts.late_permits import LateStarts
     from hookline.contracts.metric_labels import EVENT_TYPES
     from hookline.contracts.names import (
         CREATED_MEMO,
@@ -106,8 +106,6 @@ LANE_ASKS_FIRST = "lane-asks-first"
 the lane for its first permit at once; runs from before (and runs that an older worker began,
 which ignored the field) made a first attempt that sent nothing and said the endpoint had a
 lane."""
-PERMIT_LEAD_S = LEAD.total_seconds()
-MAX_ASK_LEAD_S = MAX_ASK_LEAD.total_seconds()
 HOLD_FAILED = "hold-failed"
 """Patch id: runs that failed before failed deliveries were held open for a manual retry
 replay closing at once. It matters only to replays of such runs (a query on a closed run in
@@ -395,14 +393,17 @@ class DeliveryWorkflow:
         lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
         made, in_series, last = attempts_before, made_in_series, self._first_attempt
         window_closes = workflow.patched(LANE_WINDOW_CLOSES)
-        strict = True  # an attempt too late for its permit sends nothing
-        lead_s = 0.0  # how far ahead to ask for the next permit's start (the last expired)
+        late = LateStarts()  # the permits that expired in a row
         while True:
             self._lane_asks += 1
             # A retry by hand waits for its one attempt, however late (made, none since).
             by_hand = in_series == 0 and made > 0
             paused_for = await self._permit(
-                delivery, made, last, deadline if window_closes and not by_hand else None, lead_s
+                delivery,
+                made,
+                last,
+                deadline if window_closes and not by_hand else None,
+                late.lead_s,
             )
             deadline += paused_for
             self._retry_requested = False  # the attempt asked for is this one
@@ -410,7 +411,8 @@ class DeliveryWorkflow:
                 update={
                     "permitted": True,
                     "start_at": self._lane_start_at,
-                    "strict_start": strict,
+                    "strict_start": True,
+                    "start_tolerance_s": late.tolerance_s(),
                 }
             )
             try:
@@ -422,15 +424,13 @@ class DeliveryWorkflow:
                 if _failure_type(err) == PERMIT_EXPIRED:  # nothing sent: its slot passed
                     await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="refused"))
                     _cancel_if_requested()
-                    # Asks for a permit planned as late as this one was further ahead, and
-                    # keeps to it: lenient only once asking as far ahead as a lane plans did
-                    # not help. (Runs from before used the next permit however late, which
-                    # bunched up at the receiver; the change is only in the activities'
-                    # inputs, which a replay does not compare.)
-                    strict = lead_s < MAX_ASK_LEAD_S
-                    lead_s = _lead_after_expiry(lead_s, _late_by(err))
+                    # The next permit is planned further ahead, and kept to (runs from
+                    # before used it however late, which bunched up at the receiver; the
+                    # change is only in local activities' inputs, which a replay does not
+                    # compare).
+                    late = late.after_expiry(_late_by(err))
                     continue
-                strict, lead_s = True, 0.0
+                late = LateStarts()
                 failed = attempt_record_in(err)
                 last = failed or last
                 made, in_series = (failed.attempt if failed else made + 1), in_series + 1
@@ -672,16 +672,6 @@ def _late_by(err: FailureError) -> float:
     cause = _attempt_failure(err)
     details = cause.details if isinstance(cause, ApplicationError) else ()
     return float(details[0]) if details and isinstance(details[0], int | float) else 0.0
-
-
-def _lead_after_expiry(lead_s: float, late_by: float) -> float:
-    """How far ahead to ask for the next permit after one asked ``lead_s`` ahead (0: the
-    lane's usual lead) started ``late_by`` late: as much further, up to how far a lane plans.
-    Later than that, the worker was not slow to hear of its permit but ran the attempt again
-    after a crash (its workflow task timed out): the usual lead does."""
-    if late_by > MAX_ASK_LEAD_S:
-        return 0.0
-    return min(max(lead_s, PERMIT_LEAD_S) + max(late_by, PERMIT_LEAD_S), MAX_ASK_LEAD_S)
 
 
 def _failure_named_delay(err: FailureError) -> bool:

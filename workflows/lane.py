@@ -78,6 +78,10 @@ as new."""
 COUNTS_PLANNED = "lane-rate-counts-planned"
 """Patch id: a rate switched back on counts the planned starts of permits still out; lanes
 that ran before replay with its window empty, until they continue as new."""
+HONOURS_LEADS = "lane-honours-leads"
+"""Patch id: a delivery's ``lead_s`` (its last permit expired) holds its next permit's start
+back, and planned starts keep their order; lanes that ran before ignored it, and replay as
+they ran until they continue as new."""
 HEADS_PER_LOOK = 100
 """Silent ``fifo`` queue heads looked at in one activity."""
 LOOK_TIMEOUT = timedelta(seconds=30)
@@ -184,6 +188,7 @@ class LaneWorkflow:
         keeps_timer = workflow.patched(KEEPS_TIMER)
         self._tells_full = workflow.patched(TELLS_FULL)
         self._permits.counts_planned = workflow.patched(COUNTS_PLANNED)
+        self._permits.honours_leads = workflow.patched(HONOURS_LEADS)
         while True:
             self._changed = False
             resend = [lease for lease in self._permits.leases if lease.delivery in self._resend]

@@ -61,9 +61,10 @@ class AttemptInput(BaseModel):
     waits ``start_at`` minus this (its worker's own clock may differ from the server's)."""
     strict_start: bool = False
     """An attempt that starts more than ``PERMIT_TOLERANCE`` after ``start_at`` sends nothing
-    (``PermitExpired``). Off, it may start up to ``LATE_PERMIT_TOLERANCE`` late: its delivery's
-    permits expired even planned as far ahead as a lane plans, and a worker always that late
-    still makes it."""
+    (``PermitExpired``); off (as releases before 2026-12 asked after an expiry), up to
+    ``LATE_PERMIT_TOLERANCE`` late. ``start_tolerance_s`` overrides it."""
+    start_tolerance_s: float | None = None
+    """How late after ``start_at`` the attempt may start (``LateStarts.tolerance_s``)."""
     in_lane: bool = False
     """Its delivery takes permits from the endpoint's lane whatever the worker's copy of the
     endpoint says (it was queued in a ``fifo`` lane when accepted)."""

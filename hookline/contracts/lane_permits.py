@@ -13,7 +13,9 @@ lane in one place:
   millisecond). So bursts hold at most ``burst`` attempts (a token bucket would allow a burst
   plus a second's refill in the same second). Within that, permits are spread out: at most
   ``PACE_S`` seconds' worth at once. A permit carries its planned start, up to ``LOOKAHEAD``
-  ahead, and the window counts planned starts.
+  ahead, and the window counts planned starts. A delivery whose last permit expired asks
+  with a ``lead_s`` (``hookline.contracts.late_permits``): its permit starts at least that
+  long after its grant, and those granted after it no sooner.
 - **Order.** For a ``fifo`` endpoint each ordering key is a queue in acceptance order (the
   order the lane heard of its deliveries: the API queues each before it answers 202), and
   only its oldest delivery that has not ended may attempt; without a key, the endpoint is
@@ -64,18 +66,6 @@ delivery to hear of it and its worker to be ready, so that the attempt starts on
 (So such a lane makes at most ``max_in_flight`` attempts per lead and response time.)"""
 LEAD_BEFORE = timedelta(milliseconds=250)
 """``LEAD`` of lanes that ran before it was shortened (``short_waits`` off)."""
-PERMIT_TOLERANCE = timedelta(milliseconds=190)
-"""A permit planned ahead whose attempt cannot start within this long of its planned start
-(its worker is late) is given back, and the delivery asks again, for a permit planned as much
-further ahead (``lead_s``): late starts must not bunch up with the next slots at the
-receiver."""
-MAX_ASK_LEAD = LOOKAHEAD
-"""The furthest ahead a delivery whose permits expired asks the lane to plan its next one.
-One that expires even so is used ``LATE_PERMIT_TOLERANCE`` late at most."""
-LATE_PERMIT_TOLERANCE = timedelta(seconds=2)
-"""How late an attempt may start under a permit of a delivery that asked ``MAX_ASK_LEAD``
-ahead (so that a worker always that far behind still makes it), or under one granted before
-2026-12 after an expiry (which used it however late, even after its worker died)."""
 PACE_S = 0.2
 """A rate-limited lane spreads its permits: at most a fifth of a second's worth at once."""
 PROBE_FIRST = timedelta(seconds=5)
@@ -189,6 +179,9 @@ class LanePermits(BaseModel):
     """A rate switched back on counts the planned starts of the permits still out. (``False``
     only for lanes that ran before, which must replay as they ran: they started its window
     empty, and could plan up to twice its burst within it.)"""
+    honours_leads: bool = True
+    """A delivery's ``lead_s`` holds its permit's start back. (``False`` only for lanes that
+    ran before, which ignored it and must replay as they ran.)"""
     slow_start: int | None = None
     """After the circuit closed: the in-flight limit, until it reaches ``max_in_flight``."""
     hold_until: datetime | None = None
@@ -390,10 +383,11 @@ class LanePermits(BaseModel):
             if heads is not None and waiting.delivery not in heads:
                 continue  # one accepted before it, of its key, has not ended
             if self._lookahead():
-                lead = max(LEAD if self.short_waits else LEAD_BEFORE, _seconds(waiting.lead_s))
-                # Planned starts stay in order (a lead may push one past the rate's slot):
-                # the windows count back from the latest.
-                start = max(start, now + lead, *self.recent[-1:])
+                start = max(start, now + (LEAD if self.short_waits else LEAD_BEFORE))
+                if self.honours_leads:
+                    # Planned starts stay in order (a lead may push one past the rate's
+                    # slot): the windows count back from the latest.
+                    start = max(start, now + _lead(waiting.lead_s), *self.recent[-1:])
             lease = Lease(
                 delivery=waiting.delivery,
                 until=start + timedelta(seconds=self.settings.lease_s),
@@ -527,8 +521,9 @@ class LanePermits(BaseModel):
         return allowed
 
 
-def _seconds(lead_s: float) -> timedelta:
-    return min(timedelta(seconds=lead_s), MAX_ASK_LEAD)
+def _lead(lead_s: float) -> timedelta:
+    """A lead asked for, at most ``LOOKAHEAD`` (one below 0, or not a number, is none)."""
+    return timedelta(seconds=min(lead_s, LOOKAHEAD.total_seconds())) if lead_s > 0 else timedelta(0)
 
 
 def _older(accepted_at: datetime, other: datetime | None) -> bool:
