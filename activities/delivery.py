@@ -40,7 +40,7 @@ from hookline.contracts.delivery import (
 )
 from hookline.contracts.header_rules import HEADER_NAME_RE, check_header
 from hookline.contracts.ids import OPERATOR_APP_ID
-from hookline.contracts.late_permits import LATE_PERMIT_TOLERANCE, PERMIT_TOLERANCE
+from hookline.contracts.late_permits import PERMIT_TOLERANCE
 from hookline.contracts.metric_labels import EVENT_TYPES
 from hookline.contracts.retry_settings import NON_RETRYABLE_ERRORS
 from hookline.contracts.signing import InvalidSecretError, signature_headers
@@ -470,12 +470,12 @@ def _until_planned_start(attempt: AttemptInput, start_at: datetime, info: activi
     return min(by_server, (start_at - datetime.now(UTC)).total_seconds())
 
 
-def _start_tolerance_s(attempt: AttemptInput) -> float:
-    """How late after its permit's planned start the attempt may start."""
+def _start_tolerance_s(attempt: AttemptInput) -> float | None:
+    """How late after its permit's planned start the attempt may start (``None``: however
+    late)."""
     if attempt.start_tolerance_s is not None:
         return attempt.start_tolerance_s
-    tolerance = PERMIT_TOLERANCE if attempt.strict_start else LATE_PERMIT_TOLERANCE
-    return tolerance.total_seconds()
+    return PERMIT_TOLERANCE.total_seconds() if attempt.strict_start else None
 
 
 @dataclass(frozen=True)
@@ -484,7 +484,7 @@ class _PlannedStart:
     late the attempt may start."""
 
     at: float
-    tolerance_s: float
+    tolerance_s: float | None
 
     def keep_to(self) -> None:
         """Refuse to send later than the tolerance after the planned start: this worker is
@@ -496,7 +496,7 @@ class _PlannedStart:
             ApplicationError: ``PermitExpired``.
         """
         late_by = time.monotonic() - self.at
-        if late_by > self.tolerance_s:
+        if self.tolerance_s is not None and late_by > self.tolerance_s:
             raise ApplicationError(
                 f"permit expired before the attempt could start ({late_by:.3f} s late)",
                 round(late_by, 3),

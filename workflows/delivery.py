@@ -411,7 +411,7 @@ class DeliveryWorkflow:
                 update={
                     "permitted": True,
                     "start_at": self._lane_start_at,
-                    "strict_start": True,
+                    "strict_start": late.strict(),
                     "start_tolerance_s": late.tolerance_s(),
                 }
             )

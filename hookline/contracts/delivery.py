@@ -26,9 +26,10 @@ LANE_REQUIRED = "LaneRequired"
 pause), and the attempt had no permit from it: nothing was sent."""
 
 PERMIT_EXPIRED = "PermitExpired"
-"""Error type: the attempt's worker could not start it within ``PERMIT_TOLERANCE`` of its
-permit's planned start: nothing was sent, and the delivery asks its lane again. Its detail is
-how late it was, in seconds."""
+"""Error type: the attempt's worker could not start it within its tolerance
+(``AttemptInput.start_tolerance_s``, by default ``PERMIT_TOLERANCE``) of its permit's planned
+start: nothing was sent, and the delivery asks its lane again. Its detail is how late it was,
+in seconds."""
 
 ENDPOINT_BUSY = "EndpointBusy"
 """Error type: a local first attempt found every slot of its endpoint taken, and sent
@@ -61,10 +62,10 @@ class AttemptInput(BaseModel):
     waits ``start_at`` minus this (its worker's own clock may differ from the server's)."""
     strict_start: bool = False
     """An attempt that starts more than ``PERMIT_TOLERANCE`` after ``start_at`` sends nothing
-    (``PermitExpired``); off (as releases before 2026-12 asked after an expiry), up to
-    ``LATE_PERMIT_TOLERANCE`` late. ``start_tolerance_s`` overrides it."""
+    (``PermitExpired``); off, it starts however late (``start_tolerance_s`` aside)."""
     start_tolerance_s: float | None = None
-    """How late after ``start_at`` the attempt may start (``LateStarts.tolerance_s``)."""
+    """How late after ``start_at`` the attempt may start (``LateStarts.tolerance_s``); ``None``:
+    as ``strict_start`` says."""
     in_lane: bool = False
     """Its delivery takes permits from the endpoint's lane whatever the worker's copy of the
     endpoint says (it was queued in a ``fifo`` lane when accepted)."""

@@ -15,7 +15,7 @@ lane in one place:
   ``PACE_S`` seconds' worth at once. A permit carries its planned start, up to ``LOOKAHEAD``
   ahead, and the window counts planned starts. A delivery whose last permit expired asks
   with a ``lead_s`` (``hookline.contracts.late_permits``): its permit starts at least that
-  long after its grant, and those granted after it no sooner.
+  long after its grant, and meanwhile the others waiting take the sooner slots.
 - **Order.** For a ``fifo`` endpoint each ordering key is a queue in acceptance order (the
   order the lane heard of its deliveries: the API queues each before it answers 202), and
   only its oldest delivery that has not ended may attempt; without a key, the endpoint is
@@ -365,17 +365,18 @@ class LanePermits(BaseModel):
     def grant(self, now: datetime, at_most: int | None = None) -> list[Lease]:
         """The permits to hand out now (``at_most`` of them), each taken off the waiting list.
 
-        Leases past their time are taken back first (their attempts' outcomes are lost).
+        Leases past their time are taken back first (their attempts' outcomes are lost). A
+        delivery that asked for a lead longer than the rate's next slot is from now lets
+        the others waiting take the sooner slots: it gets the first slot its lead allows.
         """
         self.leases = [lease for lease in self.leases if lease.until > now]
         if self.settings.paused or self._holding(now) or self._probe_waits(now):
             return []
         granted: list[Lease] = []
         heads = self._heads()
+        held_back: list[Waiting] = []
         for waiting in list(self.waiting):
-            if len(self.leases) >= self._in_flight_limit():
-                break
-            if at_most is not None and len(granted) >= at_most:
+            if not self._room(granted, at_most):
                 break
             start = self._rate_allows_at(now)
             if start > now + self._lookahead():
@@ -384,24 +385,42 @@ class LanePermits(BaseModel):
                 continue  # one accepted before it, of its key, has not ended
             if self._lookahead():
                 start = max(start, now + (LEAD if self.short_waits else LEAD_BEFORE))
-                if self.honours_leads:
-                    # Planned starts stay in order (a lead may push one past the rate's
-                    # slot): the windows count back from the latest.
-                    start = max(start, now + _lead(waiting.lead_s), *self.recent[-1:])
-            lease = Lease(
-                delivery=waiting.delivery,
-                until=start + timedelta(seconds=self.settings.lease_s),
-                key=waiting.key,
-                ask=waiting.ask,
-                start_at=start if self._lookahead() else None,
-                probe=self.circuit_open,
-            )
-            if self.settings.rate_limit_per_s is not None:
-                self.recent = [*self.recent, start][-self._burst() :]
-            self.waiting.remove(waiting)
-            self.leases.append(lease)
-            granted.append(lease)
+                if self.honours_leads and start < now + _lead(waiting.lead_s):
+                    held_back.append(waiting)
+                    continue
+            granted.append(self._lease(waiting, start))
+        else:
+            # None of the others could go: the held back take the slots their leads allow
+            # (planned starts stay in order: the rate's windows count back from the latest).
+            for waiting in held_back:
+                start = self._rate_allows_at(now)
+                if not self._room(granted, at_most) or start > now + self._lookahead():
+                    break
+                start = max(start, now + _lead(waiting.lead_s), *self.recent[-1:])
+                granted.append(self._lease(waiting, start))
         return granted
+
+    def _room(self, granted: list[Lease], at_most: int | None) -> bool:
+        """Whether another permit may go now (in flight, and in this batch)."""
+        if len(self.leases) >= self._in_flight_limit():
+            return False
+        return at_most is None or len(granted) < at_most
+
+    def _lease(self, waiting: Waiting, start: datetime) -> Lease:
+        """Grant ``waiting`` its permit, planned at ``start`` (if the lane plans ahead)."""
+        lease = Lease(
+            delivery=waiting.delivery,
+            until=start + timedelta(seconds=self.settings.lease_s),
+            key=waiting.key,
+            ask=waiting.ask,
+            start_at=start if self._lookahead() else None,
+            probe=self.circuit_open,
+        )
+        if self.settings.rate_limit_per_s is not None:
+            self.recent = [*self.recent, start][-self._burst() :]
+        self.waiting.remove(waiting)
+        self.leases.append(lease)
+        return lease
 
     def heads_to_check(self, now: datetime) -> list[str]:
         """The ``fifo`` queue heads silent long enough to look at (whether their delivery

@@ -8,7 +8,8 @@ planned as much further ahead as it was late, at least doubling the lead each ti
 ``MAX_ASK_LEAD`` (how far ahead a lane plans). Lateness that a lead cannot help (held up
 behind the endpoint's slots in the worker, or a worker whose clock runs far ahead) must not
 keep it from ever sending: once a permit planned that far ahead expired, the next may start
-``LATE_PERMIT_TOLERANCE`` late, and after that one, ``LAST_RESORT_TOLERANCE`` late.
+``LATE_PERMIT_TOLERANCE`` late, the one after that ``LAST_RESORT_TOLERANCE`` late, and the
+next however late (as every permit after an expired one was before 2026-12).
 
 Pure and deterministic: the delivery workflow keeps one in its state.
 """
@@ -26,11 +27,11 @@ PERMIT_TOLERANCE = timedelta(milliseconds=190)
 MAX_ASK_LEAD = LOOKAHEAD
 """The furthest ahead a delivery whose permits expired asks its lane to plan the next one."""
 LATE_PERMIT_TOLERANCE = timedelta(seconds=2)
-"""How late an attempt may start once a permit planned ``MAX_ASK_LEAD`` ahead expired (and
-under a permit that a release before 2026-12 marked not strict)."""
-LAST_RESORT_TOLERANCE = timedelta(seconds=10)
-"""How late an attempt may start once that did not help either: well within its permit's
-lease (the attempt timeout and 30 s), so that the lane's in-flight count still holds."""
+"""How late an attempt may start once a permit planned ``MAX_ASK_LEAD`` ahead expired."""
+LAST_RESORT_TOLERANCE = timedelta(seconds=5)
+"""How late an attempt may start once that did not help either. Below the 8 s or so by which
+an attempt made again after its worker died (its workflow task timed out, 10 s) misses a
+permit planned ``MAX_ASK_LEAD`` ahead, so that it does not go out among others' slots."""
 
 
 class LateStarts(BaseModel):
@@ -65,8 +66,15 @@ class LateStarts(BaseModel):
             expired_at_max=self.expired_at_max + int(at_max),
         )
 
-    def tolerance_s(self) -> float:
-        """How late, in seconds, the next attempt may start after its permit's planned
-        start."""
+    def tolerance_s(self) -> float | None:
+        """How late, in seconds, the next attempt may start after its permit's planned start
+        (``None``: however late)."""
         tolerances = (PERMIT_TOLERANCE, LATE_PERMIT_TOLERANCE, LAST_RESORT_TOLERANCE)
-        return tolerances[min(self.expired_at_max, 2)].total_seconds()
+        if self.expired_at_max >= len(tolerances):
+            return None
+        return tolerances[self.expired_at_max].total_seconds()
+
+    def strict(self) -> bool:
+        """Whether the next attempt keeps to the usual tolerance (what a worker from before
+        ``start_tolerance_s`` reads: it sends a permit that is not strict however late)."""
+        return self.expired_at_max == 0
