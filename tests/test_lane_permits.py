@@ -4,6 +4,7 @@ that survives continue-as-new."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -99,6 +100,32 @@ def test_a_delivery_whose_permit_expired_gets_one_planned_as_far_ahead_as_it_ask
         ("a", _at(0.7)),
         ("c", T0 + LOOKAHEAD),
     ]
+
+
+def test_the_rate_holds_in_every_window_whatever_leads_deliveries_ask_for() -> None:
+    # Random asks, some with leads (those held back take later slots, out of grant order),
+    # at random times: no burst window and no pace window ever holds too many.
+    for seed in range(100):
+        rng = random.Random(seed)
+        rate = rng.choice([0.5, 1, 3, 5, 10, 20, 50, 100])
+        lane = _lane(rate_limit_per_s=rate, max_in_flight=1000)
+        now, starts, asked = T0, list[datetime](), 0
+        for _ in range(150):
+            for _ in range(rng.randint(0, 3)):
+                lane.ask(f"d{asked}", lead_s=rng.choice([0, 0, 0, rng.uniform(0, 2.5)]))
+                asked += 1
+            for lease in lane.grant(now):
+                assert lease.start_at is not None
+                starts.append(lease.start_at)
+                lane.attempted(lease.delivery, "succeeded", now)
+            now += timedelta(seconds=rng.uniform(0.001, 0.5))
+        starts.sort()
+        burst = max(1, int(rate))
+        step = max(1, int(rate * 0.2))
+        for size in (burst, step):
+            window = timedelta(seconds=size / rate)
+            most = max((sum(1 for s in starts if t <= s < t + window) for t in starts), default=0)
+            assert most <= size, (seed, rate, size, most)
 
 
 def test_a_lane_that_ran_before_ignores_leads() -> None:
