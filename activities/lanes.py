@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import zlib
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -59,9 +60,10 @@ manual retry, which would queue it again)."""
 LOOKS_AT_ONCE = 20
 """Describe calls in flight at once for one lane."""
 ASKS_TOGETHER_EVERY_S = 1.0
-"""Asks to the lane of an endpoint whose breaker is tripped go out together, on the whole
-second of the worker's clock: such a delivery waits for a probe anyway, and asks that reach
-a lane at once take one of its workflow tasks, not one each."""
+"""Asks to the lane of an endpoint whose breaker is tripped go out together, once a second
+of the worker's clock, at the endpoint's own point in the second (``asks_phase_s``): such a
+delivery waits for a probe anyway, and asks that reach a lane at once take one of its
+workflow tasks, not one each."""
 
 
 class LaneActivities:
@@ -79,14 +81,15 @@ class LaneActivities:
     async def ask_lane(self, request: LaneRequest) -> None:
         """Signal the ask to the endpoint's lane, starting it, with the endpoint's settings as
         they are now, if it is not running (a running lane has them: the API tells it of every
-        change). To an endpoint whose breaker is tripped, on the next whole second."""
+        change). To an endpoint whose breaker is tripped, at the endpoint's next point in the
+        second (``asks_phase_s``)."""
         endpoint = await self._endpoints.get(request.app_id, request.endpoint_id)
         if endpoint is None:  # deleted: let the attempt go, and meet the deletion
             lane = winding_down_settings(request.timeout_s)
         else:
             lane = lane_settings(endpoint, self._settings, request.timeout_s)
             if endpoint.breaker_tripped_at is not None:
-                await asyncio.sleep(_until_asks_go_together())
+                await asyncio.sleep(until_asks_go_together(request.endpoint_id, time.time()))
         ask = LaneAsk(
             delivery=request.delivery,
             key=request.key,
@@ -132,7 +135,15 @@ class LaneActivities:
         self._endpoints.forget(endpoint.app_id, endpoint.endpoint_id)
 
 
-def _until_asks_go_together() -> float:
-    """Seconds until the next whole ``ASKS_TOGETHER_EVERY_S`` of the wall clock, which the
-    workers share (clocks in sync)."""
-    return ASKS_TOGETHER_EVERY_S - time.time() % ASKS_TOGETHER_EVERY_S
+def asks_phase_s(endpoint_id: str) -> float:
+    """Where in each ``ASKS_TOGETHER_EVERY_S`` the asks to the endpoint's lane go out, the
+    same in every worker process (a hash of the endpoint id, not Python's, which differs
+    from process to process): the asks of several tripped endpoints, and the workflow tasks
+    they hold, are spread over the second instead of all landing on the whole second."""
+    return zlib.crc32(endpoint_id.encode()) / 2**32 * ASKS_TOGETHER_EVERY_S
+
+
+def until_asks_go_together(endpoint_id: str, now: float) -> float:
+    """Seconds from ``now`` (the wall clock, which the workers share: clocks in sync) until
+    the endpoint's next point in the second; in ``(0, ASKS_TOGETHER_EVERY_S]``."""
+    return ASKS_TOGETHER_EVERY_S - (now - asks_phase_s(endpoint_id)) % ASKS_TOGETHER_EVERY_S

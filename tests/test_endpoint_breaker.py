@@ -6,6 +6,9 @@ path; a Retry-After on a 429 holds all of the endpoint's deliveries."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +19,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from hookline.activities.lanes import asks_phase_s, until_asks_go_together
 from hookline.config.settings import Settings
 from hookline.contracts.lanes import lane_workflow_id
 from hookline.contracts.names import LANE_ASK_SIGNAL
@@ -201,8 +205,9 @@ def _asker(event: HistoryEvent) -> str | None:
 async def test_asks_behind_an_open_circuit_reach_the_lane_together(
     hookline: Hookline, receiver: Receiver
 ) -> None:
-    # Once the breaker tripped, deliveries ask the lane on the whole second: ten accepted in
-    # quick succession take the lane a workflow task or two a second, not one each.
+    # Once the breaker tripped, deliveries ask the lane once a second, at the endpoint's
+    # point in it: ten accepted in quick succession take the lane a workflow task or two a
+    # second, not one each.
     receiver.default = (503, {})  # down
     app_id = await hookline.create_app()
     endpoint = await hookline.create_endpoint(app_id, receiver.url, retry=LONG_BACKOFF)
@@ -223,9 +228,46 @@ async def test_asks_behind_an_open_circuit_reach_the_lane_together(
         return events[asks[0] : asks[-1] + 1] if len(asks) == len(asking) else None
 
     between = await wait_for(asked, what="the ten asks to reach the lane")
-    # Each reached the lane in the first half of a second (sent as accepted, one after the
-    # other, they would reach it spread over the half second or more the sends took).
-    arrived = [e.event_time.ToDatetime().timestamp() % 1 for e in between if _asker(e) in asking]
+    # Each reached the lane in the half second after the endpoint's point in the second (sent
+    # as accepted, one after the other, they would reach it spread over the half second or
+    # more the sends took).
+    phase = asks_phase_s(endpoint["id"])
+    arrived = [
+        (e.event_time.ToDatetime().timestamp() - phase) % 1 for e in between if _asker(e) in asking
+    ]
     assert max(arrived) < 0.5, arrived
     tasks = [e for e in between if e.HasField("workflow_task_started_event_attributes")]
     assert len(tasks) <= 6, len(tasks)  # one each would be 9
+
+
+_PRINT_PHASES = (
+    "import sys; from hookline.activities.lanes import asks_phase_s; "
+    "print(*(repr(asks_phase_s(i)) for i in sys.argv[1:]))"
+)
+
+
+def test_each_tripped_endpoint_asks_at_its_own_point_in_the_second() -> None:
+    # Every worker process holds an endpoint's asks until the same instant (a hash that does
+    # not change from process to process), and different endpoints' asks, with the workflow
+    # tasks they hold, spread over the second instead of all landing on the whole second.
+    ids = [f"ep_{n:04d}" for n in range(200)]
+    phases = [asks_phase_s(i) for i in ids]
+    assert all(0 <= p < 1 for p in phases)
+    # Another process, with another string hash seed, puts them at the same points.
+    other = subprocess.run(
+        [sys.executable, "-c", _PRINT_PHASES, *ids[:20]],
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [float(p) for p in other.stdout.split()] == phases[:20]
+    tenths = {int(p * 10) for p in phases}
+    assert tenths == set(range(10))  # 200 endpoints fall in every tenth of the second
+    now = 1_764_000_000.25
+    for endpoint_id, phase in zip(ids, phases, strict=True):
+        wait = until_asks_go_together(endpoint_id, now)
+        assert 0 < wait <= 1
+        assert abs((now + wait - phase) % 1) < 1e-6 or abs((now + wait - phase) % 1 - 1) < 1e-6
+        # Any moment up to that instant waits for the same one.
+        assert abs(until_asks_go_together(endpoint_id, now + wait / 2) - wait / 2) < 1e-6
