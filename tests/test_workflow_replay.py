@@ -11,6 +11,7 @@ clocks, randomness outside ``workflow.*``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import cast
@@ -24,7 +25,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from hookline.contracts.lanes import lane_workflow_id
 from hookline.workflows.attempt_log_purge import PurgeAttemptLogWorkflow
-from hookline.workflows.delivery import LANE_ASKS_FIRST, DeliveryWorkflow
+from hookline.workflows.delivery import LANE_ASKS_FIRST, PATCHES_OF_2026_12, DeliveryWorkflow
 from hookline.workflows.fan_out import FanOutWorkflow
 from hookline.workflows.lane import LaneWorkflow
 from hookline.workflows.recovery import RecoveryWorkflow
@@ -183,6 +184,8 @@ async def test_a_laned_delivery_begun_by_a_worker_from_before_replays_on_this_co
     real = workflow.patched
 
     def patched(patch_id: str, asks_first: bool) -> bool:
+        if patch_id == PATCHES_OF_2026_12 and not asks_first:
+            return False  # a worker from before knows no bundle either
         return asks_first if patch_id == LANE_ASKS_FIRST else real(patch_id)
 
     monkeypatch.setattr(workflow, "patched", lambda patch_id: patched(patch_id, False))
@@ -202,3 +205,55 @@ async def test_a_laned_delivery_begun_by_a_worker_from_before_replays_on_this_co
     without_the_patch = await replay_failures([history])
     assert replayed == {}
     assert list(without_the_patch) == [history.run_id]
+
+
+def _patch_ids(history: WorkflowHistory) -> list[str]:
+    """The patches the run recorded, in order."""
+    ids = []
+    for event in history.events:
+        marker = event.marker_recorded_event_attributes
+        if event.HasField("marker_recorded_event_attributes") and marker.marker_name == (
+            "core_patch"
+        ):
+            ids.append(json.loads(marker.details["patch-data"].payloads[0].data)["id"])
+    return ids
+
+
+def _change_version_upserts(history: WorkflowHistory) -> int:
+    """Upserts of ``TemporalChangeVersion``: the SDK makes one for each patch a run records."""
+    return sum(
+        1
+        for event in history.events
+        if event.HasField("upsert_workflow_search_attributes_event_attributes")
+        and "TemporalChangeVersion"
+        in event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    )
+
+
+async def test_a_new_run_records_one_patch_for_all_those_it_meets(
+    hookline: Hookline, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A laned delivery that fails once meets most of the delivery workflow's patches; a run
+    of this release records the one bundle marker for them, not a marker and a visibility
+    write each, and a replay needs that marker to take the same path."""
+    app_id = await hookline.create_app()
+    await hookline.create_endpoint(
+        app_id, receiver.url, max_in_flight=1, retry={"schedule_s": [0, 1]}
+    )
+    receiver.respond(503)
+    event = await hookline.send_event(app_id, "replay.bundle", {"n": 1})
+    delivery_id = event["deliveries"][0]["id"]
+    await hookline.wait_status(app_id, delivery_id, "succeeded")
+    history = await _history(hookline, app_id, delivery_id)
+    assert len(receiver.requests) == 2
+
+    assert _patch_ids(history) == [PATCHES_OF_2026_12]
+    assert _change_version_upserts(history) == 1
+    assert await replay_failures([history]) == {}
+    # A worker that did not take the marker as the bundle would meet each patch unrecorded
+    # and take the paths of runs from before: the replay fails.
+    real = workflow.patched
+    monkeypatch.setattr(
+        workflow, "patched", lambda patch_id: patch_id != PATCHES_OF_2026_12 and real(patch_id)
+    )
+    assert list(await replay_failures([history])) == [history.run_id]

@@ -110,6 +110,29 @@ HOLD_FAILED = "hold-failed"
 """Patch id: runs that failed before failed deliveries were held open for a manual retry
 replay closing at once. It matters only to replays of such runs (a query on a closed run in
 the UI, tests/histories), so keep it while their histories are kept."""
+PATCHES_OF_2026_12 = "patches-of-2026-12"
+"""Patch id: a run that records it takes every patch in ``BUNDLED`` without recording each.
+``workflow.patched`` records a marker and upserts ``TemporalChangeVersion`` the first time a
+run meets each patch: a laned delivery met up to eight, eight history events and eight
+visibility writes more for the server (billable actions on Temporal Cloud), for nothing a new
+run could have done otherwise. Runs from before meet them one by one, as they ran. A patch
+added after this one is not in ``BUNDLED``: it is recorded on its own (or a later bundle
+takes it)."""
+BUNDLED = frozenset(
+    {
+        LOCAL_FIRST_ATTEMPT,
+        LANES,
+        LANE_ASKS_KEPT,
+        LANE_KEEPS_SCHEDULE,
+        LANE_WINDOW_CLOSES,
+        LANE_ENDED_ON_CANCEL,
+        LANE_LAST_OUTCOME,
+        LANE_LOCAL_ATTEMPT,
+        CANCEL_NOT_ABSORBED,
+        LANE_ASKS_FIRST,
+        HOLD_FAILED,
+    }
+)
 NOT_HELD = ("EndpointDeleted",)
 """Failures no manual retry can mend: the delivery closes at once."""
 
@@ -126,6 +149,8 @@ class DeliveryWorkflow:
     backoff short by restarting the attempts at once."""
 
     def __init__(self) -> None:
+        self._bundled = False
+        """The run recorded ``PATCHES_OF_2026_12``: every patch in ``BUNDLED`` applies."""
         self._retry_requested = False
         self._lane_asks = 0
         """Asks for a permit this run has made; each grant names the ask it answers."""
@@ -173,12 +198,15 @@ class DeliveryWorkflow:
 
     @workflow.run
     async def run(self, delivery: DeliveryInput) -> DeliveryResult:
+        # First, so that a run decides once, before any other patch, which way it records
+        # them (a run from before finds no marker here, and meets each patch as it ran).
+        self._bundled = workflow.patched(PATCHES_OF_2026_12)
         try:
             return await self._deliver(delivery)
         except asyncio.CancelledError:
             # Cancelled while waiting (a backoff, a permit): a lane that queued or granted
             # this delivery moves on at once (a fifo key would wait for it otherwise).
-            if (delivery.fifo or self._lane_asks) and workflow.patched(LANE_ENDED_ON_CANCEL):
+            if (delivery.fifo or self._lane_asks) and _patched(LANE_ENDED_ON_CANCEL):
                 me = workflow.info().workflow_id
                 lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
                 await _tell_lane(lane_id, LaneEnded(delivery=me))
@@ -205,10 +233,10 @@ class DeliveryWorkflow:
             if retried_by_hand:  # the window may be spent: still make the attempt asked for
                 window = max(window, start_to_close + timedelta(seconds=1))
                 series = self._series(delivery, attempts_before, 0, window, start_to_close)
-            elif delivery.laned and workflow.patched(LANE_ASKS_FIRST):
+            elif delivery.laned and _patched(LANE_ASKS_FIRST):
                 # Accepted while the endpoint had a lane: ask it straight away.
                 series = self._laned(delivery, attempts_before, 0, deadline, start_to_close)
-            elif workflow.patched(LOCAL_FIRST_ATTEMPT):
+            elif _patched(LOCAL_FIRST_ATTEMPT):
                 series = self._first_series(delivery, attempts_before, deadline, start_to_close)
             else:  # a run started before first attempts were local replays as it ran
                 series = self._series(delivery, attempts_before, 0, window, start_to_close)
@@ -361,12 +389,12 @@ class DeliveryWorkflow:
         try:
             return await series
         except FailureError as err:
-            if _failure_type(err) != LANE_REQUIRED or not workflow.patched(LANES):
+            if _failure_type(err) != LANE_REQUIRED or not _patched(LANES):
                 raise
             # Attempts of this series made before the endpoint got its lane count too, and
             # the series' schedule goes on from them (it does not start over).
             made = max(attempts_before, _attempts_made_in(err))
-        in_series = made - attempts_before if workflow.patched(LANE_KEEPS_SCHEDULE) else 0
+        in_series = made - attempts_before if _patched(LANE_KEEPS_SCHEDULE) else 0
         return await self._laned(delivery, made, in_series, deadline, start_to_close)
 
     async def _laned(
@@ -392,7 +420,7 @@ class DeliveryWorkflow:
         me = workflow.info().workflow_id
         lane_id = lane_workflow_id(delivery.app_id, delivery.endpoint_id)
         made, in_series, last = attempts_before, made_in_series, self._first_attempt
-        window_closes = workflow.patched(LANE_WINDOW_CLOSES)
+        window_closes = _patched(LANE_WINDOW_CLOSES)
         late = LateStarts()  # the permits that expired in a row
         while True:
             self._lane_asks += 1
@@ -484,7 +512,7 @@ class DeliveryWorkflow:
         paused_for, paused_since = timedelta(0), None
         # A run from before hears no lane_full: one an older worker buffered unhandled must
         # change nothing when a newer one replays it.
-        asks_kept = workflow.patched(LANE_ASKS_KEPT)
+        asks_kept = _patched(LANE_ASKS_KEPT)
         kept_reask = LANE_REASK_KEPT if asks_kept else LANE_REASK
         while not self._lane_granted():
             if deadline is not None and workflow.now() >= deadline + paused_for:
@@ -560,7 +588,7 @@ class DeliveryWorkflow:
         failed run beside the one that delivered it.
         """
         hold = delivery.retry.failed_hold_s
-        if not hold or not workflow.patched(HOLD_FAILED):
+        if not hold or not _patched(HOLD_FAILED):
             return False
         _cancel_if_requested()  # while the failure was being reported
         until = workflow.now() + timedelta(seconds=hold)
@@ -691,6 +719,16 @@ def _delay_after_first_attempt(err: FailureError, retry: RetrySettings) -> timed
     return retry.delay_after_first_attempt()
 
 
+def _patched(patch_id: str) -> bool:
+    """``workflow.patched(patch_id)``, or true without recording it in a run that recorded
+    ``PATCHES_OF_2026_12`` if ``patch_id`` is one of the ``BUNDLED``."""
+    if patch_id in BUNDLED:
+        instance = workflow.instance()
+        if isinstance(instance, DeliveryWorkflow) and instance._bundled:
+            return True
+    return workflow.patched(patch_id)
+
+
 def _cancel_if_requested() -> None:
     """Raise the workflow's cancellation if it came while the workflow awaited something that
     absorbs it (the SDK lets a signal already sent, or an activity that then ends cancelled
@@ -699,7 +737,7 @@ def _cancel_if_requested() -> None:
     Raises:
         asyncio.CancelledError: the workflow was asked to cancel.
     """
-    if workflow.cancellation_reason() is not None and workflow.patched(CANCEL_NOT_ABSORBED):
+    if workflow.cancellation_reason() is not None and _patched(CANCEL_NOT_ABSORBED):
         raise asyncio.CancelledError
 
 
@@ -712,7 +750,7 @@ async def _tell_lane(lane_id: str, message: LaneAttempted | LaneEnded) -> None:
 
 async def _tell_lane_last(lane_id: str, outcome: LaneAttempted) -> None:
     """Tell the lane how the delivery's last attempt ended, and that the delivery ended."""
-    if workflow.patched(LANE_LAST_OUTCOME):
+    if _patched(LANE_LAST_OUTCOME):
         await _tell_lane(lane_id, outcome.model_copy(update={"ended": True}))
     else:
         await _tell_lane(lane_id, outcome)
@@ -731,7 +769,7 @@ async def _permitted_attempt(
         FailureError: the attempt failed (a local activity's failure may come unwrapped).
     """
     summary = f"POST {without_query(url)}"
-    if workflow.patched(LANE_LOCAL_ATTEMPT):
+    if _patched(LANE_LOCAL_ATTEMPT):
         try:
             return await workflow.execute_local_activity_method(
                 DeliveryActivities.post_signed,
