@@ -798,11 +798,14 @@ async def _permitted_attempt(
 def _lane_outcome(err: FailureError, record: AttemptRecord | None) -> LaneOutcome:
     """How the lane counts a failed attempt: no answer (a connection error, a timeout), a 5xx
     or a 429 count against the receiver (the circuit breaker); anything else (another answer,
-    an endpoint deleted or disabled, a refused destination) does not."""
+    an endpoint deleted or disabled, a refused destination) does not. Nor does Temporal's own
+    timeout of the attempt (``temporalio.exceptions.TimeoutError``): the POST's timeout is
+    ``timeout_s`` in all, well inside the attempt's, so that one means the worker stalled or
+    died, which is no fault of the receiver's."""
     cause = _attempt_failure(err)
     kind = cause.type if isinstance(cause, ApplicationError) else None
     code = record.status_code if record is not None else None
-    if kind in ("ConnectionError", "Timeout") or isinstance(cause, TimeoutError):
+    if kind in ("ConnectionError", "Timeout"):
         return "receiver_failed"
     if kind == "HttpError" and code is not None and (code >= 500 or code == 429):
         return "receiver_failed"
