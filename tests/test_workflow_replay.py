@@ -41,6 +41,7 @@ RECORDED = {
     "0444a79": 5,
     "7a5172f": 10,
     "65e790b": 6,
+    "d6a2c2b": 11,
 }
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
@@ -70,7 +71,11 @@ sandbox and a delivery whose permit expired asked for its next one further ahead
 delivery to an endpoint with a lane that succeeded, one accepted behind an open circuit
 (still waiting), and their two lanes (still running); and a delivery whose permit expired
 while it waited for its worker's one slot for the endpoint, then went out under the next,
-and its lane."""
+and its lane; d6a2c2b (the release before a run recorded one marker for every earlier patch,
+``patches-of-2026-12``) has every delivery path again (at once, failed then succeeded, 410
+Gone, schedule run out, retried by hand while backing off and once failed, one still backing
+off), a laned delivery paused, resumed and failed once, a fifo one failed once, one waiting
+in its paused lane, and that lane (still running)."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
@@ -257,3 +262,20 @@ async def test_a_new_run_records_one_patch_for_all_those_it_meets(
         workflow, "patched", lambda patch_id: patch_id != PATCHES_OF_2026_12 and real(patch_id)
     )
     assert list(await replay_failures([history])) == [history.run_id]
+
+
+async def test_runs_from_before_the_bundle_need_their_own_patch_markers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs of the release before meet each patch on its own: a worker that took them as
+    bundled would not replay them (so the bundle is read from the history, not assumed)."""
+    histories = [
+        WorkflowHistory.from_json(path.stem, path.read_text())
+        for path in sorted((HISTORIES / "d6a2c2b").glob("*laned*.json"))
+    ]
+    assert len(histories) == 2
+    real = workflow.patched
+    monkeypatch.setattr(
+        workflow, "patched", lambda patch_id: patch_id == PATCHES_OF_2026_12 or real(patch_id)
+    )
+    assert sorted(await replay_failures(histories)) == sorted(h.run_id for h in histories)
