@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from temporalio.exceptions import ApplicationError, FailureError, TimeoutError, TimeoutType
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    RetryState,
+    TimeoutError,
+    TimeoutType,
+)
 
 from hookline.contracts.delivery import AttemptRecord
 from hookline.workflows.delivery import _lane_outcome
@@ -40,4 +47,16 @@ def _answered(status: int) -> AttemptRecord:
 def test_only_the_receivers_own_failures_count_against_it(
     failure: FailureError, record: AttemptRecord | None, counted: str
 ) -> None:
+    # A local activity's failure comes as it is; an activity's, wrapped.
     assert _lane_outcome(failure, record) == counted
+    wrapped = ActivityError(
+        "activity failed",
+        scheduled_event_id=5,
+        started_event_id=6,
+        identity="worker",
+        activity_type="post_signed",
+        activity_id="1",
+        retry_state=RetryState.NON_RETRYABLE_FAILURE,
+    )
+    wrapped.__cause__ = failure
+    assert _lane_outcome(wrapped, record) == counted

@@ -25,7 +25,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from hookline.contracts.lanes import lane_workflow_id
 from hookline.workflows.attempt_log_purge import PurgeAttemptLogWorkflow
-from hookline.workflows.delivery import LANE_ASKS_FIRST, PATCHES_OF_2026_12, DeliveryWorkflow
+from hookline.workflows.delivery import (
+    BUNDLED,
+    LANE_ASKS_FIRST,
+    PATCHES_OF_2026_12,
+    DeliveryWorkflow,
+)
 from hookline.workflows.fan_out import FanOutWorkflow
 from hookline.workflows.lane import LaneWorkflow
 from hookline.workflows.recovery import RecoveryWorkflow
@@ -279,3 +284,22 @@ async def test_runs_from_before_the_bundle_need_their_own_patch_markers(
         workflow, "patched", lambda patch_id: patch_id == PATCHES_OF_2026_12 or real(patch_id)
     )
     assert sorted(await replay_failures(histories)) == sorted(h.run_id for h in histories)
+
+
+def test_the_bundle_stands_for_the_patches_of_its_day_and_no_others() -> None:
+    """A run that recorded the bundle ran every patch it stands for and no later one: a patch
+    added to it afterwards would replay such runs on a path they never took. A new patch is
+    called on its own (or a new bundle takes it)."""
+    assert sorted(BUNDLED) == [
+        "cancel-not-absorbed",
+        "hold-failed",
+        "lane-asks-first",
+        "lane-asks-kept",
+        "lane-ended-on-cancel",
+        "lane-keeps-schedule",
+        "lane-last-outcome",
+        "lane-local-attempt",
+        "lane-window-closes",
+        "lanes",
+        "local-first-attempt",
+    ]

@@ -113,11 +113,11 @@ the UI, tests/histories), so keep it while their histories are kept."""
 PATCHES_OF_2026_12 = "patches-of-2026-12"
 """Patch id: a run that records it takes every patch in ``BUNDLED`` without recording each.
 ``workflow.patched`` records a marker and upserts ``TemporalChangeVersion`` the first time a
-run meets each patch: a laned delivery met up to eight, eight history events and eight
-visibility writes more for the server (billable actions on Temporal Cloud), for nothing a new
-run could have done otherwise. Runs from before meet them one by one, as they ran. A patch
-added after this one is not in ``BUNDLED``: it is recorded on its own (or a later bundle
-takes it)."""
+run meets each patch: a laned delivery met up to ten, as many history events and visibility
+writes more for the server (billable actions on Temporal Cloud), for nothing a new run could
+have done otherwise. Runs from before meet them one by one, as they ran. Never add to
+``BUNDLED``: a run that recorded the bundle never ran a later patch's new path. A later patch
+is called on its own (or a later bundle takes it)."""
 BUNDLED = frozenset(
     {
         LOCAL_FIRST_ATTEMPT,
@@ -800,8 +800,10 @@ def _lane_outcome(err: FailureError, record: AttemptRecord | None) -> LaneOutcom
     or a 429 count against the receiver (the circuit breaker); anything else (another answer,
     an endpoint deleted or disabled, a refused destination) does not. Nor does Temporal's own
     timeout of the attempt (``temporalio.exceptions.TimeoutError``): the POST's timeout is
-    ``timeout_s`` in all, well inside the attempt's, so that one means the worker stalled or
-    died, which is no fault of the receiver's."""
+    ``timeout_s`` in all, inside the attempt's, so that one means the worker stalled or died,
+    or something else in the attempt ran long (waiting for its planned start or for a slot of
+    the endpoint in its worker, tripping the breaker, the registry): none of it the
+    receiver's doing."""
     cause = _attempt_failure(err)
     kind = cause.type if isinstance(cause, ApplicationError) else None
     code = record.status_code if record is not None else None
