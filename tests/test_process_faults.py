@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -167,6 +168,36 @@ async def test_worker_killed_while_deliveries_back_off_loses_nothing(
     assert all(bodies.count(f'{{"n":{n}}}'.encode()) >= 2 for n in range(5)), bodies
 
 
+RESTART_WITHIN_S = 60.0
+"""How long a dev server may take to start again on its port."""
+
+
+def _port_free(port: int) -> bool:
+    """Whether a listener could bind ``port`` on 127.0.0.1 now."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def _started_again(port: int, db_file: Path) -> subprocess.Popen[bytes]:
+    """The dev server started again on its old port, for clients that reconnect to it. While
+    it is down, any new connection on the machine may take that port as its own end for a
+    moment, and a server started then exits at once ("address already in use", seen in CI):
+    wait until the port is free, and start it again if it exits all the same."""
+    deadline = time.monotonic() + RESTART_WITHIN_S
+    while True:
+        await wait_for(lambda: _port_free(port), timeout=RESTART_WITHIN_S, what="a free port")
+        try:
+            return await start_dev_server(port, None, db_file)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+
+
 async def test_temporal_restarted_on_its_file_loses_nothing(
     settings: Settings, receiver: Receiver, tmp_path: Path
 ) -> None:
@@ -186,7 +217,7 @@ async def test_temporal_restarted_on_its_file_loses_nothing(
             await hookline.stop_worker()
 
             stop_dev_server(server)
-            server = await start_dev_server(port, None, db_file)
+            server = await _started_again(port, db_file)
             receiver.default = (200, {})
             await hookline.start_worker()
 
