@@ -173,8 +173,8 @@ class DeliveryActivities:
             )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = made(None, f"timed out after {attempt.timeout_s:g} s")
-            await self._receiver_failed(attempt, target)
-            raise await self._failed(attempt, record, "Timeout") from None
+            laned = await self._receiver_failed(attempt, target)
+            raise await self._failed(attempt, record, "Timeout", into_lane=laned) from None
         except aiohttp.ClientConnectorError as err:
             if isinstance(err.os_error, DestinationRefusedError):
                 record = made(None, f"destination refused: {err.os_error}")
@@ -182,9 +182,13 @@ class DeliveryActivities:
                     attempt, record, "DestinationRefused", message="destination refused"
                 ) from None
             record = made(None, _describe_client_error(err))
-            await self._receiver_failed(attempt, target)
+            laned = await self._receiver_failed(attempt, target)
             raise await self._failed(
-                attempt, record, "ConnectionError", message=_connect_failure_without_host(err)
+                attempt,
+                record,
+                "ConnectionError",
+                message=_connect_failure_without_host(err),
+                into_lane=laned,
             ) from None
         except aiohttp.InvalidURL:
             # A stored URL aiohttp cannot use (saved by an older release): no attempt can.
@@ -194,8 +198,8 @@ class DeliveryActivities:
             ) from None
         except aiohttp.ClientError as err:
             record = made(None, _describe_client_error(err))
-            await self._receiver_failed(attempt, target)
-            raise await self._failed(attempt, record, "ConnectionError") from None
+            laned = await self._receiver_failed(attempt, target)
+            raise await self._failed(attempt, record, "ConnectionError", into_lane=laned) from None
         except InvalidSecretError as err:
             record = made(None, f"endpoint secret is invalid: {err}")
             raise await self._failed(attempt, record, "InvalidSecret", non_retryable=True) from None
@@ -221,25 +225,38 @@ class DeliveryActivities:
             raise await self._failed(attempt, record, "EndpointGone", response_body)
         record = made(code, f"HTTP {code}")
         delay = retry_after_delay(retry_after, info) if code in RETRY_AFTER_STATUSES else None
+        laned = False
         if code >= 500 or code == 429:
             named = retry_after if code in RETRY_AFTER_STATUSES else None
             held = parse_retry_after(named, datetime.now(UTC)) if named else None
-            await self._receiver_failed(attempt, target, held)
-        raise await self._failed(attempt, record, "HttpError", response_body, delay)
+            laned = await self._receiver_failed(attempt, target, held)
+        raise await self._failed(
+            attempt, record, "HttpError", response_body, delay, into_lane=laned
+        )
 
     async def _receiver_failed(
         self, attempt: AttemptInput, target: _Destination, retry_after_s: float | None = None
-    ) -> None:
+    ) -> bool:
         """Count an attempt that failed for want of the receiver against the endpoint's
         breaker (``retry_after_s``: a 429 or 503 named a ``Retry-After``). Attempts under a
-        lane's permit are the lane's to count."""
+        lane's permit are the lane's to count.
+
+        Returns:
+            Whether the endpoint has a lane now (this failure tripped its breaker, or one
+            since the attempt started did): the delivery goes on in the lane at once.
+        """
         if self._breaker is None or attempt.permitted or target.laned or attempt.in_lane:
-            return
+            return False
         if attempt.callback_url is not None:
-            return  # a per-job callback URL, not an endpoint
+            return False  # a per-job callback URL, not an endpoint
         await self._breaker.failed(
             attempt.app_id, attempt.endpoint_id, attempt.timeout_s, retry_after_s
         )
+        try:  # a trip made this worker forget its copy: the registry's word, read once
+            endpoint = await self._endpoints.get(attempt.app_id, attempt.endpoint_id)
+        except (SQLAlchemyError, OSError):
+            return False  # the registry is unreachable: the next attempt finds out
+        return endpoint is not None and endpoint.has_lane
 
     async def _destination(self, attempt: AttemptInput) -> _Destination | None:
         if attempt.callback_url is not None and attempt.app_id == OPERATOR_APP_ID:
@@ -319,12 +336,21 @@ class DeliveryActivities:
         *,
         non_retryable: bool = False,
         message: str | None = None,
+        into_lane: bool = False,
     ) -> ApplicationError:
         """The failure of an attempt, remembered, with its record as details (for the API).
 
         The failure's message is stored in Temporal in clear even when payloads are encrypted
         (the record, its details, is not): ``message`` is then a wording without the
         destination's host, which the record keeps.
+
+        Args:
+            into_lane: The endpoint has a lane now: unless the attempt was the delivery's
+                last, the failure is a ``LANE_REQUIRED`` with the attempts made (this one
+                included) and the record as details, and the delivery asks the lane for its
+                next attempt at once. Retried on its own schedule, its next attempt would
+                send nothing and say the same, after a backoff, a timer and an activity
+                task: every delivery in flight when a breaker trips went that way.
         """
         await self._remember(attempt, record, response_body)
         non_retryable = non_retryable or error_type in NON_RETRYABLE
@@ -334,6 +360,15 @@ class DeliveryActivities:
             )
             if next_retry_delay is None:
                 error_type, non_retryable = "ScheduleExhausted", True
+        if into_lane and not non_retryable:
+            return ApplicationError(
+                message or record.error or error_type,
+                record.attempt,
+                record,
+                type=LANE_REQUIRED,
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
+            )
         return ApplicationError(
             message or record.error or error_type,
             record,

@@ -26,6 +26,7 @@ from hookline.contracts.names import LANE_ASK_SIGNAL
 from hookline.storage.registry import opened_registry
 from tests.conftest import settings_for_tests
 from tests.harness import Hookline, Receiver, wait_for
+from tests.test_workflow_replay import replay_failures
 
 
 @pytest.fixture
@@ -76,6 +77,50 @@ async def test_a_receiver_that_is_down_gets_a_bounded_number_of_attempts(
 
     await wait_for(back_on_the_usual_path, what="the breaker to be reset")
     assert (await _health(hookline, path))["state"] == "healthy"
+
+
+async def test_the_attempt_that_trips_the_breaker_takes_its_delivery_into_the_lane(
+    hookline: Hookline, receiver: Receiver, settings: Settings
+) -> None:
+    """A delivery whose attempt fails as the breaker trips waits in the lane from then on
+    (the first probe is its), rather than backing off on its own schedule first only to be
+    turned back by its next attempt, which would send nothing."""
+    receiver.default = (500, {})  # down
+    app_id = await hookline.create_app()
+    slow = {"initial_interval_s": 30, "max_interval_s": 60, "window_s": 600}
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, retry=slow)
+    path = f"/v1/apps/{app_id}/endpoints/{endpoint['id']}"
+    failures = settings.endpoint_breaker_failures
+    events = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(failures)]
+    ids = [event["deliveries"][0]["id"] for event in events]
+
+    async def one_waiting_in_the_open_lane() -> dict[str, Any] | None:
+        health = await _health(hookline, path)
+        return health if health["state"] == "open" and health["waiting"] == 1 else None
+
+    # The last failure trips the breaker; the others came before, and back off for 30 s.
+    await wait_for(one_waiting_in_the_open_lane, what="the tripping delivery in the lane")
+    tripped_at = time.monotonic()
+    views = [await hookline.delivery(app_id, delivery_id) for delivery_id in ids]
+    assert [(v["status"], v["attempts"]) for v in views] == [("retrying", 1)] * failures
+    assert {v["last_attempt"]["error"] for v in views} == {"HTTP 500"}
+    assert len(receiver.requests) == failures
+
+    receiver.default = (200, {})  # back: the lane's first probe is the waiting delivery's
+
+    async def delivered() -> list[dict[str, Any]] | None:
+        views = [await hookline.delivery(app_id, delivery_id) for delivery_id in ids]
+        return views if any(v["status"] == "succeeded" for v in views) else None
+
+    views = await wait_for(delivered, what="the probe to deliver", timeout=20)
+    assert time.monotonic() - tripped_at < 25  # before the others' 30 s backoff ended
+    done = [v for v in views if v["status"] == "succeeded"]
+    assert [v["attempts"] for v in done] == [2]
+    others = [v for v in views if v["status"] != "succeeded"]
+    assert [(v["status"], v["attempts"]) for v in others] == [("retrying", 1)] * (failures - 1)
+    # Its run (a failed attempt that says the endpoint has a lane now) replays on this code.
+    history = await hookline.temporal.get_workflow_handle(done[0]["workflow_id"]).fetch_history()
+    assert await replay_failures([history]) == {}
 
 
 async def test_a_retry_after_holds_every_delivery_to_the_endpoint(

@@ -394,6 +394,13 @@ class DeliveryWorkflow:
             # Attempts of this series made before the endpoint got its lane count too, and
             # the series' schedule goes on from them (it does not start over).
             made = max(attempts_before, _attempts_made_in(err))
+            failed = _failed_into_lane(err)
+        if failed is not None:
+            # The attempt was made and failed as its endpoint got a lane (its breaker
+            # tripped): the status shows it while the delivery waits in the lane. Runs from
+            # before were never told so (their failures carry no such record).
+            self._first_attempt = failed
+            self._show_status("retrying", made, failed)
         in_series = made - attempts_before if _patched(LANE_KEEPS_SCHEDULE) else 0
         return await self._laned(delivery, made, in_series, deadline, start_to_close)
 
@@ -819,6 +826,19 @@ def _attempts_made_in(err: FailureError) -> int:
     cause = _attempt_failure(err)
     details = cause.details if isinstance(cause, ApplicationError) else ()
     return details[0] if details and isinstance(details[0], int) else 0
+
+
+def _failed_into_lane(err: FailureError) -> AttemptRecord | None:
+    """The record of the attempt that failed as its endpoint got a lane, which a
+    ``LANE_REQUIRED`` carries after the attempts made (``None``: nothing was sent)."""
+    cause = _attempt_failure(err)
+    details = cause.details if isinstance(cause, ApplicationError) else ()
+    if len(details) < 2:
+        return None
+    try:
+        return AttemptRecord.model_validate(details[1])
+    except ValueError:
+        return None
 
 
 def _accepted_at() -> datetime:
