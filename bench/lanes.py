@@ -448,6 +448,10 @@ async def outage(receiver: LaneReceiver, tmp: Path, args: argparse.Namespace) ->
     return outage_figures(runs, args)
 
 
+SLOWEST_SHOWN = 5
+"""The slowest healthy deliveries an isolation run prints, with when each was sent."""
+
+
 @dataclass
 class IsolationRun:
     """What one isolation run measured."""
@@ -462,6 +466,9 @@ class IsolationRun:
     """How long sending took (planned: ``--isolation-s``)."""
     cores: dict[str, float]
     """The server's, worker's and API's CPU over the run, in cores (1.0: one core busy)."""
+    slowest: list[tuple[float, float]]
+    """The slowest healthy deliveries: (seconds into the run when sent, latency), slowest
+    first: whether the tail gathers at the breakers' trip or spreads over the run."""
 
 
 async def isolation_run(
@@ -543,13 +550,18 @@ async def isolation_run(
         ),
         send_s=send_s,
         cores=cores,
+        slowest=sorted(
+            ((t - start, received[e] - t) for e, t in sent.items() if e in received),
+            key=lambda sent_and_latency: -sent_and_latency[1],
+        )[:SLOWEST_SHOWN],
     )
     lat = result.latencies
     print(
         f"isolation, {name}: sent {ran}, healthy p50 {percentile(lat, 0.5) * 1e3:.0f} ms, "
         f"p99 {percentile(lat, 0.99) * 1e3:.0f} ms, lost {result.lost}, hanging attempts "
         f"{result.hanging_attempts} (at most {result.hanging_most_at_once} at once per endpoint)"
-        f"; sending took {send_s:.1f} s; CPU in cores: {_cores(cores)}",
+        f"; sending took {send_s:.1f} s; CPU in cores: {_cores(cores)}; slowest (sent at): "
+        + ", ".join(f"{late * 1e3:.0f} ms ({at:.1f} s)" for at, late in result.slowest),
         flush=True,
     )
     return result
