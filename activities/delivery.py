@@ -247,8 +247,8 @@ class DeliveryActivities:
         """
         if self._breaker is None or attempt.permitted or target.laned or attempt.in_lane:
             return False
-        if attempt.callback_url is not None:
-            return False  # a per-job callback URL, not an endpoint
+        if attempt.callback_url is not None or not self._breaker.on:
+            return False  # a per-job callback URL, not an endpoint; or no breaker to trip
         await self._breaker.failed(
             attempt.app_id, attempt.endpoint_id, attempt.timeout_s, retry_after_s
         )

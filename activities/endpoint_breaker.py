@@ -46,6 +46,11 @@ class EndpointBreaker:
         self._held_until: dict[str, datetime] = {}
         """The last ``Retry-After`` hold this worker told each endpoint's lane (until then)."""
 
+    @property
+    def on(self) -> bool:
+        """Whether failures are counted and trip breakers (``endpoint_breaker_failures``)."""
+        return bool(self._settings.endpoint_breaker_failures)
+
     def succeeded(self, endpoint_id: str) -> None:
         """An attempt to the endpoint was answered 2xx."""
         self._failures.pop(endpoint_id, None)
