@@ -133,6 +133,11 @@ BUNDLED = frozenset(
         HOLD_FAILED,
     }
 )
+LANE_SHOWS_FAILED_ATTEMPT = "lane-shows-failed-attempt"
+"""Patch id: a delivery whose attempt failed as its endpoint got a lane (the failure carries
+the attempt's record) shows that attempt in its status while it waits in the lane. A worker
+from before went into the lane without showing it: its runs replay so, and a run that showed
+it stalls on such a worker (a nondeterminism error, retried) instead of going on otherwise."""
 NOT_HELD = ("EndpointDeleted",)
 """Failures no manual retry can mend: the delivery closes at once."""
 
@@ -395,10 +400,9 @@ class DeliveryWorkflow:
             # the series' schedule goes on from them (it does not start over).
             made = max(attempts_before, _attempts_made_in(err))
             failed = _failed_into_lane(err)
-        if failed is not None:
+        if failed is not None and _patched(LANE_SHOWS_FAILED_ATTEMPT):
             # The attempt was made and failed as its endpoint got a lane (its breaker
-            # tripped): the status shows it while the delivery waits in the lane. Runs from
-            # before were never told so (their failures carry no such record).
+            # tripped): the status shows it while the delivery waits in the lane.
             self._first_attempt = failed
             self._show_status("retrying", made, failed)
         in_series = made - attempts_before if _patched(LANE_KEEPS_SCHEDULE) else 0
