@@ -32,6 +32,7 @@ from hookline.activities.retry_timing import (
 )
 from hookline.contracts.delivery import (
     ENDPOINT_BUSY,
+    ENDPOINT_PAUSED,
     LANE_REQUIRED,
     PERMIT_EXPIRED,
     AttemptInput,
@@ -53,6 +54,11 @@ NON_RETRYABLE = frozenset(NON_RETRYABLE_ERRORS)
 MAX_START_WAIT_S = 5.0
 """The longest an attempt waits for its permit's planned start (a lane plans 2 s ahead; more
 means clocks disagree)."""
+RECHECK_AFTER_WAIT_S = 0.001
+"""An attempt that waited at least this long for one of its endpoint's slots reads its
+endpoint's copy again before it sends: a pause made meanwhile must hold (see
+``hookline.api.routes_endpoints``: a pause answers once every copy read before it is out of
+date)."""
 LOG_TIMEOUT_S = 3.0
 """How long an attempt waits for its attempt-log row to commit before going on without."""
 
@@ -74,6 +80,7 @@ class _Destination:
     disabled: bool = False
     laned: bool = False
     """Its deliveries take permits from the endpoint's lane."""
+    paused: bool = False
 
 
 class DeliveryActivities:
@@ -148,15 +155,9 @@ class DeliveryActivities:
         if target.disabled:
             record = made(None, "endpoint is disabled")
             raise await self._failed(attempt, record, "EndpointDisabled")
-        if (target.laned or attempt.in_lane) and not attempt.permitted:
-            # Nothing is sent: the workflow asks the endpoint's lane for a permit first.
-            raise ApplicationError(
-                "endpoint has a lane",
-                number - 1,  # the attempts made before this one, which the lane's go on from
-                type=LANE_REQUIRED,
-                non_retryable=True,
-                category=ApplicationErrorCategory.BENIGN,
-            )
+        lane_holds = self._held_by_lane(attempt, target, number)
+        if lane_holds is not None:
+            raise lane_holds
         if self._require_https and not target.url.startswith("https://"):
             record = made(None, "destination refused: https is required")
             raise await self._failed(attempt, record, "DestinationRefused")
@@ -169,7 +170,7 @@ class DeliveryActivities:
         response_body = ""
         try:
             code, retry_after, response_body = await _heartbeating(
-                self._post(target, attempt, slot)
+                self._post(target, attempt, number, slot)
             )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = made(None, f"timed out after {attempt.timeout_s:g} s")
@@ -279,15 +280,53 @@ class DeliveryActivities:
             was_failing=endpoint.failing_since is not None,
             disabled=endpoint.disabled,
             laned=endpoint.has_lane,
+            paused=endpoint.paused,
         )
 
+    def _held_by_lane(
+        self, attempt: AttemptInput, target: _Destination, number: int
+    ) -> ApplicationError | None:
+        """Why the endpoint's lane holds this attempt (nothing is sent), or ``None``: it has a
+        lane and the attempt no permit from it, or it was paused after the permit's grant."""
+        if (target.laned or attempt.in_lane) and not attempt.permitted:
+            # The workflow asks the endpoint's lane for a permit first.
+            return ApplicationError(
+                "endpoint has a lane",
+                number - 1,  # the attempts made before this one, which the lane's go on from
+                type=LANE_REQUIRED,
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
+            )
+        if attempt.permitted and target.paused:
+            # The delivery gives the permit back and asks again: its lane holds it. The copy
+            # may be older than a resume since: the next attempt reads the registry's.
+            self._endpoints.forget(attempt.app_id, attempt.endpoint_id)
+            return ApplicationError(
+                "endpoint is paused",
+                type=ENDPOINT_PAUSED,
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
+            )
+        return None
+
     async def _post(
-        self, target: _Destination, attempt: AttemptInput, slot: _PlannedStart | None = None
+        self,
+        target: _Destination,
+        attempt: AttemptInput,
+        number: int,
+        slot: _PlannedStart | None = None,
     ) -> tuple[int, str | None, str]:
         # One of the endpoint's slots first: a slow receiver is not sent more than
         # endpoint_max_concurrent_attempts POSTs at once by the workers together.
         slots = self._slots.slot(attempt.endpoint_id or target.url, permitted=attempt.permitted)
+        waiting_since = time.monotonic()
         async with slots:
+            if time.monotonic() - waiting_since >= RECHECK_AFTER_WAIT_S:
+                # The endpoint may have been paused (or got a lane) during the wait.
+                again = await self._destination(attempt)
+                lane_holds = self._held_by_lane(attempt, again, number) if again else None
+                if lane_holds is not None:
+                    raise lane_holds
             if slot is not None:
                 slot.keep_to()  # the wait for the registry or a slot may have made it late
             return await self._post_now(target, attempt, int(time.time()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -166,6 +167,12 @@ async def _paused(request: web.Request, *, paused: bool) -> out.Endpoint:
     if endpoint is None:
         raise not_found("endpoint")
     await _configure_lane(request, endpoint)
+    if paused and not current.paused:
+        # A pause holds from its answer: a worker may attempt on its copy of the endpoint
+        # for HOOKLINE_ENDPOINT_CACHE_TTL_S after reading it (and reads it again before it
+        # sends if it waited for a slot), so the answer waits until every copy read before
+        # the pause is out of date. Attempts already sent finish.
+        await asyncio.sleep(request.app[SETTINGS].endpoint_cache_ttl_s)
     return out.Endpoint.of(endpoint)
 
 

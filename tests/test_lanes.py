@@ -3,6 +3,7 @@ deliveries through its lane workflow, across workers; pause and resume; deletion
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import time
@@ -10,6 +11,7 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import ActivityEnvironment
@@ -18,7 +20,7 @@ from hookline.activities.endpoint_cache import EndpointCache
 from hookline.activities.lanes import HeadsToCheck, LaneActivities
 from hookline.config.settings import Settings
 from hookline.contracts import search_attributes as sa
-from hookline.contracts.delivery import PERMIT_EXPIRED
+from hookline.contracts.delivery import ENDPOINT_PAUSED, PERMIT_EXPIRED
 from hookline.contracts.ids import delivery_workflow_id
 from hookline.contracts.lane_permits import LEAD
 from hookline.contracts.lanes import lane_workflow_id
@@ -27,6 +29,7 @@ from hookline.contracts.names import LANE_ASK_SIGNAL, LANE_GRANTED_SIGNAL, LANE_
 from hookline.storage.registry import opened_registry
 from hookline.temporal.client import connect_temporal
 from hookline.worker.running import running_worker
+from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
 from tests.test_workflow_replay import replay_failures
 
@@ -101,8 +104,83 @@ async def test_pause_holds_deliveries_and_resume_sends_them_oldest_first_within_
     assert len(receiver.requests) == 4  # the failed first attempt, retried once
 
 
+async def _history(hookline: Hookline, app_id: str, delivery_id: str) -> WorkflowHistory:
+    view = await hookline.delivery(app_id, delivery_id)
+    return await hookline.temporal.get_workflow_handle(view["workflow_id"]).fetch_history()
+
+
+def _attempt_failed_as(history: WorkflowHistory, failure_type: str) -> bool:
+    """Whether one of the run's local attempts failed with ``failure_type``."""
+    for event in history.events:
+        failure = event.marker_recorded_event_attributes.failure
+        while failure.ByteSize():
+            if failure.application_failure_info.type == failure_type:
+                return True
+            failure = failure.cause
+    return False
+
+
 async def _count(hookline: Hookline, query: str, expected: int) -> bool:
     return len([w async for w in hookline.temporal.list_workflows(query)]) == expected
+
+
+# Kept 10 s: the worker's copies of both endpoints, read at their first attempts, are still
+# the ones it uses when the pause comes a few seconds later.
+@pytest.mark.parametrize("cache_ttl_s", [0, 10], ids=["copies-read-each-time", "copies-kept"])
+async def test_nothing_is_sent_once_a_pause_has_answered(
+    settings: Settings, temporal_client: Client, receiver: Receiver, cache_ttl_s: float
+) -> None:
+    """Retries on the usual path and permits a rate-limited lane granted ahead stop with the
+    pause's answer, whether workers read endpoints for every attempt or keep copies."""
+    settings = settings.model_copy(
+        # The breaker off: the failing endpoint's retries stay on the usual path.
+        update={"endpoint_cache_ttl_s": cache_ttl_s, "endpoint_breaker_failures": 0}
+    )
+    retry = {"initial_interval_s": 1, "max_interval_s": 1, "window_s": 120}
+    async with AsyncExitStack() as stack:
+        hookline = await stack.enter_async_context(
+            Hookline.running(settings, temporal_client, API_KEY)
+        )
+        failing = await stack.enter_async_context(Receiver.running())
+        failing.default = (500, {})
+        app_id = await hookline.create_app()
+        usual = await hookline.create_endpoint(
+            app_id, failing.url, event_types=["job.failing"], retry=retry
+        )
+        laned = await hookline.create_endpoint(
+            app_id, receiver.url, event_types=["job.done"], rate_limit_per_s=4
+        )
+        retried = [await hookline.send_event(app_id, "job.failing", {"n": n}) for n in range(3)]
+        await wait_for(lambda: len(failing.requests) >= 6, what="retries on the usual path")
+        done = [await hookline.send_event(app_id, "job.done", {"n": n}) for n in range(20)]
+        await wait_for(lambda: len(receiver.requests) >= 3, what="the lane's first permits")
+
+        async def pause(endpoint: dict[str, Any]) -> float:
+            await hookline.ok("POST", f"/v1/apps/{app_id}/endpoints/{endpoint['id']}/pause")
+            return time.monotonic()
+
+        usual_held_at, laned_held_at = await asyncio.gather(pause(usual), pause(laned))
+        # Long enough for several retries (1 s apart) and permits (4 a second) to be due.
+        held_until = max(usual_held_at, laned_held_at) + 3
+        await wait_for(lambda: time.monotonic() > held_until, what="3 s paused")
+        assert [r.at - usual_held_at for r in failing.requests if r.at > usual_held_at] == []
+        assert [r.at - laned_held_at for r in receiver.requests if r.at > laned_held_at] == []
+        assert len(receiver.requests) < 20  # the pause came while permits were still due
+
+        failing.default = (204, {})
+        for endpoint in (usual, laned):
+            await hookline.ok("POST", f"/v1/apps/{app_id}/endpoints/{endpoint['id']}/resume")
+        for event in retried + done:
+            await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
+        histories = [
+            await _history(hookline, app_id, event["deliveries"][0]["id"]) for event in done
+        ]
+    bodies = {json.loads(r.body)["n"] for r in receiver.requests}
+    assert bodies == set(range(20))
+    recalled = [h for h in histories if _attempt_failed_as(h, ENDPOINT_PAUSED)]
+    if cache_ttl_s == 0:  # a permit granted ahead met the pause (kept copies answer before)
+        assert recalled
+    assert await replay_failures(recalled) == {}
 
 
 async def test_deleting_a_paused_endpoint_ends_its_waiting_deliveries(

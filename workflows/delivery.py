@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from hookline.activities.lanes import LaneActivities, LaneRequest
     from hookline.contracts.delivery import (
         ENDPOINT_BUSY,
+        ENDPOINT_PAUSED,
         LANE_REQUIRED,
         PERMIT_EXPIRED,
         AttemptInput,
@@ -468,6 +469,13 @@ class DeliveryWorkflow:
                     # change is only in local activities' inputs, which a replay does not
                     # compare).
                     late = late.after_expiry(_late_by(err))
+                    continue
+                if _failure_type(err) == ENDPOINT_PAUSED:  # nothing sent: paused since the grant
+                    # Only this release's attempts fail so, so no run from before meets this
+                    # branch. The permit goes back and the delivery asks again: the paused
+                    # lane holds it (reading ``paused``) until it resumes.
+                    await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="refused"))
+                    _cancel_if_requested()
                     continue
                 late = LateStarts()
                 failed = attempt_record_in(err)

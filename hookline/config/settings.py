@@ -277,8 +277,9 @@ class Settings(BaseSettings):
     before reading it again: changes made through the API reach attempts within this time.
     0 reads it for every attempt. With the registry unreachable, workers go on with the last
     configuration they read, however old. An API process keeps each app's list of endpoints
-    (which endpoints an event goes to) as long, unless it made a change to them itself. Read
-    by the API and the workers."""
+    (which endpoints an event goes to) as long, unless it made a change to them itself, and
+    answers ``POST .../pause`` only after this long, when no worker with the same setting
+    still attempts on a copy from before the pause. Read by the API and the workers."""
 
     list_page_size: int = Field(default=50, ge=1, le=1000)
     """Default page size (``limit``) of ``GET .../deliveries`` and ``GET .../events``

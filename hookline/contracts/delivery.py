@@ -31,6 +31,10 @@ PERMIT_EXPIRED = "PermitExpired"
 start: nothing was sent, and the delivery asks its lane again. Its detail is how late it was,
 in seconds."""
 
+ENDPOINT_PAUSED = "EndpointPaused"
+"""Error type: the endpoint was paused after its lane granted the attempt's permit: nothing
+was sent, and the delivery asks its lane again (which holds it while paused)."""
+
 ENDPOINT_BUSY = "EndpointBusy"
 """Error type: a local first attempt found every slot of its endpoint taken, and sent
 nothing (the workflow makes the attempt as an activity instead)."""
