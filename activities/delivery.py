@@ -10,7 +10,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -145,32 +145,24 @@ class DeliveryActivities:
             slot.keep_to()
         number = attempt.attempts_before + info.attempt
         started = time.time()
-        target = await self._destination(attempt)
-        if target is None:
-            record = _record(number, started, None, "endpoint was deleted")
-            raise await self._failed(attempt, record, "EndpointDeleted")
-        # Every record from here on says where the attempt went (not the query: a token may
-        # be in it, and the record outlives a rotation of that token).
-        made = functools.partial(_record, number, started, url=without_query(target.url))
-        if target.disabled:
-            record = made(None, "endpoint is disabled")
-            raise await self._failed(attempt, record, "EndpointDisabled")
-        lane_holds = self._held_by_lane(attempt, target, number)
-        if lane_holds is not None:
-            raise lane_holds
-        if self._require_https and not target.url.startswith("https://"):
-            record = made(None, "destination refused: https is required")
-            raise await self._failed(attempt, record, "DestinationRefused")
-        unsendable = _unsendable_header(target)
-        if unsendable is not None:
-            # Saved before the API refused such headers: no attempt can ever send it, so the
-            # delivery fails now rather than retrying for its whole window.
-            record = made(None, f"request cannot be built: {unsendable}")
-            raise await self._failed(attempt, record, "InvalidRequest", non_retryable=True)
+        target = await self._sendable(attempt, number, started)
+
+        async def read_again() -> _Destination:
+            """The endpoint as it is now, after a wait for one of its slots (a pause made
+            meanwhile holds this attempt): the POST and its record go by it."""
+            nonlocal target
+            target = await self._sendable(attempt, number, started)
+            return target
+
+        def made(status_code: int | None, error: str | None = None) -> AttemptRecord:
+            # Every record from here on says where the attempt went (not the query: a token
+            # may be in it, and the record outlives a rotation of that token).
+            return _record(number, started, status_code, error, url=without_query(target.url))
+
         response_body = ""
         try:
             code, retry_after, response_body = await _heartbeating(
-                self._post(target, attempt, number, slot)
+                self._post(target, attempt, slot, read_again)
             )
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = made(None, f"timed out after {attempt.timeout_s:g} s")
@@ -283,6 +275,35 @@ class DeliveryActivities:
             paused=endpoint.paused,
         )
 
+    async def _sendable(self, attempt: AttemptInput, number: int, started: float) -> _Destination:
+        """Where the attempt goes, read now.
+
+        Raises:
+            ApplicationError: the attempt sends nothing: the endpoint was deleted or disabled,
+                its lane holds the attempt, or no attempt can ever send it.
+        """
+        target = await self._destination(attempt)
+        if target is None:
+            record = _record(number, started, None, "endpoint was deleted")
+            raise await self._failed(attempt, record, "EndpointDeleted")
+        made = functools.partial(_record, number, started, url=without_query(target.url))
+        if target.disabled:
+            record = made(None, "endpoint is disabled")
+            raise await self._failed(attempt, record, "EndpointDisabled")
+        lane_holds = self._held_by_lane(attempt, target, number)
+        if lane_holds is not None:
+            raise lane_holds
+        if self._require_https and not target.url.startswith("https://"):
+            record = made(None, "destination refused: https is required")
+            raise await self._failed(attempt, record, "DestinationRefused")
+        unsendable = _unsendable_header(target)
+        if unsendable is not None:
+            # Saved before the API refused such headers: no attempt can ever send it, so the
+            # delivery fails now rather than retrying for its whole window.
+            record = made(None, f"request cannot be built: {unsendable}")
+            raise await self._failed(attempt, record, "InvalidRequest", non_retryable=True)
+        return target
+
     def _held_by_lane(
         self, attempt: AttemptInput, target: _Destination, number: int
     ) -> ApplicationError | None:
@@ -297,10 +318,10 @@ class DeliveryActivities:
                 non_retryable=True,
                 category=ApplicationErrorCategory.BENIGN,
             )
-        if attempt.permitted and target.paused:
+        if attempt.permitted and attempt.holds_on_pause and target.paused:
             # The delivery gives the permit back and asks again: its lane holds it. The copy
             # may be older than a resume since: the next attempt reads the registry's.
-            self._endpoints.forget(attempt.app_id, attempt.endpoint_id)
+            self._endpoints.expire(attempt.app_id, attempt.endpoint_id)
             return ApplicationError(
                 "endpoint is paused",
                 type=ENDPOINT_PAUSED,
@@ -313,20 +334,18 @@ class DeliveryActivities:
         self,
         target: _Destination,
         attempt: AttemptInput,
-        number: int,
-        slot: _PlannedStart | None = None,
+        slot: _PlannedStart | None,
+        read_again: Callable[[], Awaitable[_Destination]],
     ) -> tuple[int, str | None, str]:
         # One of the endpoint's slots first: a slow receiver is not sent more than
         # endpoint_max_concurrent_attempts POSTs at once by the workers together.
         slots = self._slots.slot(attempt.endpoint_id or target.url, permitted=attempt.permitted)
         waiting_since = time.monotonic()
         async with slots:
-            if time.monotonic() - waiting_since >= RECHECK_AFTER_WAIT_S:
-                # The endpoint may have been paused (or got a lane) during the wait.
-                again = await self._destination(attempt)
-                lane_holds = self._held_by_lane(attempt, again, number) if again else None
-                if lane_holds is not None:
-                    raise lane_holds
+            waited = time.monotonic() - waiting_since >= RECHECK_AFTER_WAIT_S
+            if waited and attempt.callback_url is None:
+                # The endpoint may have changed meanwhile: been paused, got a lane, a new URL.
+                target = await read_again()
             if slot is not None:
                 slot.keep_to()  # the wait for the registry or a slot may have made it late
             return await self._post_now(target, attempt, int(time.time()))

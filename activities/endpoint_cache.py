@@ -35,6 +35,8 @@ MAX_ENTRIES = 10_000
 class _Entry:
     endpoint: Endpoint | None
     read_at: float
+    expired: bool = False
+    """Read again at the next lookup, whatever its age (kept for when the registry is down)."""
 
 
 class EndpointCache:
@@ -67,7 +69,7 @@ class EndpointCache:
         key = (app_id, endpoint_id)
         entry = self._entries.get(key)
         now = self._clock()
-        if entry is not None and now - entry.read_at < self._ttl_s:
+        if entry is not None and not entry.expired and now - entry.read_at < self._ttl_s:
             self._entries.move_to_end(key)
             _count("hit")
             return entry.endpoint
@@ -95,6 +97,14 @@ class EndpointCache:
         while len(self._entries) > MAX_ENTRIES:
             self._entries.popitem(last=False)
         return endpoint
+
+    def expire(self, app_id: str, endpoint_id: str) -> None:
+        """Make the next lookup of an endpoint read the registry, whose copy this worker has
+        reason to doubt (it may predate a change), keeping the copy in case it is down."""
+        key = (app_id, endpoint_id)
+        entry = self._entries.get(key)
+        if entry is not None:
+            self._entries[key] = _Entry(entry.endpoint, entry.read_at, expired=True)
 
     def forget(self, app_id: str, endpoint_id: str) -> None:
         """Drop the copy of an endpoint whose state this worker just changed."""

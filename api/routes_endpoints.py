@@ -129,10 +129,16 @@ async def update_endpoint(request: web.Request) -> out.Endpoint:
     return out.Endpoint.of(endpoint)
 
 
+PAUSE_MARGIN_S = 0.25
+"""How much longer than the workers' endpoint copies last a pause waits before it answers:
+for an attempt that looked at its copy just before the pause, and is about to send."""
+
+
 @routes.route(
     "POST",
     f"{_ENDPOINT}/pause",
-    "Pause an endpoint: nothing is sent to it until it resumes",
+    "Pause an endpoint: nothing is sent to it from the answer until it resumes (the answer"
+    " comes after HOOKLINE_ENDPOINT_CACHE_TTL_S, 5 s by default)",
     tag="lanes",
 )
 async def pause_endpoint(request: web.Request) -> out.Endpoint:
@@ -167,12 +173,16 @@ async def _paused(request: web.Request, *, paused: bool) -> out.Endpoint:
     if endpoint is None:
         raise not_found("endpoint")
     await _configure_lane(request, endpoint)
-    if paused and not current.paused:
+    if paused:
         # A pause holds from its answer: a worker may attempt on its copy of the endpoint
         # for HOOKLINE_ENDPOINT_CACHE_TTL_S after reading it (and reads it again before it
         # sends if it waited for a slot), so the answer waits until every copy read before
-        # the pause is out of date. Attempts already sent finish.
-        await asyncio.sleep(request.app[SETTINGS].endpoint_cache_ttl_s)
+        # the pause is out of date. Every pause waits: a repeat after a lost answer too.
+        # Attempts already sent (or connecting) finish.
+        await asyncio.sleep(request.app[SETTINGS].endpoint_cache_ttl_s + PAUSE_MARGIN_S)
+        endpoint = await request.app[REGISTRY].endpoints.get(endpoint.id, endpoint.app_id)
+        if endpoint is None:
+            raise not_found("endpoint")  # deleted meanwhile
     return out.Endpoint.of(endpoint)
 
 

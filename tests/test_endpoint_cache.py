@@ -90,6 +90,18 @@ async def test_forget_drops_a_copy_before_its_ttl(registry: Registry) -> None:
     assert endpoint is not None and endpoint.disabled
 
 
+async def test_expire_reads_the_registry_again_before_the_ttl(registry: Registry) -> None:
+    app_id, endpoint_id = await _endpoint_of(registry, "https://a.example/hook")
+    cache = EndpointCache(registry, ttl_s=300, clock=Clock())
+    await cache.get(app_id, endpoint_id)
+    await registry.endpoints.update(app_id, endpoint_id, paused=True)
+
+    cache.expire(app_id, endpoint_id)
+
+    endpoint = await cache.get(app_id, endpoint_id)
+    assert endpoint is not None and endpoint.paused
+
+
 async def test_unreachable_registry_serves_the_last_copy_and_says_so(
     postgres_url: str | None, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -116,13 +128,17 @@ async def test_unreachable_registry_serves_the_last_copy_and_says_so(
             stale = await cache.get(app_id, endpoint_id)
         with pytest.raises((SQLAlchemyError, OSError)):
             await cache.get(app_id, never_read_id)
+        cache.expire(app_id, endpoint_id)  # doubted, but still the copy to go on with
+        expired = await cache.get(app_id, endpoint_id)
     finally:
         await proxy.start()
         await engine.dispose()
         await proxy.cut()
 
     assert stale == read
-    [warning] = [r for r in caplog.records if r.name == "hookline.activities.endpoint_cache"]
+    assert expired == read
+    # One warning for each read that went on with the copy.
+    warning, _ = [r for r in caplog.records if r.name == "hookline.activities.endpoint_cache"]
     message = warning.getMessage()
     assert endpoint_id in message and "read 60 s ago" in message
     assert "s3cret" not in message and "a.example" not in message

@@ -110,9 +110,13 @@ async def _history(hookline: Hookline, app_id: str, delivery_id: str) -> Workflo
 
 
 def _attempt_failed_as(history: WorkflowHistory, failure_type: str) -> bool:
-    """Whether one of the run's local attempts failed with ``failure_type``."""
+    """Whether one of the run's attempts (local, or an activity) failed with ``failure_type``."""
     for event in history.events:
-        failure = event.marker_recorded_event_attributes.failure
+        failure = (
+            event.marker_recorded_event_attributes.failure
+            if event.HasField("marker_recorded_event_attributes")
+            else event.activity_task_failed_event_attributes.failure
+        )
         while failure.ByteSize():
             if failure.application_failure_info.type == failure_type:
                 return True

@@ -139,6 +139,9 @@ LANE_SHOWS_FAILED_ATTEMPT = "lane-shows-failed-attempt"
 the attempt's record) shows that attempt in its status while it waits in the lane. A worker
 from before went into the lane without showing it: its runs replay so, and a run that showed
 it stalls on such a worker (a nondeterminism error, retried) instead of going on otherwise."""
+PAUSED_REASK = timedelta(seconds=1)
+"""How long a delivery whose permitted attempt found its endpoint paused waits before asking
+its lane again."""
 NOT_HELD = ("EndpointDeleted",)
 """Failures no manual retry can mend: the delivery closes at once."""
 
@@ -450,6 +453,7 @@ class DeliveryWorkflow:
             attempt = _attempt_input(delivery, made, None).model_copy(
                 update={
                     "permitted": True,
+                    "holds_on_pause": True,
                     "start_at": self._lane_start_at,
                     "strict_start": late.strict(),
                     "start_tolerance_s": late.tolerance_s(),
@@ -471,11 +475,16 @@ class DeliveryWorkflow:
                     late = late.after_expiry(_late_by(err))
                     continue
                 if _failure_type(err) == ENDPOINT_PAUSED:  # nothing sent: paused since the grant
-                    # Only this release's attempts fail so, so no run from before meets this
-                    # branch. The permit goes back and the delivery asks again: the paused
-                    # lane holds it (reading ``paused``) until it resumes.
+                    # Only attempts this code asked to (``holds_on_pause``) fail so, so no
+                    # run from before meets this branch. The permit goes back and, after a
+                    # moment (a lane that missed the pause would grant again at once), the
+                    # delivery asks again: the paused lane holds it (reading ``paused``).
                     await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="refused"))
                     _cancel_if_requested()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await workflow.wait_condition(
+                            lambda: self._retry_requested, timeout=PAUSED_REASK
+                        )
                     continue
                 late = LateStarts()
                 failed = attempt_record_in(err)

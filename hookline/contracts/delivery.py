@@ -73,6 +73,10 @@ class AttemptInput(BaseModel):
     in_lane: bool = False
     """Its delivery takes permits from the endpoint's lane whatever the worker's copy of the
     endpoint says (it was queued in a ``fifo`` lane when accepted)."""
+    holds_on_pause: bool = False
+    """Under a permit: if the endpoint was paused since the grant, send nothing and fail with
+    ``ENDPOINT_PAUSED`` (set by workflow code that then waits in the lane; code from before
+    would take that failure for the receiver's)."""
 
 
 class AttemptRecord(BaseModel):

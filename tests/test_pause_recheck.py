@@ -1,0 +1,75 @@
+"""An attempt that waited for one of its endpoint's slots in its worker looks at the endpoint
+again before it sends: paused meanwhile, it sends nothing (``POST .../pause`` answers once
+every copy read before the pause is out of date, so a copy read before the wait must not do)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from hookline.activities.delivery import DeliveryActivities
+from hookline.activities.endpoint_cache import EndpointCache
+from hookline.config.settings import Settings
+from hookline.contracts.delivery import ENDPOINT_PAUSED, LANE_REQUIRED, AttemptInput
+from hookline.storage.registry import opened_registry
+from tests.harness import Hookline, Receiver, wait_for
+from tests.test_permit_start import _started_at
+
+COPIES_KEPT_S = 0.5
+"""Shorter than the first request holds the worker's one slot of the endpoint."""
+
+
+def _attempt(app_id: str, endpoint_id: str, n: int, **permit: object) -> AttemptInput:
+    return AttemptInput(
+        delivery_id=f"pause-recheck-{n}",
+        app_id=app_id,
+        event_id=f"evt_pause_recheck_{n}",
+        endpoint_id=endpoint_id,
+        body=f'{{"n":{n}}}',
+        timeout_s=10,
+        **permit,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize("permitted", [True, False], ids=["under-a-permit", "usual-path"])
+async def test_an_attempt_that_waited_for_a_slot_while_its_endpoint_was_paused_sends_nothing(
+    hookline: Hookline, receiver: Receiver, settings: Settings, permitted: bool
+) -> None:
+    app_id = await hookline.create_app()
+    # Under a permit, the endpoint has a lane (an in-flight limit); on the usual path, none.
+    fields = {"max_in_flight": 2} if permitted else {}
+    endpoint = await hookline.create_endpoint(app_id, receiver.url, **fields)
+    permit = {"permitted": True, "holds_on_pause": True} if permitted else {}
+    receiver.delays = [1.5]  # the first request holds the worker's one slot for 1.5 s
+    async with opened_registry(settings) as registry, aiohttp.ClientSession() as session:
+        activities = DeliveryActivities(
+            session,
+            registry,
+            settings.max_response_bytes,
+            per_endpoint_concurrency=1,
+            endpoints=EndpointCache(registry, ttl_s=COPIES_KEPT_S),
+        )
+        now = datetime.now(UTC)
+        holder = asyncio.create_task(
+            _started_at(now).run(
+                activities.post_signed, _attempt(app_id, endpoint["id"], 1, **permit)
+            )
+        )
+        await wait_for(lambda: len(receiver.requests) == 1, what="the first request", timeout=10)
+        behind = asyncio.create_task(
+            _started_at(now).run(
+                activities.post_signed, _attempt(app_id, endpoint["id"], 2, **permit)
+            )
+        )
+        await registry.endpoints.update(app_id, endpoint["id"], paused=True)
+        with pytest.raises(ApplicationError) as held:
+            await behind
+        first = await holder
+
+    assert held.value.type == (ENDPOINT_PAUSED if permitted else LANE_REQUIRED)
+    assert first.status_code == 200
+    assert [r.body for r in receiver.requests] == [b'{"n":1}']
