@@ -638,6 +638,15 @@ async def isolation(receiver: LaneReceiver, tmp: Path, args: argparse.Namespace)
                 )
                 for control in runs[2:]
             ),
+            *(
+                Figure(
+                    "isolation",
+                    mixed.name + label,
+                    "healthy p99, beside the hanging / beside the healthy (what hanging adds)",
+                    f"{_p99_ratio(mixed, control):.2f}x",
+                )
+                for control in runs[2:]
+            ),
             Figure(
                 "isolation",
                 mixed.name + label,
