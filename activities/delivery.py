@@ -66,6 +66,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class _ReadAgainFailed(Exception):
+    """Reading the endpoint again after a slot wait failed with ``error``: kept apart from
+    the POST's own errors, which the attempt blames on the receiver."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(type(error).__name__)
+        self.error = error
+
+
 @dataclass(frozen=True)
 class _Destination:
     """Where one attempt posts and how it signs, as read at attempt time (secrets included):
@@ -151,7 +160,12 @@ class DeliveryActivities:
             """The endpoint as it is now, after a wait for one of its slots (a pause made
             meanwhile holds this attempt): the POST and its record go by it."""
             nonlocal target
-            target = await self._sendable(attempt, number, started)
+            try:
+                target = await self._sendable(attempt, number, started)
+            except ApplicationError:
+                raise  # the attempt sends nothing, and says why
+            except Exception as err:  # the registry's: not the receiver's, whatever its type
+                raise _ReadAgainFailed(err) from err
             return target
 
         def made(status_code: int | None, error: str | None = None) -> AttemptRecord:
@@ -164,6 +178,9 @@ class DeliveryActivities:
             code, retry_after, response_body = await _heartbeating(
                 self._post(target, attempt, slot, read_again)
             )
+        except _ReadAgainFailed as failed:
+            # As when the first read fails: nothing was sent, and Temporal retries it.
+            raise failed.error from None
         except (TimeoutError, aiohttp.ServerTimeoutError):
             record = made(None, f"timed out after {attempt.timeout_s:g} s")
             laned = await self._receiver_failed(attempt, target)

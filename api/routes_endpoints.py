@@ -138,7 +138,7 @@ for an attempt that looked at its copy just before the pause, and is about to se
     "POST",
     f"{_ENDPOINT}/pause",
     "Pause an endpoint: nothing is sent to it from the answer until it resumes (the answer"
-    " comes after HOOKLINE_ENDPOINT_CACHE_TTL_S, 5 s by default)",
+    " comes after HOOKLINE_ENDPOINT_CACHE_TTL_S, 5 s by default, and 0.25 s)",
     tag="lanes",
 )
 async def pause_endpoint(request: web.Request) -> out.Endpoint:

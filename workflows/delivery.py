@@ -139,9 +139,15 @@ LANE_SHOWS_FAILED_ATTEMPT = "lane-shows-failed-attempt"
 the attempt's record) shows that attempt in its status while it waits in the lane. A worker
 from before went into the lane without showing it: its runs replay so, and a run that showed
 it stalls on such a worker (a nondeterminism error, retried) instead of going on otherwise."""
+LANE_HOLDS_ON_PAUSE = "lane-holds-on-pause"
+"""Patch id: a permitted attempt that found its endpoint paused (``holds_on_pause``) sent
+nothing, and the delivery waits in the lane again. An older worker that handled such a failure
+took it for the receiver's: runs it went on with so replay as they ran."""
 PAUSED_REASK = timedelta(seconds=1)
 """How long a delivery whose permitted attempt found its endpoint paused waits before asking
-its lane again."""
+its lane again, doubling for each such attempt in a row up to ``PAUSED_REASK_MAX`` (a lane that
+missed the pause, or a worker that cannot read the resume, would grant and refuse forever)."""
+PAUSED_REASK_MAX = timedelta(minutes=1)
 NOT_HELD = ("EndpointDeleted",)
 """Failures no manual retry can mend: the delivery closes at once."""
 
@@ -437,6 +443,7 @@ class DeliveryWorkflow:
         made, in_series, last = attempts_before, made_in_series, self._first_attempt
         window_closes = _patched(LANE_WINDOW_CLOSES)
         late = LateStarts()  # the permits that expired in a row
+        paused_refusals = 0  # attempts in a row that found the endpoint paused
         while True:
             self._lane_asks += 1
             # A retry by hand waits for its one attempt, however late (made, none since).
@@ -474,18 +481,20 @@ class DeliveryWorkflow:
                     # compare).
                     late = late.after_expiry(_late_by(err))
                     continue
-                if _failure_type(err) == ENDPOINT_PAUSED:  # nothing sent: paused since the grant
-                    # Only attempts this code asked to (``holds_on_pause``) fail so, so no
-                    # run from before meets this branch. The permit goes back and, after a
-                    # moment (a lane that missed the pause would grant again at once), the
+                if _failure_type(err) == ENDPOINT_PAUSED and _patched(LANE_HOLDS_ON_PAUSE):
+                    # Nothing sent: paused since the grant. The permit goes back and, after
+                    # a moment (a lane that missed the pause grants again at once), the
                     # delivery asks again: the paused lane holds it (reading ``paused``).
                     await _tell_lane(lane_id, LaneAttempted(delivery=me, outcome="refused"))
                     _cancel_if_requested()
+                    paused_refusals += 1
                     with contextlib.suppress(asyncio.TimeoutError):
                         await workflow.wait_condition(
-                            lambda: self._retry_requested, timeout=PAUSED_REASK
+                            lambda: self._retry_requested,
+                            timeout=_paused_reask(paused_refusals),
                         )
                     continue
+                paused_refusals = 0
                 late = LateStarts()
                 failed = attempt_record_in(err)
                 last = failed or last
@@ -755,6 +764,13 @@ def _patched(patch_id: str) -> bool:
         if isinstance(instance, DeliveryWorkflow) and instance._bundled:
             return True
     return workflow.patched(patch_id)
+
+
+def _paused_reask(refusals: int) -> timedelta:
+    """How long to wait before asking the lane again after ``refusals`` attempts in a row
+    found the endpoint paused."""
+    doubled: timedelta = PAUSED_REASK * 2 ** min(refusals - 1, 16)
+    return min(doubled, PAUSED_REASK_MAX)
 
 
 def _cancel_if_requested() -> None:

@@ -32,8 +32,9 @@ start: nothing was sent, and the delivery asks its lane again. Its detail is how
 in seconds."""
 
 ENDPOINT_PAUSED = "EndpointPaused"
-"""Error type: the endpoint was paused after its lane granted the attempt's permit: nothing
-was sent, and the delivery asks its lane again (which holds it while paused)."""
+"""Error type: the endpoint was paused when an attempt under its lane's permit was about to
+send (``AttemptInput.holds_on_pause``): nothing was sent, and the delivery asks its lane again
+(which holds it while paused)."""
 
 ENDPOINT_BUSY = "EndpointBusy"
 """Error type: a local first attempt found every slot of its endpoint taken, and sent
@@ -74,9 +75,9 @@ class AttemptInput(BaseModel):
     """Its delivery takes permits from the endpoint's lane whatever the worker's copy of the
     endpoint says (it was queued in a ``fifo`` lane when accepted)."""
     holds_on_pause: bool = False
-    """Under a permit: if the endpoint was paused since the grant, send nothing and fail with
-    ``ENDPOINT_PAUSED`` (set by workflow code that then waits in the lane; code from before
-    would take that failure for the receiver's)."""
+    """Under a permit: if the endpoint is paused when the attempt is about to send, send
+    nothing and fail with ``ENDPOINT_PAUSED`` (set by workflow code that then waits in the
+    lane; code from before would take that failure for the receiver's)."""
 
 
 class AttemptRecord(BaseModel):
