@@ -47,6 +47,7 @@ RECORDED = {
     "7a5172f": 10,
     "65e790b": 6,
     "d6a2c2b": 11,
+    "080c93d": 4,
 }
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
@@ -80,7 +81,11 @@ and its lane; d6a2c2b (the release before a run recorded one marker for every ea
 ``patches-of-2026-12``) has every delivery path again (at once, failed then succeeded, 410
 Gone, schedule run out, retried by hand while backing off and once failed, one still backing
 off), a laned delivery paused, resumed and failed once, a fifo one failed once, one waiting
-in its paused lane, and that lane (still running)."""
+in its paused lane, and that lane (still running); 080c93d (the release before a permitted
+attempt held back by a pause sent nothing, patch ``lane-holds-on-pause``) has the delivery
+whose failed attempt tripped its endpoint's breaker, waiting in the lane (still running) and
+then delivered by the lane's probe, one backing off as the breaker tripped (still running),
+and their lane (still running)."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
