@@ -78,25 +78,15 @@ async def test_ttl_zero_reads_every_time_and_deletion_is_seen(registry: Registry
     assert await cache.get("app_other", endpoint_id) is None
 
 
-async def test_forget_drops_a_copy_before_its_ttl(registry: Registry) -> None:
-    app_id, endpoint_id = await _endpoint_of(registry, "https://a.example/hook")
-    cache = EndpointCache(registry, ttl_s=300, clock=Clock())
-    await cache.get(app_id, endpoint_id)
-    await registry.endpoints.update(app_id, endpoint_id, disabled=True)
-
-    cache.forget(app_id, endpoint_id)
-
-    endpoint = await cache.get(app_id, endpoint_id)
-    assert endpoint is not None and endpoint.disabled
-
-
-async def test_expire_reads_the_registry_again_before_the_ttl(registry: Registry) -> None:
+@pytest.mark.parametrize("doubt", ["forget", "expire"])
+async def test_a_doubted_copy_is_read_again_before_its_ttl(registry: Registry, doubt: str) -> None:
+    """``forget`` drops the copy; ``expire`` keeps it for when the registry is down."""
     app_id, endpoint_id = await _endpoint_of(registry, "https://a.example/hook")
     cache = EndpointCache(registry, ttl_s=300, clock=Clock())
     await cache.get(app_id, endpoint_id)
     await registry.endpoints.update(app_id, endpoint_id, paused=True)
 
-    cache.expire(app_id, endpoint_id)
+    getattr(cache, doubt)(app_id, endpoint_id)
 
     endpoint = await cache.get(app_id, endpoint_id)
     assert endpoint is not None and endpoint.paused

@@ -16,13 +16,13 @@ from temporalio.exceptions import ApplicationError
 from hookline.activities.delivery import DeliveryActivities
 from hookline.activities.endpoint_cache import EndpointCache
 from hookline.config.settings import Settings
-from hookline.contracts.delivery import ENDPOINT_PAUSED, LANE_REQUIRED, AttemptInput
+from hookline.contracts.delivery import ENDPOINT_PAUSED, LANE_REQUIRED
 from hookline.storage.entities import Endpoint
 from hookline.storage.registry import opened_registry
 from hookline.workflows.delivery import PAUSED_REASK_MAX, _paused_reask
 from tests.harness import Hookline, Receiver, wait_for
 from tests.test_endpoint_cache import Clock
-from tests.test_permit_start import _started_at
+from tests.test_permit_start import _started_at, attempt_for
 
 COPIES_KEPT_S = 5.0
 
@@ -35,17 +35,6 @@ class CountingCache(EndpointCache):
     async def get(self, app_id: str, endpoint_id: str) -> Endpoint | None:
         self.lookups += 1
         return await super().get(app_id, endpoint_id)
-
-
-def _attempt(app_id: str, endpoint_id: str, n: int, **permit: bool) -> AttemptInput:
-    return AttemptInput(
-        delivery_id=f"pause-recheck-{n}",
-        app_id=app_id,
-        event_id=f"evt_pause_recheck_{n}",
-        endpoint_id=endpoint_id,
-        body=f'{{"n":{n}}}',
-        timeout_s=10,
-    ).model_copy(update=permit)
 
 
 @pytest.mark.parametrize("permitted", [True, False], ids=["under-a-permit", "usual-path"])
@@ -71,13 +60,13 @@ async def test_an_attempt_that_waited_for_a_slot_while_its_endpoint_was_paused_s
         now = datetime.now(UTC)
         holder = asyncio.create_task(
             _started_at(now).run(
-                activities.post_signed, _attempt(app_id, endpoint["id"], 1, **permit)
+                activities.post_signed, attempt_for(app_id, endpoint["id"], 1, **permit)
             )
         )
         await wait_for(lambda: len(receiver.requests) == 1, what="the first request", timeout=10)
         behind = asyncio.create_task(
             _started_at(now).run(
-                activities.post_signed, _attempt(app_id, endpoint["id"], 2, **permit)
+                activities.post_signed, attempt_for(app_id, endpoint["id"], 2, **permit)
             )
         )
         # Its first look, at the copy the first attempt read: then it waits for the slot.

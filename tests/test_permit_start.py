@@ -22,9 +22,8 @@ from hookline.storage.registry import opened_registry
 from tests.harness import Hookline, Receiver, wait_for
 
 
-def _permitted(
-    app_id: str, endpoint_id: str, n: int, start_at: datetime, strict: bool = True
-) -> AttemptInput:
+def attempt_for(app_id: str, endpoint_id: str, n: int, **fields: object) -> AttemptInput:
+    """The first attempt of a delivery of ``{"n": n}`` to the endpoint, with ``fields``."""
     return AttemptInput(
         delivery_id=f"permit-start-{n}",
         app_id=app_id,
@@ -32,9 +31,14 @@ def _permitted(
         endpoint_id=endpoint_id,
         body=f'{{"n":{n}}}',
         timeout_s=10,
-        permitted=True,
-        start_at=start_at,
-        strict_start=strict,
+    ).model_copy(update=fields)
+
+
+def _permitted(
+    app_id: str, endpoint_id: str, n: int, start_at: datetime, strict: bool = True
+) -> AttemptInput:
+    return attempt_for(
+        app_id, endpoint_id, n, permitted=True, start_at=start_at, strict_start=strict
     )
 
 
