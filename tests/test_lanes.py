@@ -31,7 +31,7 @@ from hookline.temporal.client import connect_temporal
 from hookline.worker.running import running_worker
 from tests.conftest import API_KEY
 from tests.harness import Hookline, Receiver, wait_for
-from tests.test_workflow_replay import replay_failures
+from tests.test_workflow_replay import delivery_history, replay_failures
 
 
 async def test_a_rate_limit_holds_across_two_workers(
@@ -104,11 +104,6 @@ async def test_pause_holds_deliveries_and_resume_sends_them_oldest_first_within_
     assert len(receiver.requests) == 4  # the failed first attempt, retried once
 
 
-async def _history(hookline: Hookline, app_id: str, delivery_id: str) -> WorkflowHistory:
-    view = await hookline.delivery(app_id, delivery_id)
-    return await hookline.temporal.get_workflow_handle(view["workflow_id"]).fetch_history()
-
-
 def _attempt_failed_as(history: WorkflowHistory, failure_type: str) -> bool:
     """Whether one of the run's attempts (local, or an activity) failed with ``failure_type``."""
     for event in history.events:
@@ -177,7 +172,7 @@ async def test_nothing_is_sent_once_a_pause_has_answered(
         for event in retried + done:
             await hookline.wait_status(app_id, event["deliveries"][0]["id"], "succeeded")
         histories = [
-            await _history(hookline, app_id, event["deliveries"][0]["id"]) for event in done
+            await delivery_history(hookline, app_id, event["deliveries"][0]["id"]) for event in done
         ]
     bodies = {json.loads(r.body)["n"] for r in receiver.requests}
     assert bodies == set(range(20))

@@ -47,7 +47,7 @@ RECORDED = {
     "7a5172f": 10,
     "65e790b": 6,
     "d6a2c2b": 11,
-    "080c93d": 4,
+    "080c93d": 6,
 }
 """Releases whose histories are kept, and how many of each: f8a8777 made every attempt an
 activity; ffd58a7 (the release before the one-import-root layout and the names moved to
@@ -85,7 +85,9 @@ in its paused lane, and that lane (still running); 080c93d (the release before a
 attempt held back by a pause sent nothing, patch ``lane-holds-on-pause``) has the delivery
 whose failed attempt tripped its endpoint's breaker, waiting in the lane (still running) and
 then delivered by the lane's probe, one backing off as the breaker tripped (still running),
-and their lane (still running)."""
+and their lane (still running); and, to a rate-limited endpoint paused while permits were
+out, a delivery whose permit granted before the pause went out after it, and one waiting in
+the paused lane (still running)."""
 LONG_BACKOFF = {"initial_interval_s": 3600, "max_interval_s": 3600, "window_s": 7200}
 
 
@@ -112,7 +114,8 @@ async def replay_failures(histories: list[WorkflowHistory]) -> dict[str, str]:
     return {run_id: str(error) for run_id, error in results.replay_failures.items()}
 
 
-async def _history(hookline: Hookline, app_id: str, delivery_id: str) -> WorkflowHistory:
+async def delivery_history(hookline: Hookline, app_id: str, delivery_id: str) -> WorkflowHistory:
+    """The history of a delivery's current run, as a replay takes it."""
     view = await hookline.delivery(app_id, delivery_id)
     return await hookline.temporal.get_workflow_handle(view["workflow_id"]).fetch_history()
 
@@ -162,7 +165,7 @@ async def test_every_delivery_path_replays_in_the_sandbox(
     await hookline.wait_status(app_id, paths["failed_then_by_hand"], "failed")
     await hookline.ok("POST", f"/v1/apps/{app_id}/deliveries/{paths['failed_then_by_hand']}/retry")
     await hookline.wait_status(app_id, paths["failed_then_by_hand"], "succeeded")
-    histories = [await _history(hookline, app_id, d) for d in paths.values()]
+    histories = [await delivery_history(hookline, app_id, d) for d in paths.values()]
     lane = lane_workflow_id(app_id, endpoint["id"])
     histories.append(await hookline.temporal.get_workflow_handle(lane).fetch_history())
 
@@ -209,7 +212,7 @@ async def test_a_laned_delivery_begun_by_a_worker_from_before_replays_on_this_co
     event = await hookline.send_event(app_id, "replay.path", {"n": 1})
     delivery_id = event["deliveries"][0]["id"]
     await hookline.wait_status(app_id, delivery_id, "succeeded")
-    history = await _history(hookline, app_id, delivery_id)
+    history = await delivery_history(hookline, app_id, delivery_id)
     marked_laned = history.events[0].workflow_execution_started_event_attributes.input
     assert b'"laned":true' in marked_laned.payloads[0].data
     monkeypatch.undo()
@@ -259,7 +262,7 @@ async def test_a_new_run_records_one_patch_for_all_those_it_meets(
     event = await hookline.send_event(app_id, "replay.bundle", {"n": 1})
     delivery_id = event["deliveries"][0]["id"]
     await hookline.wait_status(app_id, delivery_id, "succeeded")
-    history = await _history(hookline, app_id, delivery_id)
+    history = await delivery_history(hookline, app_id, delivery_id)
     assert len(receiver.requests) == 2
 
     assert _patch_ids(history) == [PATCHES_OF_2026_12]
